@@ -1,0 +1,93 @@
+"""The control plane ``/_mock/*``: the team's clock and reset. Never part of ``openapi.yaml``.
+
+Every route is scoped to the team of the ``X-Api-Key`` sent with it. When the server binds beyond
+loopback the control plane answers only with ``Aurous-Mock-Control-Token`` (or not at all without a
+configured token), so an emulator reachable from a network cannot be reset by anyone.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+
+from pydantic import AwareDatetime, BaseModel, Field
+from starlette.responses import Response
+
+from mockserver.api.pipeline import Ctx, Handler, json_response
+from mockserver.clock import rfc3339
+from mockserver.core.errors import InvalidApiKeyError, MissingApiKeyError, RouteNotFoundError, ValueOutOfRangeError
+
+TOKEN_HEADER = "Aurous-Mock-Control-Token"
+NEVER_BACKWARDS = "The clock never moves backwards: statuses are derived from it and must not regress."
+
+
+class AdvanceBody(BaseModel):
+    seconds: float = Field(ge=0, le=10 * 365 * 86400)
+
+
+class SetBody(BaseModel):
+    now: AwareDatetime
+
+
+def guarded(handler: Handler) -> Handler:
+    """Refuse control routes that are switched off or need a token the request lacks."""
+
+    async def run(ctx: Ctx) -> Response:
+        settings = ctx.emulator.settings
+        if not settings.control_plane or (settings.control_token is None and not settings.loopback_only):
+            raise RouteNotFoundError(method=ctx.request.method, path=ctx.request.url.path)
+        if settings.control_token is not None:
+            sent = ctx.request.headers.get(TOKEN_HEADER)
+            if sent is None:
+                raise MissingApiKeyError(f"The control plane needs the {TOKEN_HEADER} header.")
+            if not hmac.compare_digest(sent, settings.control_token):
+                raise InvalidApiKeyError(f"Wrong {TOKEN_HEADER}.")
+        return await handler(ctx)
+
+    run.__name__ = handler.__name__
+    return run
+
+
+def _clock_state(ctx: Ctx) -> Response:
+    team_time = ctx.team.time
+    now = team_time.now(ctx.emulator.clock)
+    return json_response({"now": rfc3339(now), "frozen": team_time.frozen_at is not None})
+
+
+async def get_clock(ctx: Ctx) -> Response:
+    return _clock_state(ctx)
+
+
+async def advance_clock(ctx: Ctx) -> Response:
+    body = await ctx.parse(AdvanceBody)
+    with ctx.emulator.store.transaction():
+        ctx.team.time.advance(ctx.emulator.clock, body.seconds)
+    return _clock_state(ctx)
+
+
+async def set_clock(ctx: Ctx) -> Response:
+    body = await ctx.parse(SetBody)
+    when = body.now.astimezone(UTC)
+    if when < ctx.team.time.now(ctx.emulator.clock).replace(microsecond=0):
+        raise ValueOutOfRangeError(NEVER_BACKWARDS, param="now")
+    with ctx.emulator.store.transaction():
+        ctx.team.time.set(ctx.emulator.clock, when)
+    return _clock_state(ctx)
+
+
+async def freeze_clock(ctx: Ctx) -> Response:
+    with ctx.emulator.store.transaction():
+        ctx.team.time.freeze(ctx.emulator.clock)
+    return _clock_state(ctx)
+
+
+async def unfreeze_clock(ctx: Ctx) -> Response:
+    with ctx.emulator.store.transaction():
+        ctx.team.time.unfreeze(ctx.emulator.clock)
+    return _clock_state(ctx)
+
+
+async def reset(ctx: Ctx) -> Response:
+    ctx.emulator.accounts.reset(ctx.team)
+    ctx.emulator.ids.reset(ctx.team.id)
+    return json_response({"reset": True, "team_id": ctx.team.id, "at": rfc3339(datetime.now(UTC))})

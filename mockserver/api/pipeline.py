@@ -1,0 +1,193 @@
+"""The conventions every operation goes through: auth, scope, rate limit, version, idempotency, envelope.
+
+Each route is an :class:`Operation` (its operationId, scope, rate-limit bucket, idempotency) wrapped by
+:func:`endpoint`. The order is auth → scope → rate limit → version → idempotency → handler; the
+vendor does not document the order (inferred), this one puts rate-limit headers on version errors too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockserver.api.errors import error_response, from_validation_error
+from mockserver.core import idempotency
+from mockserver.core.accounts import require_scope
+from mockserver.core.emulator import Emulator
+from mockserver.core.errors import DomainError, InvalidFormatError, PayloadTooLargeError, TooManyRequestsError
+from mockserver.core.models import ApiKey, Team
+from mockserver.core.versions import HEADER as VERSION_HEADER
+from mockserver.core.versions import echo_version, resolve_version
+
+Model = TypeVar("Model", bound=BaseModel)
+Handler = Callable[["Ctx"], Awaitable[Response]]
+
+REPLAYED_HEADER = "Aurous-Idempotent-Replayed"
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def api_key_from(request: Request) -> str | None:
+    """``X-Api-Key`` (the documented contract) or its alias ``Authorization: Bearer <key>``."""
+    key = request.headers.get("x-api-key")
+    if key is not None:
+        return key.strip()
+    auth = request.headers.get("authorization")
+    if auth is None:
+        return None
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def request_id_of(request: Request) -> str:
+    return str(request.scope["state"]["request_id"])
+
+
+@dataclass(slots=True)
+class Ctx:
+    """What a handler sees: the request, the emulator, and the resolved team, key, version and time."""
+
+    request: Request
+    emulator: Emulator
+    request_id: str
+    team: Team
+    key: ApiKey
+    version: str
+    now: datetime
+    _body: bytes | None = field(default=None, repr=False)
+
+    async def body(self, limit: int | None = None) -> bytes:
+        if self._body is None:
+            limit = limit or self.emulator.settings.max_body_bytes
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in self.request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLargeError(limit=limit)
+                chunks.append(chunk)
+            self._body = b"".join(chunks)
+        return self._body
+
+    async def json(self) -> dict[str, Any]:
+        """The JSON object body; an empty body is ``{}`` so that validation names the missing field."""
+        content_type = self.request.headers.get("content-type", "application/json")
+        if "json" not in content_type.split(";")[0].lower():
+            raise InvalidFormatError("Content-Type must be application/json.")
+        raw = await self.body()
+        if not raw.strip():
+            return {}
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidFormatError("The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise InvalidFormatError("The request body must be a JSON object.")
+        return data
+
+    async def parse(self, model: type[Model]) -> Model:
+        return validate(model, await self.json())
+
+    def path(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+
+def validate(model: type[Model], data: Any, *, prefix: str = "") -> Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(exc, prefix=prefix) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One public operation: its operationId, handler and the conventions it is subject to."""
+
+    name: str
+    handler: Handler
+    scope: str = "read"
+    bucket: str | None = "get"
+    idempotent: bool = False
+    fingerprint: Callable[[Ctx], Awaitable[Any]] | None = None
+
+
+async def _json_fingerprint(ctx: Ctx) -> Any:
+    try:
+        return await ctx.json()
+    except InvalidFormatError:
+        return (await ctx.body()).decode("utf-8", "replace")
+
+
+def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap ``op`` into a Starlette endpoint that applies every convention."""
+
+    async def run(request: Request) -> Response:
+        emulator: Emulator = request.app.state.emulator
+        request_id = request_id_of(request)
+        requested_version = request.headers.get(VERSION_HEADER)
+        version = echo_version(requested_version)
+        extra: dict[str, str] = {}
+        try:
+            team, key = emulator.accounts.authenticate(api_key_from(request))
+            require_scope(key, op.scope)
+            now = emulator.accounts.now(team)
+            if op.bucket is not None:
+                decision = emulator.limiter.take(team.id, op.bucket, now)
+                if decision is not None:
+                    extra.update(decision.headers())
+                    if not decision.allowed:
+                        error = TooManyRequestsError(bucket=op.bucket, retry_after=decision.retry_after)
+                        error.headers["Retry-After"] = str(decision.retry_after)
+                        raise error
+            version = resolve_version(requested_version, team.default_api_version)
+            ctx = Ctx(request, emulator, request_id, team, key, version, now)
+            response = await _run_idempotent(op, ctx) if op.idempotent else await op.handler(ctx)
+        except DomainError as error:
+            response = error_response(error, request_id)
+        response.headers.update(extra)
+        response.headers[VERSION_HEADER] = version
+        return response
+
+    run.__name__ = op.name
+    return run
+
+
+def _idempotency_key(request: Request) -> tuple[str, str] | None:
+    for header in idempotency.HEADERS:
+        value = request.headers.get(header)
+        if value is not None:
+            return header, value
+    return None
+
+
+async def _run_idempotent(op: Operation, ctx: Ctx) -> Response:
+    found = _idempotency_key(ctx.request)
+    if found is None:
+        return await op.handler(ctx)
+    key = idempotency.validate_key(*found)
+    body = await (op.fingerprint or _json_fingerprint)(ctx)
+    route = f"{ctx.request.method} {ctx.request.url.path}"
+    store = ctx.emulator.idempotency
+    replay = store.begin(ctx.team.id, key, idempotency.fingerprint(route, body), ctx.now)
+    if replay is not None:
+        return Response(replay.body, status_code=replay.status, headers={**replay.headers, REPLAYED_HEADER: "true"})
+    try:
+        response = await op.handler(ctx)
+    except BaseException:
+        store.abandon(ctx.team.id, key)
+        raise
+    if 200 <= response.status_code < 300:
+        kept = {"content-type": response.headers.get("content-type", "application/json")}
+        store.complete(ctx.team.id, key, response.status_code, bytes(response.body), kept)
+    else:
+        store.abandon(ctx.team.id, key)
+    return response

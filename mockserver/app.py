@@ -1,0 +1,63 @@
+"""``create_app``: wires settings, store, clock and ids into a Starlette application. Wiring only."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockserver.api.errors import error_response
+from mockserver.api.middleware import ConventionsMiddleware
+from mockserver.api.pipeline import request_id_of
+from mockserver.api.routes import routes
+from mockserver.clock import Clock, SystemClock, VirtualClock
+from mockserver.core.emulator import Emulator
+from mockserver.core.errors import DomainError, MethodNotAllowedError, RouteNotFoundError
+from mockserver.ids import IdSource
+from mockserver.settings import Settings
+from mockserver.store import InMemoryStore, Store
+
+
+def build_clock(settings: Settings) -> Clock:
+    if settings.clock == "virtual":
+        return VirtualClock(settings.clock_start)
+    return SystemClock(settings.speed, start=settings.clock_start)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 become the upstream envelope (never its plain text)."""
+    assert isinstance(exc, HTTPException)
+    method, path = request.method, request.url.path
+    error: DomainError
+    if exc.status_code == 405:
+        error = MethodNotAllowedError(method=method, path=path)
+        error.headers.update(exc.headers or {})
+    else:
+        error = RouteNotFoundError(method=method, path=path)
+    return error_response(error, request_id_of(request))
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    ids: IdSource | None = None,
+) -> Starlette:
+    """Build the emulator. Collaborators not given are built from ``settings``."""
+    settings = settings or Settings()
+    emulator = Emulator(
+        settings=settings,
+        store=store or InMemoryStore(),
+        clock=clock or build_clock(settings),
+        ids=ids or IdSource(settings.seed),
+    )
+    app = Starlette(
+        routes=routes(),
+        middleware=[Middleware(ConventionsMiddleware, emulator=emulator)],
+        exception_handlers={HTTPException: _http_error},
+    )
+    app.state.emulator = emulator
+    return app

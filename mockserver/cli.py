@@ -1,0 +1,73 @@
+"""The ``aurous-mock`` console script: ``serve`` (more subcommands join as they are built)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import socket
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from mockserver._version import __version__
+from mockserver.app import create_app
+from mockserver.settings import Settings, load_settings
+
+log = logging.getLogger("mockserver")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aurous-mock", description="Emulator of the Aurous Labs public API v1.")
+    parser.add_argument("--version", action="version", version=f"aurous-mock {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the emulator (in-memory store, no other setup)")
+    serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080; 0 picks a free port)")
+    serve.add_argument("--seed", type=int, help="make ids and outcomes reproducible")
+    serve.add_argument("--speed", type=float, help="system clock speed factor (default 1)")
+    serve.add_argument("--clock", choices=["system", "virtual"], help="base clock (default system)")
+    serve.add_argument("--config", help="YAML or TOML settings file (below AUROUS_MOCK_* variables)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    return parser
+
+
+def _bind(settings: Settings) -> socket.socket:
+    """Bind the listening socket ourselves so that ``--port 0`` can report the port it got."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = load_settings(
+        args.config, host=args.host, port=args.port, seed=args.seed, speed=args.speed, clock=args.clock
+    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(message)s")
+    app = create_app(settings)
+    sock = _bind(settings)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    key = f"al_live_{secrets.token_hex(32)}"
+    print(f"aurous-mock {__version__} serving on http://{shown}:{port}", flush=True)  # noqa: T201
+    print(f"  try: curl -H 'X-Api-Key: {key}' http://{shown}:{port}/v1/balance", flush=True)  # noqa: T201
+    print("  any well-formed key (al_live_… or og_…) gets its own team", flush=True)  # noqa: T201
+    config = uvicorn.Config(app, log_level=args.log_level, access_log=args.log_level == "debug", lifespan="on")
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

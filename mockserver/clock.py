@@ -1,0 +1,105 @@
+"""Time: the Clock protocol, the system and virtual base clocks, and per-team views of them.
+
+Every team reads its own time: the base clock plus that team's offset, optionally frozen.
+Parallel tests that move time therefore never disturb each other (each uses its own key/team).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Clock(Protocol):
+    """A source of the current time (always timezone-aware UTC)."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """Wall-clock time, optionally running faster or slower than real time (``speed``)."""
+
+    def __init__(self, speed: float = 1.0, *, start: datetime | None = None) -> None:
+        self.speed = speed
+        self._anchor_real = time.time()
+        self._anchor = start or datetime.fromtimestamp(self._anchor_real, UTC)
+
+    def now(self) -> datetime:
+        elapsed = (time.time() - self._anchor_real) * self.speed
+        return self._anchor + timedelta(seconds=elapsed)
+
+
+class VirtualClock:
+    """A clock that moves only when told: ``advance``, ``set``. Thread-safe."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC).replace(microsecond=0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+            return self._now
+
+    def set(self, when: datetime) -> datetime:
+        with self._lock:
+            self._now = when
+            return self._now
+
+
+@dataclass(slots=True)
+class TeamTime:
+    """A team's view of the base clock: an offset in seconds and an optional frozen instant."""
+
+    offset: float = 0.0
+    frozen_at: datetime | None = None
+
+    def now(self, base: Clock) -> datetime:
+        if self.frozen_at is not None:
+            return self.frozen_at
+        return base.now() + timedelta(seconds=self.offset)
+
+    def advance(self, base: Clock, seconds: float) -> datetime:
+        if self.frozen_at is not None:
+            self.frozen_at += timedelta(seconds=seconds)
+        else:
+            self.offset += seconds
+        return self.now(base)
+
+    def set(self, base: Clock, when: datetime) -> datetime:
+        if self.frozen_at is not None:
+            self.frozen_at = when
+        else:
+            self.offset = (when - base.now()).total_seconds()
+        return self.now(base)
+
+    def freeze(self, base: Clock) -> datetime:
+        if self.frozen_at is None:
+            self.frozen_at = self.now(base)
+        return self.frozen_at
+
+    def unfreeze(self, base: Clock) -> datetime:
+        if self.frozen_at is not None:
+            self.offset = (self.frozen_at - base.now()).total_seconds()
+            self.frozen_at = None
+        return self.now(base)
+
+
+def rfc3339(when: datetime) -> str:
+    """Render a UTC instant the way the API does: ``2026-05-04T10:00:00Z`` (milliseconds when present)."""
+    when = when.astimezone(UTC)
+    if when.microsecond:
+        return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def unix_seconds(when: datetime) -> int:
+    return int((when - EPOCH).total_seconds())

@@ -1,0 +1,122 @@
+"""Teams and API keys: authentication, scopes, and provisioning a team for every new well-formed key.
+
+Any well-formed key the emulator has not seen (``al_live_…`` or legacy ``og_…``) provisions its own
+team with the default balance, so each test can isolate itself by using a fresh key. Keys can also
+be declared up front (settings) with a team, balance, scope, revoked state and billing mode.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from mockserver.clock import Clock
+from mockserver.core.errors import InvalidApiKeyError, MissingApiKeyError, MissingScopeError, RevokedApiKeyError
+from mockserver.core.models import ApiKey, Team
+from mockserver.core.versions import DEFAULT_VERSION
+from mockserver.ids import stable_ulid
+from mockserver.settings import KeyConfig, Settings
+from mockserver.store import Store
+
+# The documented format is `al_live_<64-hex>`; the prefix alone decides validity upstream ("prefix
+# has no effect on validation"), and short test keys such as `al_live_test` must work (inferred).
+KEY_PATTERN = re.compile(r"^(?:al_live_|og_)[A-Za-z0-9_\-]{1,200}$")
+KEY_PREVIEW_LENGTH = 14
+
+
+def team_id_for(key: str) -> str:
+    """The team id of an auto-provisioned key: derived from the key, so it never depends on request order."""
+    return f"team_{stable_ulid('team:' + key)}"
+
+
+class Accounts:
+    """Looks up and provisions teams and keys in the store."""
+
+    def __init__(self, store: Store, clock: Clock, settings: Settings) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self._declared = {cfg.key: cfg for cfg in settings.keys}
+
+    def bootstrap(self) -> None:
+        for cfg in self._declared.values():
+            self.declare(cfg)
+
+    def declare(self, cfg: KeyConfig) -> tuple[Team, ApiKey]:
+        """Create (or update) a key and its team from a declaration."""
+        team_id = cfg.team_id or team_id_for(cfg.key)
+        with self.store.transaction():
+            team = self.store.get("team", team_id)
+            if team is None:
+                team = self._new_team(team_id, cfg.key)
+                if cfg.credits is not None:
+                    team.credits = cfg.credits
+                team.billing_mode = cfg.billing_mode
+                team.billing_email = cfg.billing_email
+                team.default_api_version = cfg.default_api_version or DEFAULT_VERSION
+                if cfg.team_name:
+                    team.name = cfg.team_name
+                self.store.put("team", team_id, team, owner=team_id)
+            key = ApiKey(key=cfg.key, team_id=team_id, scope=cfg.scope, revoked=cfg.revoked)
+            self.store.put("api_key", cfg.key, key, owner=team_id)
+            return team, key
+
+    def _new_team(self, team_id: str, key: str) -> Team:
+        return Team(
+            id=team_id,
+            name=f"aurous-mock team {key[:KEY_PREVIEW_LENGTH]}",
+            created_at=self.clock.now().replace(microsecond=0),
+            credits=self.settings.default_credits,
+            billing_mode=self.settings.default_billing_mode,
+        )
+
+    def authenticate(self, raw: str | None) -> tuple[Team, ApiKey]:
+        """The team and key behind ``raw``; provisions unseen well-formed keys."""
+        if raw is None or raw == "":
+            raise MissingApiKeyError()
+        key = self.store.get("api_key", raw)
+        if key is None:
+            if not KEY_PATTERN.match(raw):
+                raise InvalidApiKeyError()
+            if raw in self._declared:
+                _, key = self.declare(self._declared[raw])
+            else:
+                key = self._provision(raw)
+        if key.revoked:
+            raise RevokedApiKeyError()
+        return self.team(key.team_id), key
+
+    def _provision(self, raw: str) -> ApiKey:
+        team_id = team_id_for(raw)
+        with self.store.transaction():
+            existing = self.store.get("api_key", raw)
+            if existing is not None:
+                return existing  # type: ignore[no-any-return]
+            if self.store.get("team", team_id) is None:
+                self.store.put("team", team_id, self._new_team(team_id, raw), owner=team_id)
+            key = ApiKey(key=raw, team_id=team_id, scope=self.settings.default_scope)
+            self.store.put("api_key", raw, key, owner=team_id)
+            return key
+
+    def team(self, team_id: str) -> Team:
+        team = self.store.get("team", team_id)
+        if team is None:  # the team was reset while a key was cached: provision again
+            team = self._new_team(team_id, team_id)
+            self.store.put("team", team_id, team, owner=team_id)
+        return team  # type: ignore[no-any-return]
+
+    def now(self, team: Team) -> datetime:
+        return team.time.now(self.clock)
+
+    def reset(self, team: Team) -> None:
+        """Forget every record the team owns, then re-declare its configured keys."""
+        with self.store.transaction():
+            self.store.clear(owner=team.id)
+            for cfg in self._declared.values():
+                if (cfg.team_id or team_id_for(cfg.key)) == team.id:
+                    self.declare(cfg)
+
+
+def require_scope(key: ApiKey, needed: str) -> None:
+    if not key.allows(needed):
+        raise MissingScopeError(have=key.scope, need=needed)

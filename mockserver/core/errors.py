@@ -1,0 +1,315 @@
+"""The domain error hierarchy: one class per documented upstream error code.
+
+Every error the emulator can answer is a :class:`DomainError`. Its class attributes carry the
+upstream ``type`` (one of five), the stable ``code``, the HTTP ``status`` and a message template;
+``api/errors.py`` renders it into the upstream envelope. ``core`` never raises HTTP exceptions.
+
+    DomainError
+    ├── InvalidRequestError          type=invalid_request
+    │   ├── MissingFieldError                400 missing_field
+    │   ├── InvalidFormatError               400 invalid_format
+    │   ├── ValueOutOfRangeError             400 value_out_of_range
+    │   ├── UnsupportedLoraForModeError      400 unsupported_lora_for_mode
+    │   ├── ParameterInvalidCombinationError 400 parameter_invalid_combination
+    │   ├── MutuallyExclusiveInputError      400 mutually_exclusive_input
+    │   ├── UnknownVersionError              400 unknown_version
+    │   ├── GenerationNotCancellableError    400 generation_not_cancellable
+    │   ├── CharacterNotReadyError           400 character_not_ready
+    │   ├── UploadInvalidError               400 upload_invalid
+    │   ├── InvalidRequestStateError         400 invalid_request_error
+    │   ├── TooManyBucketsError              400 too_many_buckets
+    │   ├── InvalidPageTokenError            400 invalid_page_token
+    │   ├── PromptBlockedError               400 prompt_blocked
+    │   ├── ReferenceBlockedError            400 reference_blocked
+    │   ├── UnknownReferenceError            400 resource_not_found (a referenced id in the body)
+    │   ├── BalanceTooLowError               402 balance_too_low
+    │   ├── InsufficientCreditsError         402 insufficient_credits
+    │   ├── IdempotencyKeyInUseError         409 idempotency_key_in_use
+    │   ├── OutputModerationRejectedError    422 output_moderation_rejected
+    │   ├── OutputNotAvailableError          422 output_not_available
+    │   └── PayloadTooLargeError             413 value_out_of_range
+    ├── AuthenticationError          type=authentication
+    │   ├── MissingApiKeyError               401 missing_api_key
+    │   ├── InvalidApiKeyError               401 invalid_api_key
+    │   ├── RevokedApiKeyError               401 revoked_api_key
+    │   └── MissingScopeError                403 missing_scope
+    ├── NotFoundError                type=not_found
+    │   ├── ResourceNotFoundError            404 resource_not_found
+    │   ├── RouteNotFoundError               404 resource_not_found (unknown URL)
+    │   ├── MethodNotAllowedError            405 resource_not_found (known URL, wrong method)
+    │   └── OutputExpiredError               410 output_expired
+    ├── RateLimitError               type=rate_limit
+    │   ├── TooManyRequestsError             429 too_many_requests
+    │   └── ConcurrencyLimitExceededError    429 concurrency_limit_exceeded
+    └── ServerError                  type=server_error
+        ├── InternalError                    500 internal_error
+        ├── NotEmulatedError                 501 not_implemented (emulator only)
+        ├── ProviderUnavailableError         503 provider_unavailable
+        └── ProviderTimeoutError             504 provider_timeout
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+DOC_URL_BASE = "https://docs.aurous-labs.com/errors#"
+
+
+class DomainError(Exception):
+    """Base of every error answered in the upstream envelope.
+
+    Subclasses set ``type``, ``code``, ``status`` and ``message`` (a ``str.format`` template).
+    Instances may override the message and name the offending request field in ``param``.
+    """
+
+    type: ClassVar[str] = "server_error"
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    message: ClassVar[str] = "An internal error occurred."
+
+    def __init__(self, message: str | None = None, *, param: str | None = None, **fmt: Any) -> None:
+        self.param = param
+        self.detail = message if message is not None else self.message.format(**fmt)
+        self.headers: dict[str, str] = {}
+        super().__init__(self.detail)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, param={self.param!r}, message={self.detail!r})"
+
+
+# --- invalid_request -----------------------------------------------------------------------------
+
+
+class InvalidRequestError(DomainError):
+    type = "invalid_request"
+    code = "invalid_format"
+    status = 400
+    message = "The request is invalid."
+
+
+class MissingFieldError(InvalidRequestError):
+    code = "missing_field"
+    message = "Missing required field: {field}."
+
+
+class InvalidFormatError(InvalidRequestError):
+    code = "invalid_format"
+    message = "Invalid value for {field}."
+
+
+class ValueOutOfRangeError(InvalidRequestError):
+    code = "value_out_of_range"
+    message = "Value out of range for {field}."
+
+
+class UnsupportedLoraForModeError(InvalidRequestError):
+    code = "unsupported_lora_for_mode"
+    message = "LoRA {lora} does not support {mode}."
+
+
+class ParameterInvalidCombinationError(InvalidRequestError):
+    code = "parameter_invalid_combination"
+    message = "Parameters {first} and {second} cannot be combined."
+
+
+class MutuallyExclusiveInputError(InvalidRequestError):
+    code = "mutually_exclusive_input"
+    message = "character_id and reference_image_urls are mutually exclusive."
+
+
+class UnknownVersionError(InvalidRequestError):
+    code = "unknown_version"
+    message = "Unknown Aurous-Version {version}. Published versions: {published}."
+
+
+class GenerationNotCancellableError(InvalidRequestError):
+    code = "generation_not_cancellable"
+    message = "Generation {id} is {status} and can no longer be cancelled."
+
+
+class CharacterNotReadyError(InvalidRequestError):
+    code = "character_not_ready"
+    message = "Character {id} is not ready."
+
+
+class UploadInvalidError(InvalidRequestError):
+    code = "upload_invalid"
+    message = "Upload {id} is unknown, expired or already consumed."
+
+
+class InvalidRequestStateError(InvalidRequestError):
+    code = "invalid_request_error"
+    message = "The resource is in a state that does not allow this operation."
+
+
+class TooManyBucketsError(InvalidRequestError):
+    code = "too_many_buckets"
+    message = "The requested range produces {count} buckets; the maximum is {maximum}."
+
+
+class InvalidPageTokenError(InvalidRequestError):
+    code = "invalid_page_token"
+    message = "The page_token is invalid, expired, or does not match the query."
+
+
+class PromptBlockedError(InvalidRequestError):
+    code = "prompt_blocked"
+    message = "The prompt was blocked by the content policy."
+
+
+class ReferenceBlockedError(InvalidRequestError):
+    code = "reference_blocked"
+    message = "A reference image was blocked by the content policy."
+
+
+class UnknownReferenceError(InvalidRequestError):
+    """A resource named inside the request body does not exist (emulator choice, reference §8.16)."""
+
+    code = "resource_not_found"
+    message = "No such resource: {id}."
+
+
+class BalanceTooLowError(InvalidRequestError):
+    code = "balance_too_low"
+    status = 402
+    message = "Team available balance is {available} credits, generation requires {required}."
+
+
+class InsufficientCreditsError(InvalidRequestError):
+    code = "insufficient_credits"
+    status = 402
+    message = "Team available balance is {available} credits, this operation requires {required}."
+
+
+class IdempotencyKeyInUseError(InvalidRequestError):
+    code = "idempotency_key_in_use"
+    status = 409
+    message = "This Idempotency-Key is already in use by another request."
+
+
+class OutputModerationRejectedError(InvalidRequestError):
+    code = "output_moderation_rejected"
+    status = 422
+    message = "The output was rejected by moderation."
+
+
+class OutputNotAvailableError(InvalidRequestError):
+    code = "output_not_available"
+    status = 422
+    message = "Generation {id} has no output ({status})."
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    code = "value_out_of_range"
+    status = 413
+    message = "The request body exceeds {limit} bytes."
+
+
+# --- authentication --------------------------------------------------------------------------------
+
+
+class AuthenticationError(DomainError):
+    type = "authentication"
+    code = "invalid_api_key"
+    status = 401
+    message = "Authentication failed."
+
+
+class MissingApiKeyError(AuthenticationError):
+    code = "missing_api_key"
+    message = "No API key provided. Send it in the X-Api-Key header."
+
+
+class InvalidApiKeyError(AuthenticationError):
+    code = "invalid_api_key"
+    message = "The API key is invalid."
+
+
+class RevokedApiKeyError(AuthenticationError):
+    code = "revoked_api_key"
+    message = "The API key has been revoked."
+
+
+class MissingScopeError(AuthenticationError):
+    code = "missing_scope"
+    status = 403
+    message = "This API key has scope {have}; this operation requires {need}."
+
+
+# --- not_found -------------------------------------------------------------------------------------
+
+
+class NotFoundError(DomainError):
+    type = "not_found"
+    code = "resource_not_found"
+    status = 404
+    message = "Not found."
+
+
+class ResourceNotFoundError(NotFoundError):
+    message = "No such {kind}: {id}."
+
+
+class RouteNotFoundError(NotFoundError):
+    message = "Unrecognized request URL ({method} {path})."
+
+
+class MethodNotAllowedError(NotFoundError):
+    status = 405
+    message = "Method {method} is not allowed on {path}."
+
+
+class OutputExpiredError(NotFoundError):
+    code = "output_expired"
+    status = 410
+    message = "The output of generation {id} has expired."
+
+
+# --- rate_limit ------------------------------------------------------------------------------------
+
+
+class RateLimitError(DomainError):
+    type = "rate_limit"
+    code = "too_many_requests"
+    status = 429
+    message = "Rate limit exceeded."
+
+
+class TooManyRequestsError(RateLimitError):
+    message = "Rate limit exceeded for {bucket}. Retry after {retry_after}s."
+
+
+class ConcurrencyLimitExceededError(RateLimitError):
+    code = "concurrency_limit_exceeded"
+    message = "Too many generations in flight ({limit})."
+
+
+# --- server_error ----------------------------------------------------------------------------------
+
+
+class ServerError(DomainError):
+    pass
+
+
+class InternalError(ServerError):
+    pass
+
+
+class NotEmulatedError(ServerError):
+    """An operation of the public surface that the emulator does not answer yet (never silently wrong)."""
+
+    code = "not_implemented"
+    status = 501
+    message = "{operation} is not emulated yet by aurous-mock."
+
+
+class ProviderUnavailableError(ServerError):
+    code = "provider_unavailable"
+    status = 503
+    message = "The generation provider is unavailable."
+
+
+class ProviderTimeoutError(ServerError):
+    code = "provider_timeout"
+    status = 504
+    message = "The generation provider timed out."

@@ -1,0 +1,77 @@
+"""Idempotency keys (reference §1.9): replay, in-flight and mismatch conflicts, a 24 h window.
+
+A record is keyed per team; its fingerprint covers the route and the canonical JSON body, so the
+same key on another route or with another body is a conflict. Only 2xx answers are cached: a 4xx
+``invalid_request`` (or a 5xx) is re-evaluated on retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from mockserver.core.errors import IdempotencyKeyInUseError, InvalidFormatError
+from mockserver.core.models import IdempotencyRecord, IdempotencyState
+from mockserver.store import Store
+
+HEADERS = ("Idempotency-Key", "Aurous-Idempotent-Key", "Aurous-Idempotency-Key")
+MAX_KEY_LENGTH = 256
+KIND = "idempotency"
+
+
+def canonical(body: Any) -> str:
+    """Canonical JSON: sorted keys, no insignificant whitespace (``{"a":1,"b":2}`` ≡ ``{"b":2,"a":1}``)."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(route: str, body: Any) -> str:
+    return hashlib.sha256(f"{route}\n{canonical(body)}".encode()).hexdigest()
+
+
+def validate_key(header: str, value: str) -> str:
+    if not 1 <= len(value) <= MAX_KEY_LENGTH:
+        raise InvalidFormatError(f"{header} must be 1 to {MAX_KEY_LENGTH} characters.", param=header)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+class Idempotency:
+    """Begins, completes and abandons idempotent requests for one store."""
+
+    def __init__(self, store: Store, ttl_seconds: float) -> None:
+        self.store = store
+        self.ttl = timedelta(seconds=ttl_seconds)
+
+    def begin(self, team_id: str, key: str, print_: str, now: datetime) -> Replay | None:
+        """``Replay`` for a finished twin, ``None`` when the caller should proceed; raises on conflict."""
+        record_key = f"{team_id}:{key}"
+        with self.store.transaction():
+            record: IdempotencyRecord | None = self.store.get(KIND, record_key)
+            if record is not None and now - record.created_at >= self.ttl:
+                record = None
+            if record is None:
+                fresh = IdempotencyRecord(fingerprint=print_, state=IdempotencyState.IN_FLIGHT, created_at=now)
+                self.store.put(KIND, record_key, fresh, owner=team_id)
+                return None
+            if record.fingerprint != print_ or record.state is IdempotencyState.IN_FLIGHT:
+                raise IdempotencyKeyInUseError()
+            return Replay(status=record.status, body=record.body, headers=dict(record.headers))
+
+    def complete(self, team_id: str, key: str, status: int, body: bytes, headers: dict[str, str]) -> None:
+        with self.store.transaction():
+            record: IdempotencyRecord | None = self.store.get(KIND, f"{team_id}:{key}")
+            if record is not None:
+                record.state, record.status, record.body, record.headers = IdempotencyState.DONE, status, body, headers
+                self.store.put(KIND, f"{team_id}:{key}", record, owner=team_id)
+
+    def abandon(self, team_id: str, key: str) -> None:
+        self.store.delete(KIND, f"{team_id}:{key}")

@@ -1,0 +1,92 @@
+"""The domain records: teams, API keys, rate buckets, idempotency records, generations, files, ledger rows."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mockserver.clock import TeamTime
+
+SCOPE_RANK = {"read": 0, "write": 1, "full": 2}
+
+
+@dataclass(slots=True)
+class Team:
+    id: str
+    name: str
+    created_at: datetime
+    credits: float
+    held: float = 0.0
+    billing_mode: str = "metered"
+    billing_email: str | None = None
+    default_api_version: str = "2026-05-15"
+    time: TeamTime = field(default_factory=TeamTime)
+
+    @property
+    def available(self) -> float:
+        return round(self.credits - self.held, 4)
+
+    @property
+    def gated(self) -> bool:
+        """Only ``metered`` teams are charged and blocked; unknown modes are non-gating (reference §2.8)."""
+        return self.billing_mode == "metered"
+
+
+@dataclass(slots=True)
+class ApiKey:
+    key: str
+    team_id: str
+    scope: str = "full"
+    revoked: bool = False
+
+    def allows(self, needed: str) -> bool:
+        return SCOPE_RANK[self.scope] >= SCOPE_RANK[needed]
+
+
+@dataclass(slots=True)
+class RateBucket:
+    tokens: float
+    updated_at: datetime
+
+
+class IdempotencyState(enum.StrEnum):
+    IN_FLIGHT = "in_flight"
+    DONE = "done"
+
+
+@dataclass(slots=True)
+class IdempotencyRecord:
+    fingerprint: str
+    state: IdempotencyState
+    created_at: datetime
+    status: int = 0
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class JobStatus(enum.StrEnum):
+    """Generation status; values are the wire strings (v1.0 emits only the first five)."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    MODERATION_REJECTED = "moderation_rejected"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (JobStatus.PENDING, JobStatus.PROCESSING)
+
+
+@dataclass(slots=True)
+class Cost:
+    amount: float
+    base: float
+    enhance: float
+
+    def wire(self) -> dict[str, Any]:
+        return {"amount": self.amount, "currency": "credit", "breakdown": {"base": self.base, "enhance": self.enhance}}

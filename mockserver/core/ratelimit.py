@@ -1,0 +1,95 @@
+"""Rate limits: token buckets per team per endpoint class, refilled on the team's clock (reference §1.8)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mockserver.clock import unix_seconds
+from mockserver.core.models import RateBucket
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSpec:
+    capacity: int
+    per_minute: float
+
+    @property
+    def per_second(self) -> float:
+        return self.per_minute / 60.0
+
+
+# Burst capacity and sustained refill per endpoint class. `webhooks_test` has no documented burst,
+# so its capacity is its per-minute rate (inferred).
+DEFAULT_BUCKETS: dict[str, BucketSpec] = {
+    "images_post": BucketSpec(120, 60),
+    "get": BucketSpec(1200, 600),
+    "files_post": BucketSpec(60, 30),
+    "webhooks_post": BucketSpec(10, 10),
+    "estimate_post": BucketSpec(240, 120),
+    "webhooks_test": BucketSpec(30, 30),
+    "characters_post": BucketSpec(60, 30),
+    "characters_get": BucketSpec(240, 120),
+    "characters_synthesize": BucketSpec(12, 6),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int
+    retry_after: int
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+        }
+
+
+def take(bucket: RateBucket | None, spec: BucketSpec, now: datetime) -> tuple[RateBucket, Decision]:
+    """Refill ``bucket`` up to ``now`` and try to take one token from it."""
+    if bucket is None:
+        bucket = RateBucket(tokens=float(spec.capacity), updated_at=now)
+    elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
+    tokens = min(float(spec.capacity), bucket.tokens + elapsed * spec.per_second)
+    allowed = tokens >= 1.0
+    if allowed:
+        tokens -= 1.0
+    bucket.tokens, bucket.updated_at = tokens, max(now, bucket.updated_at)
+    until_full = (spec.capacity - tokens) / spec.per_second
+    retry_after = 0 if allowed else max(1, math.ceil((1.0 - tokens) / spec.per_second))
+    decision = Decision(
+        allowed=allowed,
+        limit=spec.capacity,
+        remaining=int(math.floor(tokens)),
+        reset=unix_seconds(now) + math.ceil(until_full),
+        retry_after=retry_after,
+    )
+    return bucket, decision
+
+
+class Limiter:
+    """Keeps each team's buckets in the store and answers allow/deny with the header values."""
+
+    KIND = "rate_bucket"
+
+    def __init__(self, store: Any, specs: dict[str, BucketSpec], *, enabled: bool = True) -> None:
+        self.store = store
+        self.specs = specs
+        self.enabled = enabled
+
+    def take(self, team_id: str, bucket: str, now: datetime) -> Decision | None:
+        """One token from the team's ``bucket``; ``None`` when rate limiting is switched off."""
+        if not self.enabled:
+            return None
+        key = f"{team_id}:{bucket}"
+        with self.store.transaction():
+            state, decision = take(self.store.get(self.KIND, key), self.specs[bucket], now)
+            self.store.put(self.KIND, key, state, owner=team_id)
+        return decision

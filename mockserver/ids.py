@@ -1,0 +1,64 @@
+"""The one seedable source of ids and randomness: ``prefix_`` + 26-character Crockford ULIDs.
+
+With a seed, every team draws from its own deterministic stream, so a team's ids, secrets and
+seeds are the same on every run even when tests run in parallel in a different order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+from datetime import datetime
+
+from ulid import ULID
+
+from mockserver.clock import EPOCH
+
+ID_PATTERN = r"^[a-z]+_[0-9A-Za-z]+$"
+
+
+class IdSource:
+    """Mints ids and random values; deterministic per scope when ``seed`` is given."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+        self._streams: dict[str, random.Random] = {}
+        self._lock = threading.Lock()
+
+    def _stream(self, scope: str) -> random.Random:
+        stream = self._streams.get(scope)
+        if stream is None:
+            if self.seed is None:
+                stream = random.SystemRandom()
+            else:
+                digest = hashlib.sha256(f"{self.seed}:{scope}".encode()).digest()
+                stream = random.Random(int.from_bytes(digest[:8], "big"))
+            self._streams[scope] = stream
+        return stream
+
+    def new(self, prefix: str, *, at: datetime, scope: str = "") -> str:
+        """A new ``prefix_<ULID>`` whose time part is ``at`` (the team's clock)."""
+        millis = max(0, int((at - EPOCH).total_seconds() * 1000)) & ((1 << 48) - 1)
+        with self._lock:
+            tail = self._stream(scope).getrandbits(80)
+        raw = millis.to_bytes(6, "big") + tail.to_bytes(10, "big")
+        return f"{prefix}_{ULID.from_bytes(raw)}"
+
+    def token_hex(self, nbytes: int, *, scope: str = "") -> str:
+        with self._lock:
+            return self._stream(scope).getrandbits(nbytes * 8).to_bytes(nbytes, "big").hex()
+
+    def randint(self, low: int, high: int, *, scope: str = "") -> int:
+        with self._lock:
+            return self._stream(scope).randint(low, high)
+
+    def reset(self, scope: str) -> None:
+        """Forget a scope's stream so a reset team replays the same ids (seeded runs)."""
+        with self._lock:
+            self._streams.pop(scope, None)
+
+
+def stable_ulid(text: str) -> str:
+    """A 26-char ULID derived from ``text`` (used for ids that must not depend on request order)."""
+    return str(ULID.from_bytes(hashlib.sha256(text.encode()).digest()[:16]))

@@ -1,0 +1,126 @@
+"""Settings: environment (``AUROUS_MOCK_*``), an optional YAML/TOML config file, and CLI overrides.
+
+Read once, in ``cli.main`` or ``create_app``, and passed down; nothing reads ``os.environ`` elsewhere.
+Precedence, highest first: explicit arguments (CLI), environment, config file, defaults.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+Scope = Literal["read", "write", "full"]
+
+
+class KeyConfig(BaseModel):
+    """An API key declared up front, with the team it belongs to."""
+
+    key: str
+    team_id: str | None = None
+    team_name: str | None = None
+    credits: float | None = None
+    scope: Scope = "full"
+    revoked: bool = False
+    billing_mode: str = "metered"
+    default_api_version: str | None = None
+    billing_email: str | None = None
+
+
+class BucketConfig(BaseModel):
+    capacity: int = Field(ge=1)
+    per_minute: float = Field(gt=0)
+
+
+class Settings(BaseSettings):
+    """Every knob of the emulator. Environment variables use the ``AUROUS_MOCK_`` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="AUROUS_MOCK_", env_nested_delimiter="__", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    seed: int | None = None
+    clock: Literal["system", "virtual"] = "system"
+    speed: float = Field(default=1.0, gt=0)
+    clock_start: datetime | None = None
+    public_url: str | None = Field(
+        default=None, description="Base URL written into output URLs; default: the URL the client called."
+    )
+
+    # Teams and keys
+    default_credits: float = Field(default=1000.0, ge=0)
+    default_scope: Scope = "full"
+    default_billing_mode: str = "metered"
+    keys: list[KeyConfig] = Field(default_factory=list)
+
+    # Conventions
+    rate_limits_enabled: bool = True
+    rate_limits: dict[str, BucketConfig] = Field(default_factory=dict)
+    idempotency_ttl_seconds: float = Field(default=86400, gt=0)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=11 * 1024 * 1024, ge=1024)
+    legacy_redirects: bool = True
+
+    # Generations (the lifecycle, outputs, statuses)
+    emit_v11_statuses: bool = False
+    output_ttl_image_seconds: float = Field(default=86400, gt=0)
+    output_ttl_video_seconds: float = Field(default=86400, gt=0)
+    output_token_ttl_seconds: float = Field(default=86400, gt=0)
+    generation_speed: float = Field(default=1.0, gt=0, description="Divides every simulated processing time.")
+    media_cache_dir: Path | None = None
+    media_cache_max_bytes: int = Field(default=2 * 1024**3, ge=1024 * 1024)
+    signing_key: str = "aurous-mock-signing-key"
+
+    # Control plane
+    control_plane: bool = True
+    control_token: str | None = None
+
+    config_file: Path | None = Field(default=None, description="YAML or TOML file read below the environment.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            YamlConfigSettingsSource(settings_cls),
+            TomlConfigSettingsSource(settings_cls),
+        )
+
+    @property
+    def loopback_only(self) -> bool:
+        return self.host in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from a config file (YAML or TOML by extension), the environment and ``overrides``.
+
+    Overrides whose value is ``None`` are dropped, so CLI options left unset fall through.
+    """
+    explicit = {name: value for name, value in overrides.items() if value is not None}
+    if config_file is None:
+        config_file = Settings().config_file
+    if config_file is None:
+        return Settings(**explicit)
+    path = Path(config_file)
+    kind = "toml_file" if path.suffix == ".toml" else "yaml_file"
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, kind: path})  # type: ignore[typeddict-item]
+
+    return Settings.model_validate({**_FromFile(**explicit).model_dump(), "config_file": path})

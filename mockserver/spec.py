@@ -1,0 +1,42 @@
+"""Locates and loads ``openapi.yaml``, the single source of truth for the public surface."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_CANDIDATES = (
+    Path(__file__).resolve().parent / "openapi.yaml",  # inside an installed wheel
+    Path(__file__).resolve().parent.parent / "openapi.yaml",  # a source checkout / editable install
+)
+
+
+def spec_path() -> Path:
+    for candidate in _CANDIDATES:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("openapi.yaml is missing from the aurous-mock installation")
+
+
+@functools.cache
+def spec_text() -> str:
+    return spec_path().read_text(encoding="utf-8")
+
+
+@functools.cache
+def spec_document() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(spec_text())
+    return document
+
+
+def operation_ids() -> dict[str, tuple[str, str]]:
+    """operationId → (method, path) for every operation in the spec."""
+    found: dict[str, tuple[str, str]] = {}
+    for path, item in spec_document().get("paths", {}).items():
+        for method, op in item.items():
+            if isinstance(op, dict) and "operationId" in op:
+                found[op["operationId"]] = (method.upper(), path)
+    return found
