@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -14,7 +17,13 @@ from mockserver.api.pipeline import request_id_of
 from mockserver.api.routes import routes
 from mockserver.clock import Clock, SystemClock, VirtualClock
 from mockserver.core.emulator import Emulator
-from mockserver.core.errors import DomainError, MethodNotAllowedError, RouteNotFoundError
+from mockserver.core.errors import (
+    DomainError,
+    InvalidFormatError,
+    MethodNotAllowedError,
+    PayloadTooLargeError,
+    RouteNotFoundError,
+)
 from mockserver.ids import IdSource
 from mockserver.settings import Settings
 from mockserver.store import InMemoryStore, Store
@@ -34,6 +43,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:
         error = MethodNotAllowedError(method=method, path=path)
         error.headers.update(exc.headers or {})
+    elif exc.status_code == 413:
+        error = PayloadTooLargeError(limit=request.app.state.emulator.settings.max_upload_bytes)
+    elif exc.status_code == 400:
+        error = InvalidFormatError(str(exc.detail))
     else:
         error = RouteNotFoundError(method=method, path=path)
     return error_response(error, request_id_of(request))
@@ -54,7 +67,14 @@ def create_app(
         clock=clock or build_clock(settings),
         ids=ids or IdSource(settings.seed),
     )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        emulator.close()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=routes(),
         middleware=[Middleware(ConventionsMiddleware, emulator=emulator)],
         exception_handlers={HTTPException: _http_error},

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     output_ttl_video_seconds: float = Field(default=86400, gt=0)
     output_token_ttl_seconds: float = Field(default=86400, gt=0)
     generation_speed: float = Field(default=1.0, gt=0, description="Divides every simulated processing time.")
+    image_pending_seconds: float | None = Field(default=None, ge=0, description="Fixed; default 1-3 s")
+    image_processing_seconds: float | None = Field(default=None, ge=0, description="Fixed; default 9-27 s")
+    video_pending_seconds: float | None = Field(default=None, ge=0, description="Fixed; default 2-6 s")
+    video_processing_seconds: float | None = Field(default=None, ge=0, description="Fixed; default by size")
+    anonymous_outputs: bool = Field(default=False, description="Serve output URLs without token or key")
+    webhook_allow_http_loopback: bool = Field(default=True, description="Allow http:// webhook URLs on loopback")
     media_cache_dir: Path | None = None
     media_cache_max_bytes: int = Field(default=2 * 1024**3, ge=1024 * 1024)
     signing_key: str = "aurous-mock-signing-key"

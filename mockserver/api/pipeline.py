@@ -140,6 +140,7 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
             team, key = emulator.accounts.authenticate(api_key_from(request))
             require_scope(key, op.scope)
             now = emulator.accounts.now(team)
+            emulator.generations.settle_due(team, now)  # every read sees a settled ledger
             if op.bucket is not None:
                 decision = emulator.limiter.take(team.id, op.bucket, now)
                 if decision is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mockserver.api import account, control, legacy, spec
+from mockserver.api import account, control, files, generations, legacy, outputs, spec
 from mockserver.api.pipeline import Ctx, Handler, Operation, endpoint
 from mockserver.core.errors import NotEmulatedError
 
@@ -27,28 +27,36 @@ def _todo(method: str, path: str, name: str, scope: str, bucket: str | None, *, 
     return _op(method, path, Operation(name, not_emulated(name), scope, bucket, idempotent))
 
 
+IMAGES_POST = ("write", "images_post")
+ESTIMATE = ("write", "estimate_post")  # a POST: not in the read scope (inferred)
+FILES_POST = ("write", "files_post")
+
 # Rate-limit classes of the undocumented cases (file/webhook deletes, rotation) are inferred.
-PUBLIC: list[Route] = [
+PUBLIC: list[BaseRoute] = [
     # Generations (images and videos)
-    _todo("POST", "/v1/images", "createImage", "write", "images_post", idempotent=True),
-    _todo("POST", "/v1/images/estimate", "estimateImage", "read", "estimate_post"),
-    _todo("GET", "/v1/images", "listGenerations", "read", "get"),
-    _todo("GET", "/v1/images/{id}", "getGeneration", "read", "get"),
-    _todo("POST", "/v1/images/{id}/cancel", "cancelGeneration", "write", "images_post"),
-    _todo("GET", "/v1/images/{id}/output/{index}", "getImageOutput", "read", "get"),
-    _todo("POST", "/v1/videos", "createVideo", "write", "images_post", idempotent=True),
-    _todo("POST", "/v1/videos/estimate", "estimateVideo", "read", "estimate_post"),
-    _todo("GET", "/v1/videos/{id}", "getVideo", "read", "get"),
-    _todo("GET", "/v1/videos/{id}/output", "getVideoOutput", "read", "get"),
+    _op("POST", "/v1/images", Operation("createImage", generations.create_image, *IMAGES_POST, idempotent=True)),
+    _op("POST", "/v1/images/estimate", Operation("estimateImage", generations.estimate_image, *ESTIMATE)),
+    _op("GET", "/v1/images", Operation("listGenerations", generations.list_generations)),
+    _op("GET", "/v1/images/{id}", Operation("getGeneration", generations.get_generation)),
+    _op("POST", "/v1/images/{id}/cancel", Operation("cancelGeneration", generations.cancel_generation, *IMAGES_POST)),
+    Route("/v1/images/{id}/output/{index}", outputs.get_image_output, methods=["GET", "HEAD"], name="getImageOutput"),
+    _op("POST", "/v1/videos", Operation("createVideo", generations.create_video, *IMAGES_POST, idempotent=True)),
+    _op("POST", "/v1/videos/estimate", Operation("estimateVideo", generations.estimate_video, *ESTIMATE)),
+    _op("GET", "/v1/videos/{id}", Operation("getVideo", generations.get_video)),
+    Route("/v1/videos/{id}/output", outputs.get_video_output, methods=["GET", "HEAD"], name="getVideoOutput"),
     # Catalogue
     _op("GET", "/v1/loras", Operation("listLoras", account.list_loras)),
     _op("GET", "/v1/loras/{id}", Operation("getLora", account.get_lora)),
     _op("GET", "/v1/video_loras", Operation("listVideoLoras", account.list_video_loras)),
     _op("GET", "/v1/video_loras/{id}", Operation("getVideoLora", account.get_video_lora)),
     # Files
-    _todo("POST", "/v1/files", "createFile", "write", "files_post", idempotent=True),
-    _todo("GET", "/v1/files/{id}", "getFile", "read", "get"),
-    _todo("DELETE", "/v1/files/{id}", "deleteFile", "write", "files_post"),
+    _op(
+        "POST",
+        "/v1/files",
+        Operation("createFile", files.create_file, *FILES_POST, idempotent=True, fingerprint=files.upload_fingerprint),
+    ),
+    _op("GET", "/v1/files/{id}", Operation("getFile", files.get_file)),
+    _op("DELETE", "/v1/files/{id}", Operation("deleteFile", files.delete_file, *FILES_POST)),
     # Characters
     _todo("POST", "/v1/characters/uploads/init", "initCharacterUpload", "write", "characters_post"),
     _todo("POST", "/v1/characters/uploads/classify", "classifyCharacterUpload", "write", "characters_post"),
@@ -59,11 +67,19 @@ PUBLIC: list[Route] = [
     _todo("DELETE", "/v1/characters/{id}", "deleteCharacter", "write", "characters_post"),
     _todo("POST", "/v1/characters/{id}/save", "saveCharacter", "write", "characters_post"),
     _todo(
-        "POST", "/v1/characters/{id}/resynthesize", "resynthesizeCharacter", "write", "characters_synthesize",
+        "POST",
+        "/v1/characters/{id}/resynthesize",
+        "resynthesizeCharacter",
+        "write",
+        "characters_synthesize",
         idempotent=True,
     ),
     _todo(
-        "POST", "/v1/characters/{id}/refs/regenerate", "regenerateCharacterRef", "write", "characters_synthesize",
+        "POST",
+        "/v1/characters/{id}/refs/regenerate",
+        "regenerateCharacterRef",
+        "write",
+        "characters_synthesize",
         idempotent=True,
     ),
     # Webhook endpoints
@@ -91,6 +107,10 @@ LEGACY: list[BaseRoute] = [
     Route("/docs", legacy.docs_redirect, methods=["GET", "HEAD"], name="getDocsRedirect"),
 ]
 
+STORAGE: list[BaseRoute] = [
+    Route("/_storage/files/{id}", files.file_content, methods=["GET", "HEAD"], name="fileContent"),
+]
+
 SPEC: list[BaseRoute] = [
     Route("/openapi.yaml", spec.openapi_yaml, methods=["GET", "HEAD"], name="openapiYaml"),
     Route("/openapi.json", spec.openapi_json, methods=["GET", "HEAD"], name="openapiJson"),
@@ -113,4 +133,4 @@ CONTROL: list[BaseRoute] = [
 
 
 def routes() -> list[BaseRoute]:
-    return [*PUBLIC, *LEGACY, *SPEC, *CONTROL]
+    return [*PUBLIC, *LEGACY, *STORAGE, *SPEC, *CONTROL]

@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 from mockserver.clock import Clock
 from mockserver.core.accounts import Accounts
 from mockserver.core.catalogue import Catalogue
+from mockserver.core.files import Files
+from mockserver.core.generations import Generations
 from mockserver.core.idempotency import Idempotency
+from mockserver.core.ledger import Ledger
 from mockserver.core.ratelimit import DEFAULT_BUCKETS, BucketSpec, Limiter
 from mockserver.ids import IdSource
+from mockserver.media import MediaCache
 from mockserver.settings import Settings
 from mockserver.store import Store
 
@@ -26,12 +30,24 @@ class Emulator:
     accounts: Accounts = field(init=False)
     idempotency: Idempotency = field(init=False)
     limiter: Limiter = field(init=False)
+    ledger: Ledger = field(init=False)
+    files: Files = field(init=False)
+    generations: Generations = field(init=False)
+    media: MediaCache = field(init=False)
 
     def __post_init__(self) -> None:
-        self.accounts = Accounts(self.store, self.clock, self.settings)
-        self.idempotency = Idempotency(self.store, self.settings.idempotency_ttl_seconds)
+        s = self.settings
+        self.accounts = Accounts(self.store, self.clock, s)
+        self.idempotency = Idempotency(self.store, s.idempotency_ttl_seconds)
         specs = dict(DEFAULT_BUCKETS)
-        for name, cfg in self.settings.rate_limits.items():
+        for name, cfg in s.rate_limits.items():
             specs[name] = BucketSpec(cfg.capacity, cfg.per_minute)
-        self.limiter = Limiter(self.store, specs, enabled=self.settings.rate_limits_enabled)
+        self.limiter = Limiter(self.store, specs, enabled=s.rate_limits_enabled)
+        self.ledger = Ledger(self.store, self.ids)
+        self.files = Files(self.store, self.ids)
+        self.generations = Generations(self.store, self.ids, s, self.catalogue, self.ledger, self.files)
+        self.media = MediaCache(s.media_cache_dir, max_bytes=s.media_cache_max_bytes)
         self.accounts.bootstrap()
+
+    def close(self) -> None:
+        self.media.close()

@@ -90,3 +90,70 @@ class Cost:
 
     def wire(self) -> dict[str, Any]:
         return {"amount": self.amount, "currency": "credit", "breakdown": {"base": self.base, "enhance": self.enhance}}
+
+
+@dataclass(slots=True)
+class Generation:
+    """An image or video generation. Its status is derived from the team's clock, never stored."""
+
+    id: str
+    team_id: str
+    media_type: str  # "image" | "video"
+    prompt: str
+    created_at: datetime
+    started_at: datetime  # pending until then, processing after
+    finish_at: datetime  # terminal at this instant unless cancelled first
+    outcome: JobStatus  # the terminal status reached at finish_at
+    cost: Cost
+    aurous_version: str
+    creation_request_id: str
+    inference_type: str
+    seed: int
+    params: dict[str, Any] = field(default_factory=dict)
+    error_message: str | None = None
+    cancelled_at: datetime | None = None
+    settled: bool = False
+    hold_id: str | None = None
+    webhook_url: str | None = None
+
+    def status_at(self, now: datetime) -> JobStatus:
+        if self.cancelled_at is not None:
+            return JobStatus.CANCELLED
+        if now >= self.finish_at:
+            return self.outcome
+        if now >= self.started_at:
+            return JobStatus.PROCESSING
+        return JobStatus.PENDING
+
+    def completed_at(self, now: datetime) -> datetime | None:
+        if self.cancelled_at is not None:
+            return self.cancelled_at
+        return self.finish_at if now >= self.finish_at else None
+
+
+@dataclass(slots=True)
+class LedgerEntry:
+    """A credit-ledger row (``GET /v1/usage/events`` without ``start_time``)."""
+
+    id: str
+    type: str  # hold | release | charge | refund | topup | adjustment
+    amount: float
+    created_at: datetime
+    generation_id: str | None = None
+    hold_id: str | None = None
+    description: str | None = None
+
+
+@dataclass(slots=True)
+class StoredFile:
+    id: str
+    team_id: str
+    purpose: str
+    mime_type: str
+    size_bytes: int
+    width_px: int
+    height_px: int
+    created_at: datetime
+    expires_at: datetime
+    metadata: dict[str, Any] = field(default_factory=dict)
+    data: bytes = b""

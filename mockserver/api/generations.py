@@ -1,0 +1,172 @@
+"""Handlers for images and videos: create, estimate, get, list, cancel, and the generation resource."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from starlette.responses import Response
+
+from mockserver.api.pipeline import Ctx, json_response
+from mockserver.clock import rfc3339, unix_seconds
+from mockserver.core import outputs
+from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
+from mockserver.core.models import Generation, JobStatus
+from mockserver.core.requests import ImageRequest, VideoRequest
+from mockserver.settings import Settings
+
+V11_ONLY = (JobStatus.EXPIRED, JobStatus.MODERATION_REJECTED)
+
+
+def base_url(ctx: Ctx) -> str:
+    """Output URLs point at the configured public URL, or else at the URL the client called."""
+    configured = ctx.emulator.settings.public_url
+    if configured:
+        return configured.rstrip("/")
+    url = ctx.request.url
+    return f"{url.scheme}://{url.netloc}"
+
+
+def output_token(settings: Settings, gen: Generation, index: str, now: datetime) -> str:
+    expires = unix_seconds(now + timedelta(seconds=settings.output_token_ttl_seconds))
+    return outputs.mint(settings.signing_key, gen.id, index, expires)
+
+
+def wire_status(gen: Generation, now: datetime, settings: Settings) -> JobStatus:
+    status = gen.status_at(now)
+    if status in V11_ONLY and not settings.emit_v11_statuses:
+        return JobStatus.FAILED  # v1.0 folds the guide-page statuses into `failed` (reference §3.1 P0-4)
+    return status
+
+
+def render(gen: Generation, now: datetime, base: str, settings: Settings) -> dict[str, Any]:
+    """The GenerationResponse of reference §3, every key present."""
+    status = wire_status(gen, now, settings)
+    completed = gen.completed_at(now)
+    p = gen.params
+    image = gen.media_type == "image"
+    output_urls = output_video_url = None
+    if status is JobStatus.SUCCEEDED:
+        if image:
+            output_urls = [
+                f"{base}/v1/images/{gen.id}/output/{i}?token={output_token(settings, gen, str(i), now)}"
+                for i in range(p["image_count"])
+            ]
+        else:
+            output_video_url = f"{base}/v1/videos/{gen.id}/output?token={output_token(settings, gen, 'video', now)}"
+    # Terminal generations show what was charged: nothing unless they succeeded (inferred).
+    cost = gen.cost.wire()
+    if status.terminal and status is not JobStatus.SUCCEEDED:
+        cost = {**cost, "amount": 0, "breakdown": {"base": 0, "enhance": 0}}
+    duration_ms = None
+    if completed is not None and completed > gen.started_at:
+        duration_ms = int((completed - gen.started_at).total_seconds() * 1000)
+    frames = p.get("frames", {})
+    return {
+        "object": "inference",
+        "id": gen.id,
+        "status": status.value,
+        "prompt": gen.prompt,
+        "created_at": rfc3339(gen.created_at),
+        "media_type": gen.media_type,
+        "negative_prompt": p.get("negative_prompt"),
+        "output_urls": output_urls,
+        "output_video_url": output_video_url,
+        "reference_image_urls": p.get("reference_image_urls") if image else (list(frames.values()) or None),
+        "error_message": gen.error_message if status is not JobStatus.SUCCEEDED else None,
+        "duration_ms": duration_ms,
+        "cost": cost,
+        "width": p.get("width"),
+        "height": p.get("height"),
+        "image_count": p.get("image_count"),
+        "size_preset": p.get("size_preset"),
+        "inference_type": gen.inference_type,
+        "cfg_rescale": p.get("cfg_rescale"),
+        "denoise_strength": p.get("denoise_strength"),
+        "seed": gen.seed,
+        "video_duration": p.get("video_duration"),
+        "video_resolution": p.get("video_resolution"),
+        "video_ratio": p.get("video_ratio"),
+        "video_camera_fixed": p.get("video_camera_fixed"),
+        "character_id": p.get("character_id"),
+        "loras": p.get("loras"),
+        "aurous_version": gen.aurous_version,
+        "creation_request_id": gen.creation_request_id,
+        "completed_at": rfc3339(completed) if completed is not None else None,
+    }
+
+
+def _reply(ctx: Ctx, gen: Generation, status: int = 200) -> Response:
+    return json_response(render(gen, ctx.now, base_url(ctx), ctx.emulator.settings), status)
+
+
+def _meta(ctx: Ctx) -> dict[str, Any]:
+    return {"now": ctx.now, "version": ctx.version, "request_id": ctx.request_id}
+
+
+def _estimate(amount: dict[str, Any]) -> Response:
+    return json_response(
+        {"object": "estimate", "estimated_cost": {k: amount[k] for k in ("amount", "breakdown")}, "currency": "credit"}
+    )
+
+
+async def create_image(ctx: Ctx) -> Response:
+    req = await ctx.parse(ImageRequest)
+    return _reply(ctx, ctx.emulator.generations.create_image(ctx.team, req, _meta(ctx)), 201)
+
+
+async def create_video(ctx: Ctx) -> Response:
+    req = await ctx.parse(VideoRequest)
+    return _reply(ctx, ctx.emulator.generations.create_video(ctx.team, req, _meta(ctx)), 201)
+
+
+async def estimate_image(ctx: Ctx) -> Response:
+    req = await ctx.parse(ImageRequest)
+    return _estimate(ctx.emulator.generations.estimate_image(ctx.team, req, ctx.version, ctx.now).wire())
+
+
+async def estimate_video(ctx: Ctx) -> Response:
+    req = await ctx.parse(VideoRequest)
+    return _estimate(ctx.emulator.generations.estimate_video(ctx.team, req, ctx.version, ctx.now).wire())
+
+
+async def get_generation(ctx: Ctx) -> Response:
+    return _reply(ctx, ctx.emulator.generations.get(ctx.team, ctx.path("id")))
+
+
+async def get_video(ctx: Ctx) -> Response:
+    """Inferred alias of ``getGeneration`` for ``vid_`` ids (reference §2.2)."""
+    return await get_generation(ctx)
+
+
+async def cancel_generation(ctx: Ctx) -> Response:
+    return _reply(ctx, ctx.emulator.generations.cancel(ctx.team, ctx.path("id"), ctx.now))
+
+
+def query_int(ctx: Ctx, name: str, default: int, low: int, high: int) -> int:
+    raw = ctx.request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.lstrip("-").isdigit() or len(raw) > 12:
+        raise InvalidFormatError(f"{name} must be an integer.", param=name)
+    value = int(raw)
+    if not low <= value <= high:
+        raise ValueOutOfRangeError(f"{name} must be between {low} and {high}.", param=name)
+    return value
+
+
+async def list_generations(ctx: Ctx) -> Response:
+    query = ctx.request.query_params
+    limit = query_int(ctx, "limit", 20, 1, 100)
+    page = ctx.emulator.generations.list(
+        ctx.team, limit=limit, starting_after=query.get("starting_after"), ending_before=query.get("ending_before")
+    )
+    base, settings = base_url(ctx), ctx.emulator.settings
+    return json_response(
+        {
+            "object": "list",
+            "data": [render(gen, ctx.now, base, settings) for gen in page.rows],
+            "has_more": page.has_more,
+            "next_cursor": page.rows[-1].id if page.has_more and page.rows else None,
+        }
+    )

@@ -1,0 +1,75 @@
+"""Credits: hold at create, commit on success, release otherwise, with one ledger row per movement.
+
+``credits`` is the total, ``held`` the sum of open holds, ``available = credits - held`` is what a new
+request is checked against (reference §2.8, the "D6 charge-on-success" model). ``exempt`` (and any
+unknown billing mode) is never blocked and never moves credits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from mockserver.core.errors import BalanceTooLowError, DomainError
+from mockserver.core.models import Generation, LedgerEntry, Team
+from mockserver.ids import IdSource
+from mockserver.store import Store
+
+KIND = "ledger"
+
+
+def _money(value: float) -> float:
+    return round(value, 4)
+
+
+def _fmt(value: float) -> str:
+    """``1.5`` stays ``1.5``, ``2`` becomes ``2.0`` (the documented message prints one decimal at least)."""
+    return repr(float(value))
+
+
+class Ledger:
+    def __init__(self, store: Store, ids: IdSource) -> None:
+        self.store = store
+        self.ids = ids
+
+    def _row(self, team: Team, kind: str, amount: float, now: datetime, gen: Generation | None, note: str) -> None:
+        entry = LedgerEntry(
+            id=self.ids.new("uev", at=now, scope=team.id),
+            type=kind,
+            amount=amount,
+            created_at=now,
+            generation_id=gen.id if gen else None,
+            hold_id=gen.hold_id if gen else None,
+            description=note,
+        )
+        self.store.put(KIND, entry.id, entry, owner=team.id)
+
+    def hold(self, team: Team, gen: Generation, now: datetime, error: type[DomainError] = BalanceTooLowError) -> None:
+        """Reserve ``gen.cost`` or raise ``error`` (402) when the available balance does not cover it."""
+        amount = gen.cost.amount
+        if not team.gated:
+            return
+        if team.available < amount:
+            raise error(available=_fmt(team.available), required=_fmt(amount))
+        gen.hold_id = self.ids.new("hold", at=now, scope=team.id)
+        team.held = _money(team.held + amount)
+        self.store.put("team", team.id, team, owner=team.id)
+        self._row(team, "hold", amount, now, gen, f"Hold for {gen.id}")
+
+    def commit(self, team: Team, gen: Generation, now: datetime) -> None:
+        if gen.hold_id is None:
+            return
+        amount = gen.cost.amount
+        team.held = _money(team.held - amount)
+        team.credits = _money(team.credits - amount)
+        self.store.put("team", team.id, team, owner=team.id)
+        self._row(team, "charge", amount, now, gen, f"Charge for {gen.id}")
+
+    def release(self, team: Team, gen: Generation, now: datetime) -> None:
+        if gen.hold_id is None:
+            return
+        team.held = _money(team.held - gen.cost.amount)
+        self.store.put("team", team.id, team, owner=team.id)
+        self._row(team, "release", gen.cost.amount, now, gen, f"Release for {gen.id}")
+
+    def entries(self, team: Team) -> list[LedgerEntry]:
+        return self.store.values(KIND, owner=team.id)

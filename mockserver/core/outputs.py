@@ -1,0 +1,33 @@
+"""Signed output tokens (``?token=``): an HMAC over the generation id, the output index and an expiry.
+
+The vendor does not document the token (reference §2.3); ours is ``<exp>.<hex>`` and re-minted on every read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def _sign(secret: str, subject: str, index: str, expires: int) -> str:
+    message = f"{subject}:{index}:{expires}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:40]
+
+
+def mint(secret: str, subject: str, index: str, expires: int) -> str:
+    return f"{expires}.{_sign(secret, subject, index, expires)}"
+
+
+def authentic_until(secret: str, token: str, subject: str, index: str) -> int | None:
+    """The expiry of a token minted for this subject and index, or None when it is not ours."""
+    expires_text, _, signature = token.partition(".")
+    if not expires_text.isdigit() or len(expires_text) > 12:
+        return None
+    expires = int(expires_text)
+    return expires if hmac.compare_digest(signature, _sign(secret, subject, index, expires)) else None
+
+
+def verify(secret: str, token: str, subject: str, index: str, now: int) -> bool:
+    """True when ``token`` was minted for this subject and index and has not expired at ``now``."""
+    expires = authentic_until(secret, token, subject, index)
+    return expires is not None and expires > now
