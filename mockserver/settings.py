@@ -127,6 +127,6 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     kind = "toml_file" if path.suffix == ".toml" else "yaml_file"
 
     class _FromFile(Settings):
-        model_config = SettingsConfigDict(**{**Settings.model_config, kind: path})  # type: ignore[typeddict-item]
+        model_config = SettingsConfigDict(**{**Settings.model_config, kind: path})  # type: ignore[misc]
 
     return Settings.model_validate({**_FromFile(**explicit).model_dump(), "config_file": path})

@@ -158,7 +158,7 @@ def query_int(ctx: Ctx, name: str, default: int, low: int, high: int) -> int:
 async def list_generations(ctx: Ctx) -> Response:
     query = ctx.request.query_params
     limit = query_int(ctx, "limit", 20, 1, 100)
-    page = ctx.emulator.generations.list(
+    page = ctx.emulator.generations.list_generations(
         ctx.team, limit=limit, starting_after=query.get("starting_after"), ending_before=query.get("ending_before")
     )
     base, settings = base_url(ctx), ctx.emulator.settings

@@ -89,9 +89,9 @@ class Accounts:
     def _provision(self, raw: str) -> ApiKey:
         team_id = team_id_for(raw)
         with self.store.transaction():
-            existing = self.store.get("api_key", raw)
+            existing: ApiKey | None = self.store.get("api_key", raw)
             if existing is not None:
-                return existing  # type: ignore[no-any-return]
+                return existing
             if self.store.get("team", team_id) is None:
                 self.store.put("team", team_id, self._new_team(team_id, raw), owner=team_id)
             key = ApiKey(key=raw, team_id=team_id, scope=self.settings.default_scope)
@@ -99,11 +99,11 @@ class Accounts:
             return key
 
     def team(self, team_id: str) -> Team:
-        team = self.store.get("team", team_id)
+        team: Team | None = self.store.get("team", team_id)
         if team is None:  # the team was reset while a key was cached: provision again
             team = self._new_team(team_id, team_id)
             self.store.put("team", team_id, team, owner=team_id)
-        return team  # type: ignore[no-any-return]
+        return team
 
     def now(self, team: Team) -> datetime:
         return team.time.now(self.clock)

@@ -264,7 +264,9 @@ class Generations:
         gen: Generation | None = self.store.get(KIND, gen_id)
         return gen
 
-    def list(self, team: Team, *, limit: int, starting_after: str | None, ending_before: str | None) -> Page:
+    def list_generations(
+        self, team: Team, *, limit: int, starting_after: str | None, ending_before: str | None
+    ) -> Page:
         """Newest first; ``starting_after`` pages towards older rows, ``ending_before`` towards newer ones."""
         if starting_after is not None and ending_before is not None:
             raise ParameterInvalidCombinationError(

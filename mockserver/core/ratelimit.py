@@ -67,7 +67,7 @@ def take(bucket: RateBucket | None, spec: BucketSpec, now: datetime) -> tuple[Ra
     decision = Decision(
         allowed=allowed,
         limit=spec.capacity,
-        remaining=int(math.floor(tokens)),
+        remaining=math.floor(tokens),
         reset=unix_seconds(now) + math.ceil(until_full),
         retry_after=retry_after,
     )

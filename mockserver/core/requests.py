@@ -10,13 +10,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from mockserver.core.sizes import PRESETS
-
 Prompt = Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=r"\S")]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Seed = Annotated[int, Field(ge=-1, le=4_294_967_295)]
-SizePreset = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
+SizePreset = Literal[
+    "square", "landscape", "portrait", "hd_square", "hd_landscape", "hd_portrait",
+    "2k_1_1", "2k_3_2", "2k_2_3", "2k_4_3", "2k_3_4", "2k_16_9", "2k_9_16", "2k_21_9",
+    "4k_1_1", "4k_3_2", "4k_2_3", "4k_4_3", "4k_3_4", "4k_16_9", "4k_9_16", "4k_21_9",
+]  # fmt: skip
 Resolution = Literal["480p", "720p", "1080p"]
 Ratio = Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9"]
 
