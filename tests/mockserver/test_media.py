@@ -18,6 +18,7 @@ from PIL import Image
 
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
 from mockserver.media import (
+    _plane_window,
     VIDEO_FPS,
     VIDEO_FRAME_SIZES,
     ImageInfo,
@@ -60,9 +61,10 @@ def _probe(data: bytes) -> Probe:
         )
 
 
-def _decoded_frames(data: bytes) -> list[Image.Image]:
-    with av.open(io.BytesIO(data)) as container:
-        return [frame.to_image() for frame in container.decode(video=0)]
+def _decoded_frames(data: bytes) -> list[tuple[int, int, bytes]]:
+    """(width, height, luma plane) of every decoded frame."""
+    with av.open(io.BytesIO(data), mode="r") as container:
+        return [(frame.width, frame.height, bytes(frame.planes[0])) for frame in container.decode(video=0)]
 
 
 def _encode(image: Image.Image, image_format: str) -> bytes:
@@ -71,11 +73,18 @@ def _encode(image: Image.Image, image_format: str) -> bytes:
     return buffer.getvalue()
 
 
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
 def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG signature and IHDR claiming a size, with no pixel data (a decompression-bomb header)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return b"\x89PNG\r\n\x1a\n" + chunk
+    """A PNG signature and an IHDR claiming a size, then nothing: the file ends before any chunk follows."""
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A well-formed PNG claiming a huge size over a few bytes of pixel data (a decompression-bomb header)."""
+    return _png_header_only(width, height) + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _png_chunk(b"IEND", b"")
 
 
 # --- PNG -------------------------------------------------------------------------------------------
@@ -132,8 +141,16 @@ def test_render_mp4_probes_as_h264_with_exact_frames() -> None:
 def test_render_mp4_decodes_every_frame_and_moves() -> None:
     frames = _decoded_frames(render_mp4(160, 96, duration_s=1, seed=3, prompt="waves"))
     assert len(frames) == VIDEO_FPS
-    assert {frame.size for frame in frames} == {(160, 96)}
-    assert frames[0].tobytes() != frames[-1].tobytes()
+    assert {(width, height) for width, height, _ in frames} == {(160, 96)}
+    assert frames[0][2] != frames[-1][2]  # the picture pans
+
+
+def test_plane_window_relays_rows_to_another_line_size() -> None:
+    # Rows of 3 pixels stored with line size 4 (one pad byte), re-laid with line size 5.
+    data = b"abc_def_ghi_"
+    assert bytes(_plane_window(data, 4, 4, 1, 2)) == b"def_ghi_"
+    assert bytes(_plane_window(data, 4, 5, 1, 2)) == b"def_\x00ghi_\x00"
+    assert bytes(_plane_window(data, 4, 3, 0, 2)) == b"abcdef"
 
 
 def test_render_mp4_is_streamable() -> None:
@@ -150,7 +167,8 @@ def test_render_mp4_is_byte_identical_for_same_inputs() -> None:
 
 def test_render_mp4_honours_fps_argument() -> None:
     probe = _probe(render_mp4(160, 96, duration_s=2, fps=12, seed=0, prompt=""))
-    assert (probe.frames, probe.fps) == (24, 12)
+    assert probe.frames == 24
+    assert probe.fps == 12
     assert probe.duration == pytest.approx(2.0, abs=1 / 12)
 
 
@@ -385,7 +403,7 @@ def test_inspect_image_rejects_side_over_4096(size: tuple[int, int]) -> None:
 @pytest.mark.parametrize("side", [5000, 10_000, 100_000])
 def test_inspect_image_rejects_decompression_bomb_header(side: int) -> None:
     with pytest.raises(ValueOutOfRangeError) as caught:
-        inspect_image(_png_header_only(side, side))
+        inspect_image(_png_bomb(side, side))
     assert "4096 px" in caught.value.detail
 
 
