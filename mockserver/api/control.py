@@ -8,7 +8,7 @@ configured token), so an emulator reachable from a network cannot be reset by an
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.responses import Response
@@ -19,6 +19,9 @@ from mockserver.core.errors import InvalidApiKeyError, MissingApiKeyError, Route
 
 TOKEN_HEADER = "Aurous-Mock-Control-Token"
 NEVER_BACKWARDS = "The clock never moves backwards: statuses are derived from it and must not regress."
+TOO_FAR = "The clock cannot move past 9000-01-01T00:00:00Z."
+# Far enough for any test, and far from datetime's year-9999 overflow when durations are added.
+HORIZON = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class AdvanceBody(BaseModel):
@@ -60,6 +63,8 @@ async def get_clock(ctx: Ctx) -> Response:
 
 async def advance_clock(ctx: Ctx) -> Response:
     body = await ctx.parse(AdvanceBody)
+    if ctx.now + timedelta(seconds=body.seconds) >= HORIZON:
+        raise ValueOutOfRangeError(TOO_FAR, param="seconds")
     with ctx.emulator.store.transaction():
         ctx.team.time.advance(ctx.emulator.clock, body.seconds)
     return _clock_state(ctx)
@@ -70,6 +75,8 @@ async def set_clock(ctx: Ctx) -> Response:
     when = body.now.astimezone(UTC)
     if when < ctx.team.time.now(ctx.emulator.clock).replace(microsecond=0):
         raise ValueOutOfRangeError(NEVER_BACKWARDS, param="now")
+    if when >= HORIZON:
+        raise ValueOutOfRangeError(TOO_FAR, param="now")
     with ctx.emulator.store.transaction():
         ctx.team.time.set(ctx.emulator.clock, when)
     return _clock_state(ctx)

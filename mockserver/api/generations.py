@@ -101,7 +101,7 @@ def _reply(ctx: Ctx, gen: Generation, status: int = 200) -> Response:
 
 
 def _meta(ctx: Ctx) -> dict[str, Any]:
-    return {"now": ctx.now, "version": ctx.version, "request_id": ctx.request_id}
+    return {"now": ctx.now, "version": ctx.version, "request_id": ctx.request_id, "api_key_id": ctx.key.id}
 
 
 def _estimate(amount: dict[str, Any]) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,7 +37,8 @@ async def legacy_redirect(request: Request) -> Response:
             target = new + path[len(old) :]
             break
     query = request.url.query
-    return _redirect(target + (f"?{query}" if query else ""), "route")
+    # The decoded path may hold any character; a Location header must stay ASCII.
+    return _redirect(quote(target, safe="/") + (f"?{query}" if query else ""), "route")
 
 
 async def docs_redirect(request: Request) -> Response:

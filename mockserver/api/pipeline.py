@@ -143,17 +143,18 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
             emulator.generations.settle_due(team, now)  # every read sees a settled ledger
             if op.bucket is not None:
                 decision = emulator.limiter.take(team.id, op.bucket, now)
-                if decision is not None:
-                    extra.update(decision.headers())
-                    if not decision.allowed:
-                        error = TooManyRequestsError(bucket=op.bucket, retry_after=decision.retry_after)
-                        error.headers["Retry-After"] = str(decision.retry_after)
-                        raise error
+                extra.update(decision.headers())
+                if not decision.allowed:
+                    error = TooManyRequestsError(bucket=op.bucket, retry_after=decision.retry_after)
+                    error.headers["Retry-After"] = str(decision.retry_after)
+                    raise error
             version = resolve_version(requested_version, team.default_api_version)
             ctx = Ctx(request, emulator, request_id, team, key, version, now)
             response = await _run_idempotent(op, ctx) if op.idempotent else await op.handler(ctx)
         except DomainError as error:
             response = error_response(error, request_id)
+        finally:
+            await request.close()  # closes multipart temp files even when the handler never read them
         response.headers.update(extra)
         response.headers[VERSION_HEADER] = version
         return response

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mockserver.api import account, control, files, generations, legacy, outputs, spec
+from mockserver.api import account, control, files, generations, legacy, outputs, spec, usage
 from mockserver.api.pipeline import Ctx, Handler, Operation, endpoint
 from mockserver.core.errors import NotEmulatedError
 
@@ -19,12 +22,47 @@ def not_emulated(name: str) -> Handler:
     return run
 
 
-def _op(method: str, path: str, op: Operation) -> Route:
-    return Route(path, endpoint(op), methods=[method], name=op.name)
+Endpoint = Callable[[Request], Awaitable[Response]]
+Entry = tuple[str, str, str, Endpoint]  # method, path, operationId, endpoint
 
 
-def _todo(method: str, path: str, name: str, scope: str, bucket: str | None, *, idempotent: bool = False) -> Route:
+def _op(method: str, path: str, op: Operation) -> Entry:
+    return method, path, op.name, endpoint(op)
+
+
+def _raw(method: str, path: str, name: str, handler: Endpoint) -> Entry:
+    return method, path, name, handler
+
+
+def _todo(method: str, path: str, name: str, scope: str, bucket: str | None, *, idempotent: bool = False) -> Entry:
     return _op(method, path, Operation(name, not_emulated(name), scope, bucket, idempotent))
+
+
+def _exact(route: Route) -> Route:
+    """Starlette adds HEAD to every GET route; the spec documents none, so 405's ``Allow`` must not list it."""
+    if route.methods is not None:
+        route.methods.discard("HEAD")
+    return route
+
+
+def group(entries: list[Entry]) -> list[BaseRoute]:
+    """One Route per path dispatching on the method, so a 405 lists every documented method in ``Allow``."""
+    by_path: dict[str, dict[str, tuple[str, Endpoint]]] = {}
+    for method, path, name, handler in entries:
+        by_path.setdefault(path, {})[method] = (name, handler)
+    routes: list[BaseRoute] = []
+    for path, methods in by_path.items():
+        if len(methods) == 1:
+            [(method, (name, handler))] = methods.items()
+            routes.append(_exact(Route(path, handler, methods=[method], name=name)))
+            continue
+
+        async def dispatch(request: Request, table: dict[str, tuple[str, Endpoint]] = methods) -> Response:
+            return await table[request.method][1](request)
+
+        names = "|".join(name for name, _ in methods.values())
+        routes.append(_exact(Route(path, dispatch, methods=list(methods), name=names)))
+    return routes
 
 
 IMAGES_POST = ("write", "images_post")
@@ -32,18 +70,18 @@ ESTIMATE = ("write", "estimate_post")  # a POST: not in the read scope (inferred
 FILES_POST = ("write", "files_post")
 
 # Rate-limit classes of the undocumented cases (file/webhook deletes, rotation) are inferred.
-PUBLIC: list[BaseRoute] = [
+PUBLIC: list[Entry] = [
     # Generations (images and videos)
     _op("POST", "/v1/images", Operation("createImage", generations.create_image, *IMAGES_POST, idempotent=True)),
     _op("POST", "/v1/images/estimate", Operation("estimateImage", generations.estimate_image, *ESTIMATE)),
     _op("GET", "/v1/images", Operation("listGenerations", generations.list_generations)),
     _op("GET", "/v1/images/{id}", Operation("getGeneration", generations.get_generation)),
     _op("POST", "/v1/images/{id}/cancel", Operation("cancelGeneration", generations.cancel_generation, *IMAGES_POST)),
-    Route("/v1/images/{id}/output/{index}", outputs.get_image_output, methods=["GET", "HEAD"], name="getImageOutput"),
+    _raw("GET", "/v1/images/{id}/output/{index}", "getImageOutput", outputs.get_image_output),
     _op("POST", "/v1/videos", Operation("createVideo", generations.create_video, *IMAGES_POST, idempotent=True)),
     _op("POST", "/v1/videos/estimate", Operation("estimateVideo", generations.estimate_video, *ESTIMATE)),
     _op("GET", "/v1/videos/{id}", Operation("getVideo", generations.get_video)),
-    Route("/v1/videos/{id}/output", outputs.get_video_output, methods=["GET", "HEAD"], name="getVideoOutput"),
+    _raw("GET", "/v1/videos/{id}/output", "getVideoOutput", outputs.get_video_output),
     # Catalogue
     _op("GET", "/v1/loras", Operation("listLoras", account.list_loras)),
     _op("GET", "/v1/loras/{id}", Operation("getLora", account.get_lora)),
@@ -93,22 +131,22 @@ PUBLIC: list[BaseRoute] = [
     _op("GET", "/v1/balance", Operation("getBalance", account.get_balance)),
     _op("GET", "/v1/team", Operation("getTeam", account.get_team)),
     _op("GET", "/v1/pricing", Operation("getPricing", account.get_pricing)),
-    _todo("GET", "/v1/usage", "getUsage", "read", "get"),
-    _todo("GET", "/v1/usage/events", "listUsageEvents", "read", "get"),
+    _op("GET", "/v1/usage", Operation("getUsage", usage.get_usage)),
+    _op("GET", "/v1/usage/events", Operation("listUsageEvents", usage.list_usage_events)),
 ]
 
-_ANY = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-
-LEGACY: list[BaseRoute] = [
-    Route("/v1/generations", legacy.legacy_redirect, methods=_ANY, name="legacyGenerations"),
-    Route("/v1/generations/{rest:path}", legacy.legacy_redirect, methods=_ANY, name="legacyGenerationsPath"),
-    Route("/v1/video-generations", legacy.legacy_redirect, methods=_ANY, name="legacyVideoGenerations"),
-    Route("/v1/video-generations/{rest:path}", legacy.legacy_redirect, methods=_ANY, name="legacyVideoPath"),
-    Route("/docs", legacy.docs_redirect, methods=["GET", "HEAD"], name="getDocsRedirect"),
+# Only the documented legacy methods redirect; anything else is an unknown route (405).
+LEGACY: list[Entry] = [
+    _raw("GET", "/v1/generations", "legacyListGenerations", legacy.legacy_redirect),
+    _raw("POST", "/v1/generations", "legacyCreateGeneration", legacy.legacy_redirect),
+    _raw("GET", "/v1/generations/{id}", "legacyGetGeneration", legacy.legacy_redirect),
+    _raw("POST", "/v1/video-generations", "legacyCreateVideoGeneration", legacy.legacy_redirect),
+    _raw("GET", "/v1/video-generations/{id}", "legacyGetVideoGeneration", legacy.legacy_redirect),
+    _raw("GET", "/docs", "getDocsRedirect", legacy.docs_redirect),
 ]
 
 STORAGE: list[BaseRoute] = [
-    Route("/_storage/files/{id}", files.file_content, methods=["GET", "HEAD"], name="fileContent"),
+    Route("/_storage/files/{id}", files.file_content, methods=["GET"], name="fileContent"),
 ]
 
 SPEC: list[BaseRoute] = [
@@ -133,4 +171,4 @@ CONTROL: list[BaseRoute] = [
 
 
 def routes() -> list[BaseRoute]:
-    return [*PUBLIC, *LEGACY, *STORAGE, *SPEC, *CONTROL]
+    return [*group(PUBLIC + LEGACY), *STORAGE, *SPEC, *CONTROL]

@@ -211,12 +211,12 @@ class Generations:
             "steps": req.steps,
             "guidance_scale": req.guidance_scale,
         }
-        meta = {**meta, "params": params, "webhook_url": req.webhook_url}
+        meta = {**meta, "params": {**params, "api_key_id": meta.get("api_key_id")}, "webhook_url": req.webhook_url}
         return self._create(team, "image", req.prompt, req.seed, plan, meta)
 
     def create_video(self, team: Team, req: VideoRequest, meta: dict[str, Any]) -> Generation:
         plan = self._video_plan(team, req, meta["version"], meta["now"])
-        meta = {**meta, "params": {}, "webhook_url": req.webhook_url}
+        meta = {**meta, "params": {"api_key_id": meta.get("api_key_id")}, "webhook_url": req.webhook_url}
         return self._create(team, "video", req.prompt or "", req.seed, plan, meta)
 
     # --- settlement on the clock ----------------------------------------------------------------------

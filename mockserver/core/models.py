@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from mockserver.clock import TeamTime
+from mockserver.ids import stable_ulid
 
 SCOPE_RANK = {"read": 0, "write": 1, "full": 2}
 
@@ -40,6 +41,11 @@ class ApiKey:
     team_id: str
     scope: str = "full"
     revoked: bool = False
+
+    @property
+    def id(self) -> str:
+        """The key's public id (``key_…``, as the usage filters spell it), derived from the secret."""
+        return f"key_{stable_ulid('key:' + self.key)}"
 
     def allows(self, needed: str) -> bool:
         return SCOPE_RANK[self.scope] >= SCOPE_RANK[needed]

@@ -84,10 +84,11 @@ class Limiter:
         self.specs = specs
         self.enabled = enabled
 
-    def take(self, team_id: str, bucket: str, now: datetime) -> Decision | None:
-        """One token from the team's ``bucket``; ``None`` when rate limiting is switched off."""
+    def take(self, team_id: str, bucket: str, now: datetime) -> Decision:
+        """One token from the team's ``bucket``. Switched off, it always allows and reports a full bucket."""
         if not self.enabled:
-            return None
+            spec = self.specs[bucket]
+            return Decision(True, spec.capacity, spec.capacity, unix_seconds(now), 0)
         key = f"{team_id}:{bucket}"
         with self.store.transaction():
             state, decision = take(self.store.get(self.KIND, key), self.specs[bucket], now)

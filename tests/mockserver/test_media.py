@@ -18,11 +18,11 @@ from PIL import Image
 
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
 from mockserver.media import (
-    _plane_window,
     VIDEO_FPS,
     VIDEO_FRAME_SIZES,
     ImageInfo,
     MediaCache,
+    _plane_window,
     inspect_image,
     render_mp4,
     render_png,

@@ -1,0 +1,112 @@
+"""The ``aurous-mock`` console script: options, ``--version`` and ``serve`` wiring (uvicorn stubbed out)."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import uvicorn
+
+from mockserver import __version__
+from mockserver.cli import main
+
+BANNER = re.compile(r"^aurous-mock (\S+) serving on http://127\.0\.0\.1:(\d+)$")
+
+
+class FakeServer:
+    """Stands in for ``uvicorn.Server``: records what ``serve`` hands it and returns at once."""
+
+    instances: ClassVar[list[FakeServer]] = []
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self.config = config
+        self.sockets: list[socket.socket] = []
+        FakeServer.instances.append(self)
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        self.sockets = list(sockets or [])
+
+
+@pytest.fixture
+def fake_server(monkeypatch: pytest.MonkeyPatch):
+    FakeServer.instances = []
+    monkeypatch.setattr("mockserver.cli.uvicorn.Server", FakeServer)
+    yield FakeServer
+    for server in FakeServer.instances:
+        for sock in server.sockets:
+            sock.close()
+        server.config.app.state.emulator.close()  # the lifespan never ran: drop the media cache directory
+
+
+def test_cli_version_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.strip() == f"aurous-mock {__version__}"
+
+
+def test_cli_serve_help_lists_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["serve", "--help"])
+    assert caught.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--host", "--port", "--seed", "--speed", "--clock", "--config", "--log-level"):
+        assert option in out
+
+
+def test_cli_requires_a_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main([])
+    assert caught.value.code == 2
+    assert "command" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["serve", "--clock", "sundial"], ["serve", "--port", "http"], ["nope"]])
+def test_cli_rejects_bad_arguments(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    assert capsys.readouterr().err
+
+
+def test_cli_serve_port_zero_reports_bound_port(fake_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "0", "--clock", "virtual", "--seed", "5", "--log-level", "warning"]) == 0
+    first, second, *_ = capsys.readouterr().out.splitlines()
+    match = BANNER.match(first)
+    assert match, first
+    assert match.group(1) == __version__
+    port = int(match.group(2))
+    assert port != 0
+    [server] = fake_server.instances
+    [sock] = server.sockets
+    assert sock.getsockname()[1] == port
+    assert re.search(r"X-Api-Key: al_live_[0-9a-f]{64}", second)
+    assert f"http://127.0.0.1:{port}/v1/balance" in second
+
+
+def test_cli_serve_builds_app_from_options(fake_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["serve", "--port", "0", "--clock", "virtual", "--seed", "5", "--speed", "2", "--log-level", "warning"])
+    [server] = fake_server.instances
+    settings = server.config.app.state.emulator.settings
+    assert (settings.clock, settings.seed, settings.speed, settings.port) == ("virtual", 5, 2.0, 0)
+    assert server.config.lifespan == "on"
+    capsys.readouterr()
+
+
+def test_cli_serve_reads_config_file_below_options(
+    fake_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "mock.toml"
+    config.write_text('seed = 1\nport = 0\ndefault_credits = 5\n[[keys]]\nkey = "al_live_cfg"\n')
+    monkeypatch.setenv("AUROUS_MOCK_DEFAULT_CREDITS", "6")
+    main(["serve", "--config", str(config), "--seed", "9", "--log-level", "warning"])
+    [server] = fake_server.instances
+    settings = server.config.app.state.emulator.settings
+    assert settings.seed == 9
+    assert settings.default_credits == 6
+    assert settings.port == 0
+    assert [k.key for k in settings.keys] == ["al_live_cfg"]
+    assert BANNER.match(capsys.readouterr().out.splitlines()[0])
