@@ -25,7 +25,7 @@ from mockserver.core.errors import (
     RouteNotFoundError,
 )
 from mockserver.ids import IdSource
-from mockserver.settings import Settings
+from mockserver.settings import Settings, load_settings
 from mockserver.store import InMemoryStore, Store
 
 
@@ -60,7 +60,7 @@ def create_app(
     ids: IdSource | None = None,
 ) -> Starlette:
     """Build the emulator. Collaborators not given are built from ``settings``."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     emulator = Emulator(
         settings=settings,
         store=store or InMemoryStore(),

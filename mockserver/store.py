@@ -60,7 +60,10 @@ class InMemoryStore:
 
     def put(self, kind: str, key: str, value: Any, *, owner: str) -> None:
         with self._lock:
-            self._records.setdefault(kind, {})[key] = (owner, value)
+            previous = self._records.setdefault(kind, {}).get(key)
+            if previous is not None and previous[0] != owner:
+                self._by_owner.get((kind, previous[0]), {}).pop(key, None)
+            self._records[kind][key] = (owner, value)
             self._by_owner.setdefault((kind, owner), {})[key] = value
 
     def delete(self, kind: str, key: str) -> bool:

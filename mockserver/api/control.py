@@ -11,11 +11,18 @@ import hmac
 from datetime import UTC, datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, Field
+from starlette.requests import Request
 from starlette.responses import Response
 
-from mockserver.api.pipeline import Ctx, Handler, json_response
+from mockserver.api.pipeline import Ctx, json_response
 from mockserver.clock import rfc3339
-from mockserver.core.errors import InvalidApiKeyError, MissingApiKeyError, RouteNotFoundError, ValueOutOfRangeError
+from mockserver.core.errors import (
+    DomainError,
+    InvalidApiKeyError,
+    MissingApiKeyError,
+    RouteNotFoundError,
+    ValueOutOfRangeError,
+)
 
 TOKEN_HEADER = "Aurous-Mock-Control-Token"
 NEVER_BACKWARDS = "The clock never moves backwards: statuses are derived from it and must not regress."
@@ -32,23 +39,18 @@ class SetBody(BaseModel):
     now: AwareDatetime
 
 
-def guarded(handler: Handler) -> Handler:
-    """Refuse control routes that are switched off or need a token the request lacks."""
-
-    async def run(ctx: Ctx) -> Response:
-        settings = ctx.emulator.settings
-        if not settings.control_plane or (settings.control_token is None and not settings.loopback_only):
-            raise RouteNotFoundError(method=ctx.request.method, path=ctx.request.url.path)
-        if settings.control_token is not None:
-            sent = ctx.request.headers.get(TOKEN_HEADER)
-            if sent is None:
-                raise MissingApiKeyError(f"The control plane needs the {TOKEN_HEADER} header.")
-            if not hmac.compare_digest(sent, settings.control_token):
-                raise InvalidApiKeyError(f"Wrong {TOKEN_HEADER}.")
-        return await handler(ctx)
-
-    run.__name__ = handler.__name__
-    return run
+def refusal(request: Request) -> DomainError | None:
+    """Why a control route must not answer (checked before authentication, so nothing leaks), or None."""
+    settings = request.app.state.emulator.settings
+    if not settings.control_plane or (settings.control_token is None and not settings.loopback_only):
+        return RouteNotFoundError(method=request.method, path=request.url.path)
+    if settings.control_token is not None:
+        sent = request.headers.get(TOKEN_HEADER)
+        if sent is None:
+            return MissingApiKeyError(f"The control plane needs the {TOKEN_HEADER} header.")
+        if not hmac.compare_digest(sent.encode(), settings.control_token.encode()):
+            return InvalidApiKeyError(f"Wrong {TOKEN_HEADER}.")
+    return None
 
 
 def _clock_state(ctx: Ctx) -> Response:
@@ -97,4 +99,5 @@ async def unfreeze_clock(ctx: Ctx) -> Response:
 async def reset(ctx: Ctx) -> Response:
     ctx.emulator.accounts.reset(ctx.team)
     ctx.emulator.ids.reset(ctx.team.id)
-    return json_response({"reset": True, "team_id": ctx.team.id, "at": rfc3339(datetime.now(UTC))})
+    team = ctx.emulator.accounts.team(ctx.team.id)
+    return json_response({"reset": True, "team_id": team.id, "at": rfc3339(ctx.emulator.accounts.now(team))})

@@ -33,7 +33,12 @@ async def _form(ctx: Ctx) -> FormData:
 async def upload_fingerprint(ctx: Ctx) -> Any:
     """Files replay on "same purpose + metadata" (reference §1.9), not on the bytes."""
     form = await _form(ctx)
-    return {"purpose": str(form.get("purpose")), "metadata": str(form.get("metadata"))}
+    metadata = form.get("metadata")
+    try:  # compared as canonical JSON when it parses, so key order does not matter
+        parsed: Any = parse_metadata(metadata) if isinstance(metadata, str) else None
+    except DomainError:
+        parsed = str(metadata)
+    return {"purpose": str(form.get("purpose")), "metadata": parsed}
 
 
 def render(ctx: Ctx, stored: StoredFile) -> dict[str, Any]:

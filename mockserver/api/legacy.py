@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -12,6 +13,21 @@ from mockserver.api.errors import error_response
 from mockserver.api.pipeline import request_id_of
 from mockserver.core.emulator import Emulator
 from mockserver.core.errors import RouteNotFoundError
+
+
+class AnyPathConvertor(Convertor[str]):
+    """Like Starlette's ``path`` but also matching newlines, so odd legacy sub-paths still redirect."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anypath", AnyPathConvertor())
 
 SUNSET = "Tue, 04 Aug 2026 00:00:00 GMT"
 SUNSET_AT = datetime(2026, 8, 4, tzinfo=UTC)

@@ -9,7 +9,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mockserver.api import account, control, files, generations, legacy, outputs, spec, usage
-from mockserver.api.pipeline import Ctx, Handler, Operation, endpoint
+from mockserver.api.errors import error_response
+from mockserver.api.pipeline import Ctx, Handler, Operation, endpoint, request_id_of
 from mockserver.core.errors import NotEmulatedError
 
 
@@ -139,9 +140,9 @@ PUBLIC: list[Entry] = [
 LEGACY: list[Entry] = [
     _raw("GET", "/v1/generations", "legacyListGenerations", legacy.legacy_redirect),
     _raw("POST", "/v1/generations", "legacyCreateGeneration", legacy.legacy_redirect),
-    _raw("GET", "/v1/generations/{id}", "legacyGetGeneration", legacy.legacy_redirect),
+    _raw("GET", "/v1/generations/{rest:anypath}", "legacyGetGeneration", legacy.legacy_redirect),
     _raw("POST", "/v1/video-generations", "legacyCreateVideoGeneration", legacy.legacy_redirect),
-    _raw("GET", "/v1/video-generations/{id}", "legacyGetVideoGeneration", legacy.legacy_redirect),
+    _raw("GET", "/v1/video-generations/{rest:anypath}", "legacyGetVideoGeneration", legacy.legacy_redirect),
     _raw("GET", "/docs", "getDocsRedirect", legacy.docs_redirect),
 ]
 
@@ -156,8 +157,15 @@ SPEC: list[BaseRoute] = [
 
 
 def _control(path: str, handler: Handler, method: str = "POST") -> Route:
-    op = Operation(f"mock_{handler.__name__}", control.guarded(handler), scope="read", bucket=None)
-    return Route(f"/_mock{path}", endpoint(op), methods=[method], name=op.name)
+    inner = endpoint(Operation(f"mock_{handler.__name__}", handler, scope="read", bucket=None))
+
+    async def run(request: Request) -> Response:
+        refused = control.refusal(request)
+        if refused is not None:
+            return error_response(refused, request_id_of(request))
+        return await inner(request)
+
+    return _exact(Route(f"/_mock{path}", run, methods=[method], name=f"mock_{handler.__name__}"))
 
 
 CONTROL: list[BaseRoute] = [

@@ -1,7 +1,7 @@
 """Request bodies of the generation operations, validated exactly as ``openapi.yaml`` states.
 
-Strict types (no ``"5"`` for 5) so that schema-violating input is rejected like the spec says;
-optional fields accept ``null`` as "omitted" (NestJS ``@IsOptional`` semantics, inferred).
+Strict types (no ``"5"`` for 5) so that schema-violating input is rejected like the spec says; an
+explicit ``null`` is refused before these models see it (``api.pipeline.validate``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ def resolve_version(requested: str | None, team_pin: str | None) -> str:
     published → ``unknown_version``; a value that is not a calendar date → ``invalid_format``.
     """
     if requested is None:
-        return team_pin or DEFAULT_VERSION
+        return resolve_version(team_pin, None) if team_pin else DEFAULT_VERSION
     if not _PATTERN.match(requested):
         raise InvalidFormatError("Aurous-Version must be a date formatted YYYY-MM-DD.", param=HEADER)
     try:

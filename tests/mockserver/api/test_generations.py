@@ -26,12 +26,6 @@ from mockserver.clock import VirtualClock
 from tests.conftest import BASE_URL, START, ClientFactory, make_settings, new_api_key
 from tests.helpers import assert_envelope
 
-# Uploading a file leaks the multipart SpooledTemporaryFile (reported as a bug in tests/mockserver/api/test_files.py);
-# only that one warning is silenced here so that the tests below check the generation contract.
-UPLOAD_LEAK = pytest.mark.filterwarnings(
-    "ignore:Exception ignored in. <function SpooledTemporaryFile.__del__:pytest.PytestUnraisableExceptionWarning"
-)
-
 IMAGE_PENDING, IMAGE_PROCESSING = 2, 10
 VIDEO_PENDING, VIDEO_PROCESSING = 3, 30
 PINNED = {
@@ -248,7 +242,6 @@ def test_create_image_lora_by_id_slug_or_legacy_uuid_is_one_loras_entry(
     assert create(client, headers, prompt="p", lora_id=lora_id)["loras"] == [GOLDEN_HOUR]
 
 
-@UPLOAD_LEAK
 def test_create_image_with_references_is_i2i(client: TestClient, headers: dict[str, str]) -> None:
     file_id = upload(client, headers)
     refs = ["https://cdn.example.com/ref.png", file_id]
@@ -307,7 +300,6 @@ def test_create_video_with_first_frame_is_i2v(client: TestClient, headers: dict[
     assert body["inference_type"] == "i2v"
 
 
-@UPLOAD_LEAK
 def test_create_video_with_first_and_last_frame_files_is_i2v(client: TestClient, headers: dict[str, str]) -> None:
     first, last = upload(client, headers, "first_frame"), upload(client, headers, "last_frame")
     body = create_video(client, headers, first_frame_url=first, last_frame_url=last)
@@ -462,7 +454,6 @@ def test_generation_routes_reject_ssrf_urls_with_the_field_param(client: TestCli
     assert stored_state(client, headers) == before
 
 
-@UPLOAD_LEAK
 @pytest.mark.parametrize("path", ["/v1/images", "/v1/images/estimate"])
 def test_create_image_rejects_another_teams_file(
     client: TestClient, headers: dict[str, str], other: dict[str, str], path: str
@@ -474,7 +465,6 @@ def test_create_image_rejects_another_teams_file(
     assert stored_state(client, headers) == before
 
 
-@UPLOAD_LEAK
 def test_create_video_rejects_another_teams_first_frame(
     client: TestClient, headers: dict[str, str], other: dict[str, str]
 ) -> None:

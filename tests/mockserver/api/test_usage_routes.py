@@ -115,7 +115,12 @@ def test_usage_group_by_and_filters(client, headers):
     by_lora = get(client, headers, "/v1/usage", start_time=DAY_START, lora_id="seedance-1-pro")
     assert by_lora["data"][0]["groups"][0]["metrics"]["request_count"] == 1
     by_key = get(client, headers, "/v1/usage", start_time=DAY_START, group_by="api_key_id")
-    assert by_key["data"][0]["groups"][0]["key"] == {"api_key_id": None}
+    [key_group] = by_key["data"][0]["groups"]
+    key_id = key_group["key"]["api_key_id"]
+    assert key_id.startswith("key_")
+    assert key_group["metrics"]["request_count"] == sum(g["metrics"]["request_count"] for g in bucket["groups"])
+    assert get(client, headers, "/v1/usage", start_time=DAY_START, api_key_id=key_id)["data"][0]["groups"]
+    assert get(client, headers, "/v1/usage", start_time=DAY_START, api_key_id="key_other")["data"][0]["groups"] == []
     # `type` is open-ended in the spec: an unseen value is accepted and matches nothing.
     assert get(client, headers, "/v1/usage", start_time=DAY_START, type="chat")["data"][0]["groups"] == []
 
@@ -240,10 +245,11 @@ def test_events_stream_rows(client, headers):
         "input_tokens": None,
         "output_tokens": None,
         "credits_charged": gens["video"]["cost"]["amount"],
-        "api_key_id": None,
+        "api_key_id": video["api_key_id"],
         "user_id": None,
         "request_id": gens["video"]["creation_request_id"],
     }
+    assert video["api_key_id"].startswith("key_")
     assert rows[gens["done"]["id"]]["duration_ms"] == 10_000
     cancelled = rows[gens["cancelled"]["id"]]
     assert (cancelled["status"], cancelled["credits_charged"], cancelled["model"]) == ("cancelled", 0, None)
