@@ -6,6 +6,7 @@ Precedence, highest first: explicit arguments (CLI), environment, config file, d
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from pydantic_settings import (
 )
 
 Scope = Literal["read", "write", "full"]
+CONFIG_ENV = "AUROUS_MOCK_CONFIG_FILE"
 
 
 class KeyConfig(BaseModel):
@@ -101,12 +103,14 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (
-            init_settings,
-            env_settings,
-            YamlConfigSettingsSource(settings_cls),
-            TomlConfigSettingsSource(settings_cls),
-        )
+        """Arguments, then ``AUROUS_MOCK_*``, then the config file named by either of them."""
+        named = getattr(init_settings, "init_kwargs", {}).get("config_file") or os.environ.get(CONFIG_ENV)
+        if not named:
+            return (init_settings, env_settings)
+        path = Path(named)
+        if path.suffix == ".toml":
+            return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=path))
 
     @property
     def loopback_only(self) -> bool:
@@ -119,14 +123,6 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     Overrides whose value is ``None`` are dropped, so CLI options left unset fall through.
     """
     explicit = {name: value for name, value in overrides.items() if value is not None}
-    if config_file is None:
-        config_file = Settings().config_file
-    if config_file is None:
-        return Settings(**explicit)
-    path = Path(config_file)
-    kind = "toml_file" if path.suffix == ".toml" else "yaml_file"
-
-    class _FromFile(Settings):
-        model_config = SettingsConfigDict(**{**Settings.model_config, kind: path})  # type: ignore[misc]
-
-    return Settings.model_validate({**_FromFile(**explicit).model_dump(), "config_file": path})
+    if config_file is not None:
+        explicit["config_file"] = Path(config_file)
+    return Settings(**explicit)

@@ -13,7 +13,7 @@ from datetime import datetime
 from mockserver.clock import Clock
 from mockserver.core.errors import InvalidApiKeyError, MissingApiKeyError, MissingScopeError, RevokedApiKeyError
 from mockserver.core.models import ApiKey, Team
-from mockserver.core.versions import DEFAULT_VERSION
+from mockserver.core.versions import resolve_version
 from mockserver.ids import stable_ulid
 from mockserver.settings import KeyConfig, Settings
 from mockserver.store import Store
@@ -53,7 +53,8 @@ class Accounts:
                     team.credits = cfg.credits
                 team.billing_mode = cfg.billing_mode
                 team.billing_email = cfg.billing_email
-                team.default_api_version = cfg.default_api_version or DEFAULT_VERSION
+                # Resolved now, so a bad pin fails at start-up instead of on every request of the team.
+                team.default_api_version = resolve_version(cfg.default_api_version, None)
                 if cfg.team_name:
                     team.name = cfg.team_name
                 self.store.put("team", team_id, team, owner=team_id)

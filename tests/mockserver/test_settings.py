@@ -187,11 +187,6 @@ def test_load_settings_rejects_invalid_file(tmp_path: Path) -> None:
         load_settings(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Settings() records AUROUS_MOCK_CONFIG_FILE in config_file but never reads the file; "
-    "only load_settings() does, so create_app() without settings silently ignores it",
-)
 def test_settings_from_env_config_file_reads_it(monkeypatch: pytest.MonkeyPatch, yaml_file: Path) -> None:
     monkeypatch.setenv("AUROUS_MOCK_CONFIG_FILE", str(yaml_file))
     settings = Settings()

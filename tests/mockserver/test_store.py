@@ -122,11 +122,6 @@ def test_store_restore_keeps_values_and_index_consistent(filled: InMemoryStore) 
     assert filled.values("generation", owner="team_a")[0] == {"n": 5}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: put() of an existing key with a new owner leaves it indexed under the old owner, so "
-    "values()/count() still list it there and clear(owner=old) deletes the new owner's record",
-)
 def test_store_put_with_new_owner_moves_record(filled: InMemoryStore) -> None:
     filled.put("generation", "img_1", {"n": 1}, owner="team_b")
     assert filled.owner("generation", "img_1") == "team_b"
