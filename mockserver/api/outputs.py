@@ -13,7 +13,8 @@ from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable, Response
+from starlette.types import Receive, Scope, Send
 
 from mockserver.api.errors import error_response
 from mockserver.api.pipeline import api_key_from, request_id_of
@@ -83,20 +84,34 @@ def _servable(emulator: Emulator, request: Request, gen_id: str, index: str, kin
     return gen, now
 
 
-def _check_range(request: Request, path: Path) -> None:
-    """Answer malformed and unsatisfiable ranges in the envelope instead of Starlette's plain text."""
+def _serve(request: Request, path: Path, media_type: str) -> Response:
+    """The file, honouring ``Range`` like Starlette does, but in the envelope for unsatisfiable ranges.
+
+    A range Starlette cannot parse (another unit, ``bytes=5-2``) is ignored and the whole file is sent,
+    as RFC 9110 §14.2 requires, instead of Starlette's plain-text 400.
+    """
+    headers = {"Cache-Control": "private, max-age=86400"}
     header = request.headers.get("range")
     if header is None:
-        return
+        return FileResponse(path, media_type=media_type, headers=headers)
     size = path.stat().st_size
     try:
         FileResponse._parse_range_header(header, size)  # Starlette's own parser, so both agree
-    except Exception as exc:  # MalformedRangeHeader / RangeNotSatisfiable
-        if type(exc).__name__ == "RangeNotSatisfiable":
-            error = RangeNotSatisfiableError(size=size)
-            error.headers["Content-Range"] = f"bytes */{size}"
-            raise error from None
-        raise InvalidFormatError("The Range header is malformed.", param="Range") from None
+    except RangeNotSatisfiable:
+        error = RangeNotSatisfiableError(size=size)
+        error.headers["Content-Range"] = f"bytes */{size}"
+        return error_response(error, request_id_of(request))
+    except MalformedRangeHeader:
+        return _WholeFileResponse(path, media_type=media_type, headers=headers)
+    return FileResponse(path, media_type=media_type, headers=headers)
+
+
+class _WholeFileResponse(FileResponse):
+    """A FileResponse that does not see the request's ``Range`` header."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(name, value) for name, value in scope["headers"] if name.lower() != b"range"]
+        await super().__call__({**scope, "headers": headers}, receive, send)
 
 
 class RangeNotSatisfiableError(InvalidFormatError):
@@ -121,10 +136,9 @@ async def get_image_output(request: Request) -> Response:
         path = await run_in_threadpool(
             emulator.media.image, width=p["width"], height=p["height"], seed=gen.seed + index, prompt=gen.prompt
         )
-        _check_range(request, path)
     except DomainError as error:
         return error_response(error, request_id_of(request))
-    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
+    return _serve(request, path, "image/png")
 
 
 async def get_video_output(request: Request) -> Response:
@@ -142,7 +156,6 @@ async def get_video_output(request: Request) -> Response:
             seed=gen.seed,
             prompt=gen.prompt,
         )
-        _check_range(request, path)
     except DomainError as error:
         return error_response(error, request_id_of(request))
-    return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private, max-age=86400"})
+    return _serve(request, path, "video/mp4")

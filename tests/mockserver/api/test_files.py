@@ -305,16 +305,12 @@ def test_idempotency_key_of_upload_reused_on_images_is_409(client: TestClient, h
     assert_envelope(response, 409, "idempotency_key_in_use")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: file idempotency compares the raw metadata string, so the same JSON object with another "
-    "key order is a 409 instead of a replay (reference §1.9: canonical JSON; files: same purpose + metadata)",
-)
 def test_idempotent_upload_metadata_key_order_does_not_matter(client: TestClient, headers: dict[str, str]) -> None:
     keyed = {**headers, "Idempotency-Key": "upload-4"}
     first = post_file(client, keyed, metadata=json.dumps({"a": 1, "b": 2}))
     second = post_file(client, keyed, metadata=json.dumps({"b": 2, "a": 1}))
     assert second.status_code == 201
+    assert second.headers["Aurous-Idempotent-Replayed"] == "true"
     assert second.json()["id"] == first.json()["id"]
 
 

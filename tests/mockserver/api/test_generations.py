@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from datetime import datetime, timedelta
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -290,7 +290,9 @@ def test_create_video_echoes_explicit_values(client: TestClient, headers: dict[s
 
 
 @pytest.mark.parametrize("lora_ref", [SEEDANCE_PRO, "seedance-1-pro", SEEDANCE_PRO_UUID])
-def test_create_video_lora_by_id_slug_or_legacy_uuid(client: TestClient, headers: dict[str, str], lora_ref: str) -> None:
+def test_create_video_lora_by_id_slug_or_legacy_uuid(
+    client: TestClient, headers: dict[str, str], lora_ref: str
+) -> None:
     body = create(client, headers, "/v1/videos", video_lora_id=lora_ref)
     assert body["loras"] == [{"id": SEEDANCE_PRO, "name": "Seedance 1.0 Pro"}]
 
@@ -633,7 +635,9 @@ def test_unknown_generation_is_404(client: TestClient, headers: dict[str, str], 
 @pytest.mark.slow
 def test_one_clock_advance_of_an_hour_settles_two_thousand_generations(fake_clock: VirtualClock) -> None:
     total = 2000
-    app = create_app(make_settings(rate_limits_enabled=False, default_credits=total), clock=fake_clock, store=InMemoryStore())
+    app = create_app(
+        make_settings(rate_limits_enabled=False, default_credits=total), clock=fake_clock, store=InMemoryStore()
+    )
     headers = {"X-Api-Key": new_api_key()}
 
     async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -959,7 +963,9 @@ def test_idempotency_key_reused_on_videos_is_409(client: TestClient, headers: di
 
 def test_idempotency_failed_validation_is_not_cached(client: TestClient, headers: dict[str, str]) -> None:
     key = {"Idempotency-Key": "k-4"}
-    assert_envelope(client.post("/v1/images", json={"prompt": ""}, headers={**headers, **key}), 400, "value_out_of_range", "prompt")
+    assert_envelope(
+        client.post("/v1/images", json={"prompt": ""}, headers={**headers, **key}), 400, "value_out_of_range", "prompt"
+    )
     retry = client.post("/v1/images", json={"prompt": "fixed"}, headers={**headers, **key})
     assert retry.status_code == 201
     assert REPLAYED not in retry.headers
@@ -1012,3 +1018,20 @@ def test_idempotent_video_replay(client: TestClient, headers: dict[str, str]) ->
     assert second.headers[REPLAYED] == "true"
     assert second.content == first.content
     assert balance(client, headers)["held_credits"] == 6.25
+
+
+@pytest.mark.parametrize(("length", "status"), [(256, 201), (257, 400)])
+def test_idempotency_key_length_is_1_to_256(
+    client: TestClient, headers: dict[str, str], length: int, status: int
+) -> None:
+    response = client.post("/v1/images", json={"prompt": "p"}, headers={**headers, "Idempotency-Key": "k" * length})
+    assert response.status_code == status
+    if status == 400:
+        assert_envelope(response, 400, "invalid_format", "Idempotency-Key")
+        assert listing(client, headers)["data"] == []
+
+
+@pytest.mark.parametrize("limit", [1, 100])
+def test_list_accepts_limit_bounds(client: TestClient, headers: dict[str, str], limit: int) -> None:
+    make_many(client, headers, 2)
+    assert len(listing(client, headers, limit=limit)["data"]) == min(limit, 2)

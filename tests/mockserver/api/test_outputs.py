@@ -253,6 +253,18 @@ def test_video_output_unsatisfiable_range_is_416_envelope(
     assert error["request_id"] == response.headers["Aurous-Request-Id"]
 
 
+def test_video_output_single_byte_range(client: TestClient, video: dict[str, Any]) -> None:
+    response = client.get(video["url"], headers={"Range": "bytes=0-0"})
+    assert response.status_code == 206
+    assert response.content == video["bytes"][:1]
+
+
+def test_video_output_ignores_unknown_range_unit(client: TestClient, video: dict[str, Any]) -> None:
+    response = client.get(video["url"], headers={"Range": "items=0-5"})
+    assert response.status_code == 200
+    assert response.content == video["bytes"]
+
+
 def test_video_output_second_download_is_served_from_media_cache(client: TestClient, headers: dict[str, str]) -> None:
     media = client.app.state.emulator.media  # type: ignore[attr-defined]
     gen = finished_video(client, headers, prompt="a cache probe")

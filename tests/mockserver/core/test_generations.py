@@ -5,9 +5,10 @@ Reference §3.1 (lifecycle), §4 (hold at create, commit on success, release oth
 
 from __future__ import annotations
 
+import itertools
 import string
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given, settings
@@ -110,7 +111,14 @@ def generation(started: float = 2, finished: float = 12, outcome: JobStatus = Jo
 
 @pytest.mark.parametrize(
     ("seconds", "status"),
-    [(0, "pending"), (1.999, "pending"), (2, "processing"), (11.999, "processing"), (12, "succeeded"), (1e6, "succeeded")],
+    [
+        (0, "pending"),
+        (1.999, "pending"),
+        (2, "processing"),
+        (11.999, "processing"),
+        (12, "succeeded"),
+        (1e6, "succeeded"),
+    ],
 )
 def test_status_at_follows_the_instants(seconds: float, status: str) -> None:
     assert generation().status_at(at(seconds)).value == status
@@ -141,7 +149,7 @@ def test_cancelled_status_and_completed_at_win_over_the_finish_instant() -> None
 def test_status_at_never_goes_backwards(started: float, length: float, outcome: JobStatus, reads: list[float]) -> None:
     gen = generation(started, started + length, outcome)
     statuses = [gen.status_at(at(t)) for t in sorted(reads)]
-    for before, after in zip(statuses, statuses[1:], strict=False):
+    for before, after in itertools.pairwise(statuses):
         assert rank(after) >= rank(before)
         if before.terminal:
             assert after is before
@@ -339,7 +347,9 @@ def test_list_rejects_both_cursors_and_unknown_cursors() -> None:
         world.gens.list_generations(team, limit=5, starting_after=mine, ending_before=mine)
     for cursor in ("starting_after", "ending_before"):
         with pytest.raises(UnknownReferenceError) as raised:
-            world.gens.list_generations(team, limit=5, **{"starting_after": None, "ending_before": None, cursor: theirs})
+            world.gens.list_generations(
+                team, limit=5, **{"starting_after": None, "ending_before": None, cursor: theirs}
+            )
         assert raised.value.param == cursor
 
 
@@ -348,7 +358,7 @@ def test_list_rejects_both_cursors_and_unknown_cursors() -> None:
 PROMPTS = st.text(alphabet=string.ascii_letters + " ", min_size=1, max_size=40).filter(str.strip)
 SIZES = st.one_of(
     st.just({}),
-    st.sampled_from(SizePreset.__args__).map(lambda size: {"size": size}),  # type: ignore[attr-defined]
+    st.sampled_from(get_args(SizePreset)).map(lambda size: {"size": size}),
     st.tuples(st.integers(1024, 4096), st.integers(1024, 4096)).map(lambda wh: {"width": wh[0], "height": wh[1]}),
 )
 IMAGE_BODIES = st.builds(

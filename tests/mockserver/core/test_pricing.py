@@ -64,9 +64,10 @@ def test_video_cost_grows_with_resolution_and_duration() -> None:
     amounts = [video_cost(VERSION, resolution=r, duration=5).amount for r in ("480p", "720p", "1080p")]
     assert amounts == sorted(amounts)
     assert len(set(amounts)) == 3
-    assert video_cost(VERSION, resolution="720p", duration=6).amount > video_cost(
-        VERSION, resolution="720p", duration=5
-    ).amount
+    assert (
+        video_cost(VERSION, resolution="720p", duration=6).amount
+        > video_cost(VERSION, resolution="720p", duration=5).amount
+    )
 
 
 def test_cost_wire_shape() -> None:
