@@ -5,4 +5,29 @@ It speaks only HTTP and never imports ``mockserver``, so the same suites run aga
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from contracts.listen import Listener, Received
+from contracts.signature import (
+    MalformedSignatureError,
+    MissingSignatureError,
+    SignatureMismatchError,
+    SignatureVerificationError,
+    TimestampOutsideToleranceError,
+    parse_event,
+    sign,
+    verify_signature,
+)
+
+__all__ = [
+    # Webhook signatures (receivers and the kit)
+    "verify_signature",
+    "parse_event",
+    "sign",
+    "SignatureVerificationError",
+    "MissingSignatureError",
+    "MalformedSignatureError",
+    "SignatureMismatchError",
+    "TimestampOutsideToleranceError",
+    # Webhook receiver (aurous-mock listen)
+    "Listener",
+    "Received",
+]

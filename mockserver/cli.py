@@ -1,4 +1,4 @@
-"""The ``aurous-mock`` console script: ``serve`` (more subcommands join as they are built)."""
+"""The ``aurous-mock`` console script: ``serve`` (the emulator) and ``listen`` (the kit's webhook receiver)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,43 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--clock", choices=["system", "virtual"], help="base clock (default system)")
     serve.add_argument("--config", help="YAML or TOML settings file (below AUROUS_MOCK_* variables)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    _add_listen(commands)
     return parser
+
+
+def _tolerance(value: str) -> int | None:
+    if value.lower() == "none":
+        return None
+    seconds = int(value)
+    if seconds < 0:
+        raise ValueError(value)
+    return seconds
+
+
+def _answer_status(value: str) -> int:
+    status = int(value)
+    if not 200 <= status <= 599:
+        raise ValueError(value)
+    return status
+
+
+def _add_listen(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    listen = commands.add_parser("listen", help="receive webhooks locally: verify, print, optionally forward")
+    listen.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    listen.add_argument("--port", type=int, default=0, help="port (default 0: a free port, printed when ready)")
+    listen.add_argument("--secret", help="endpoint secret (whsec_…); verify Aurous-Webhook-Signature, 400 if bad")
+    listen.add_argument(
+        "--tolerance", type=_tolerance, default=300, help="max signature age in seconds, or 'none' (default 300)"
+    )
+    listen.add_argument("--status", type=_answer_status, default=200, help="status to answer (default 200)")
+    listen.add_argument("--forward-to", metavar="URL", help="also POST each accepted delivery to URL")
+    listen.add_argument("--json", action="store_true", help="print each event as one line of JSON on stdout")
+
+
+def listen(args: argparse.Namespace) -> int:
+    from contracts.listen import main as listen_main  # the kit's receiver; the emulator does not need it
+
+    return listen_main(args)
 
 
 def _bind(settings: Settings) -> socket.socket:
@@ -66,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "listen":
+        return listen(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -174,19 +174,16 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     return run
 
 
-def _idempotency_key(request: Request) -> tuple[str, str] | None:
-    for header in idempotency.HEADERS:
-        value = request.headers.get(header)
-        if value is not None:
-            return header, value
-    return None
+def _idempotency_key(request: Request) -> str | None:
+    """The key from the first of the accepted headers; every one that is sent must be well-formed."""
+    found = [idempotency.validate_key(h, v) for h in idempotency.HEADERS if (v := request.headers.get(h)) is not None]
+    return found[0] if found else None
 
 
 async def _run_idempotent(op: Operation, ctx: Ctx) -> Response:
-    found = _idempotency_key(ctx.request)
-    if found is None:
+    key = _idempotency_key(ctx.request)
+    if key is None:
         return await op.handler(ctx)
-    key = idempotency.validate_key(*found)
     body = await (op.fingerprint or _json_fingerprint)(ctx)
     route = f"{ctx.request.method} {ctx.request.url.path}"
     store = ctx.emulator.idempotency
