@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,7 @@ from mockserver.api.errors import error_response
 from mockserver.api.middleware import ConventionsMiddleware
 from mockserver.api.pipeline import request_id_of
 from mockserver.api.routes import routes
+from mockserver.api.webhooks import RequestBaseMiddleware, install
 from mockserver.clock import Clock, SystemClock, VirtualClock
 from mockserver.core.emulator import Emulator
 from mockserver.core.errors import (
@@ -27,6 +29,7 @@ from mockserver.core.errors import (
 from mockserver.ids import IdSource
 from mockserver.settings import Settings, load_settings
 from mockserver.store import InMemoryStore, Store
+from mockserver.webhooks import HttpxSender, Sender, WebhookDispatcher
 
 
 def build_clock(settings: Settings) -> Clock:
@@ -58,8 +61,9 @@ def create_app(
     clock: Clock | None = None,
     store: Store | None = None,
     ids: IdSource | None = None,
+    sender: Sender | None = None,
 ) -> Starlette:
-    """Build the emulator. Collaborators not given are built from ``settings``."""
+    """Build the emulator. Collaborators not given are built from ``settings``; webhooks go through ``sender``."""
     settings = settings or load_settings()
     emulator = Emulator(
         settings=settings,
@@ -68,16 +72,31 @@ def create_app(
         ids=ids or IdSource(settings.seed),
     )
 
+    install(emulator)
+    sender = sender or HttpxSender(max_connections=settings.webhook_max_in_flight)
+    dispatcher = WebhookDispatcher(
+        emulator.webhooks, emulator.accounts, sender, settings, settle=emulator.generations.settle_due
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        emulator.close()
+        worker = asyncio.create_task(dispatcher.run()) if settings.webhook_background else None
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            await dispatcher.aclose()
+            emulator.close()
 
     app = Starlette(
         lifespan=lifespan,
         routes=routes(),
-        middleware=[Middleware(ConventionsMiddleware, emulator=emulator)],
+        middleware=[Middleware(ConventionsMiddleware, emulator=emulator), Middleware(RequestBaseMiddleware)],
         exception_handlers={HTTPException: _http_error},
     )
     app.state.emulator = emulator
+    app.state.dispatcher = dispatcher
     return app

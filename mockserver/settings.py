@@ -6,12 +6,13 @@ Precedence, highest first: explicit arguments (CLI), environment, config file, d
 
 from __future__ import annotations
 
+import itertools
 import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -83,10 +84,25 @@ class Settings(BaseSettings):
     video_pending_seconds: float | None = Field(default=None, ge=0, description="Fixed; default 2-6 s")
     video_processing_seconds: float | None = Field(default=None, ge=0, description="Fixed; default by size")
     anonymous_outputs: bool = Field(default=False, description="Serve output URLs without token or key")
-    webhook_allow_http_loopback: bool = Field(default=True, description="Allow http:// webhook URLs on loopback")
     media_cache_dir: Path | None = None
     media_cache_max_bytes: int = Field(default=2 * 1024**3, ge=1024 * 1024)
     signing_key: str = "aurous-mock-signing-key"
+
+    # Webhooks (reference §5; the schedule, the callback signing and the log are emulator choices)
+    webhook_allow_http_loopback: bool = Field(default=True, description="Allow http:// webhook URLs on loopback")
+    webhook_retry_schedule: list[float] = Field(
+        default_factory=lambda: [0.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0, 86400.0],
+        min_length=1,
+        description="Seconds from a delivery's first attempt to each attempt (non-decreasing); then it fails.",
+    )
+    webhook_timeout_seconds: float = Field(default=10, gt=0, description="A receiver must answer 2xx within this")
+    webhook_disable_after_failures: int = Field(default=20, ge=1, description="With no success in 24 h")
+    webhook_sign_callbacks: bool = Field(default=True, description="Sign webhook_url callbacks with an endpoint secret")
+    webhook_log_limit: int = Field(default=1000, ge=1, description="Attempts (and events) kept per team")
+    webhook_background: bool = Field(default=True, description="Deliver from a lifespan task; off: only on flush")
+    webhook_poll_seconds: float = Field(default=0.05, gt=0)
+    webhook_max_in_flight: int = Field(default=32, ge=1)
+    balance_low_threshold: float | None = Field(default=None, ge=0, description="usage.balance_low at or below this")
 
     # Control plane
     control_plane: bool = True
@@ -111,6 +127,13 @@ class Settings(BaseSettings):
         if path.suffix == ".toml":
             return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
         return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=path))
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_never_goes_back(cls, value: list[float]) -> list[float]:
+        if any(v < 0 for v in value) or any(b < a for a, b in itertools.pairwise(value)):
+            raise ValueError("webhook_retry_schedule must be non-negative and non-decreasing")
+        return value
 
     @property
     def loopback_only(self) -> bool:

@@ -1,4 +1,4 @@
-"""The control plane ``/_mock/*``: the team's clock and reset. Never part of ``openapi.yaml``.
+"""The control plane ``/_mock/*``: the team's clock, reset and webhook deliveries. Never part of ``openapi.yaml``.
 
 Every route is scoped to the team of the ``X-Api-Key`` sent with it. When the server binds beyond
 loopback the control plane answers only with ``Aurous-Mock-Control-Token`` (or not at all without a
@@ -23,6 +23,7 @@ from mockserver.core.errors import (
     RouteNotFoundError,
     ValueOutOfRangeError,
 )
+from mockserver.core.webhooks import id_scope
 
 TOKEN_HEADER = "Aurous-Mock-Control-Token"
 NEVER_BACKWARDS = "The clock never moves backwards: statuses are derived from it and must not regress."
@@ -99,5 +100,28 @@ async def unfreeze_clock(ctx: Ctx) -> Response:
 async def reset(ctx: Ctx) -> Response:
     ctx.emulator.accounts.reset(ctx.team)
     ctx.emulator.ids.reset(ctx.team.id)
+    ctx.emulator.ids.reset(id_scope(ctx.team.id))
     team = ctx.emulator.accounts.team(ctx.team.id)
     return json_response({"reset": True, "team_id": team.id, "at": rfc3339(ctx.emulator.accounts.now(team))})
+
+
+# --- webhooks ----------------------------------------------------------------------------------------
+
+
+async def list_webhook_deliveries(ctx: Ctx) -> Response:
+    """Every attempt of this team, newest first; ``?event_id=`` keeps one event's."""
+    rows = ctx.emulator.webhooks.attempts(ctx.team, ctx.request.query_params.get("event_id"))
+    return json_response({"object": "list", "data": [row.wire() for row in rows]})
+
+
+async def flush_webhooks(ctx: Ctx) -> Response:
+    """Send every attempt due now on this team's clock (retries falling due meanwhile too), then answer."""
+    dispatcher = ctx.request.app.state.dispatcher
+    return json_response({"flushed": await dispatcher.flush(ctx.team.id)})
+
+
+async def redeliver_webhook_event(ctx: Ctx) -> Response:
+    """A new delivery of the event to the same (still active) targets, due now."""
+    event_id = ctx.path("event_id")
+    deliveries = ctx.emulator.webhooks.redeliver(ctx.team, event_id, ctx.now)
+    return json_response({"event_id": event_id, "deliveries": [d.id for d in deliveries]})

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mockserver.api import account, control, files, generations, legacy, outputs, spec, usage
+from mockserver.api import account, control, files, generations, legacy, outputs, spec, usage, webhooks
 from mockserver.api.errors import error_response
 from mockserver.api.pipeline import Ctx, Handler, Operation, endpoint, request_id_of
 from mockserver.core.errors import NotEmulatedError
@@ -69,6 +69,7 @@ def group(entries: list[Entry]) -> list[BaseRoute]:
 IMAGES_POST = ("write", "images_post")
 ESTIMATE = ("write", "estimate_post")  # a POST: not in the read scope (inferred)
 FILES_POST = ("write", "files_post")
+HOOKS = ("write", "webhooks_post")
 
 # Rate-limit classes of the undocumented cases (file/webhook deletes, rotation) are inferred.
 PUBLIC: list[Entry] = [
@@ -122,12 +123,24 @@ PUBLIC: list[Entry] = [
         idempotent=True,
     ),
     # Webhook endpoints
-    _todo("POST", "/v1/webhook_endpoints", "createWebhookEndpoint", "write", "webhooks_post"),
-    _todo("GET", "/v1/webhook_endpoints", "listWebhookEndpoints", "read", "get"),
-    _todo("GET", "/v1/webhook_endpoints/{id}", "getWebhookEndpoint", "read", "get"),
-    _todo("DELETE", "/v1/webhook_endpoints/{id}", "deleteWebhookEndpoint", "write", "webhooks_post"),
-    _todo("POST", "/v1/webhook_endpoints/{id}/rotate_secret", "rotateWebhookEndpointSecret", "write", "webhooks_post"),
-    _todo("POST", "/v1/webhook_endpoints/{id}/test", "testWebhookEndpoint", "write", "webhooks_test"),
+    _op("POST", "/v1/webhook_endpoints", Operation("createWebhookEndpoint", webhooks.create_webhook_endpoint, *HOOKS)),
+    _op("GET", "/v1/webhook_endpoints", Operation("listWebhookEndpoints", webhooks.list_webhook_endpoints)),
+    _op("GET", "/v1/webhook_endpoints/{id}", Operation("getWebhookEndpoint", webhooks.get_webhook_endpoint)),
+    _op(
+        "DELETE",
+        "/v1/webhook_endpoints/{id}",
+        Operation("deleteWebhookEndpoint", webhooks.delete_webhook_endpoint, *HOOKS),
+    ),
+    _op(
+        "POST",
+        "/v1/webhook_endpoints/{id}/rotate_secret",
+        Operation("rotateWebhookEndpointSecret", webhooks.rotate_webhook_endpoint_secret, *HOOKS),
+    ),
+    _op(
+        "POST",
+        "/v1/webhook_endpoints/{id}/test",
+        Operation("testWebhookEndpoint", webhooks.test_webhook_endpoint, "write", "webhooks_test"),
+    ),
     # Account
     _op("GET", "/v1/balance", Operation("getBalance", account.get_balance)),
     _op("GET", "/v1/team", Operation("getTeam", account.get_team)),
@@ -175,6 +188,9 @@ CONTROL: list[BaseRoute] = [
     _control("/clock/freeze", control.freeze_clock),
     _control("/clock/unfreeze", control.unfreeze_clock),
     _control("/reset", control.reset),
+    _control("/webhooks/deliveries", control.list_webhook_deliveries, "GET"),
+    _control("/webhooks/flush", control.flush_webhooks),
+    _control("/webhooks/events/{event_id}/redeliver", control.redeliver_webhook_event),
 ]
 
 

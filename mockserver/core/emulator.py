@@ -12,6 +12,7 @@ from mockserver.core.generations import Generations
 from mockserver.core.idempotency import Idempotency
 from mockserver.core.ledger import Ledger
 from mockserver.core.ratelimit import DEFAULT_BUCKETS, BucketSpec, Limiter
+from mockserver.core.webhooks import Webhooks
 from mockserver.ids import IdSource
 from mockserver.media import MediaCache
 from mockserver.settings import Settings
@@ -34,6 +35,7 @@ class Emulator:
     files: Files = field(init=False)
     generations: Generations = field(init=False)
     media: MediaCache = field(init=False)
+    webhooks: Webhooks = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -46,6 +48,7 @@ class Emulator:
         self.ledger = Ledger(self.store, self.ids)
         self.files = Files(self.store, self.ids)
         self.generations = Generations(self.store, self.ids, s, self.catalogue, self.ledger, self.files)
+        self.webhooks = Webhooks(self.store, self.ids, s)
         self.media = MediaCache(s.media_cache_dir, max_bytes=s.media_cache_max_bytes)
         self.accounts.bootstrap()
 

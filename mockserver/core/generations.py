@@ -64,6 +64,7 @@ class Generations:
         self.catalogue = catalogue
         self.ledger = ledger
         self.files = files
+        self.on_create: list[Callable[[Team, Generation], None]] = []
         self.on_terminal: list[Callable[[Team, Generation, datetime], None]] = []
 
     # --- validation and pricing (shared by estimate and create) -----------------------------------
@@ -199,6 +200,8 @@ class Generations:
             self.ledger.hold(team, gen, now)
             self.store.put(KIND, gen.id, gen, owner=team.id)
             self._schedule(team, gen)
+        for listener in self.on_create:
+            listener(team, gen)
         return gen
 
     def create_image(self, team: Team, req: ImageRequest, meta: dict[str, Any]) -> Generation:
