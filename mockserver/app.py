@@ -16,7 +16,7 @@ from mockserver.api.errors import error_response
 from mockserver.api.middleware import ConventionsMiddleware
 from mockserver.api.pipeline import request_id_of
 from mockserver.api.routes import routes
-from mockserver.api.webhooks import RequestBaseMiddleware, install
+from mockserver.api.webhooks import install
 from mockserver.clock import Clock, SystemClock, VirtualClock
 from mockserver.core.emulator import Emulator
 from mockserver.core.errors import (
@@ -94,7 +94,7 @@ def create_app(
     app = Starlette(
         lifespan=lifespan,
         routes=routes(),
-        middleware=[Middleware(ConventionsMiddleware, emulator=emulator), Middleware(RequestBaseMiddleware)],
+        middleware=[Middleware(ConventionsMiddleware, emulator=emulator)],
         exception_handlers={HTTPException: _http_error},
     )
     app.state.emulator = emulator

@@ -76,7 +76,7 @@ async def advance_clock(ctx: Ctx) -> Response:
 async def set_clock(ctx: Ctx) -> Response:
     body = await ctx.parse(SetBody)
     when = body.now.astimezone(UTC)
-    if when < ctx.team.time.now(ctx.emulator.clock).replace(microsecond=0):
+    if when < ctx.team.time.now(ctx.emulator.clock):
         raise ValueOutOfRangeError(NEVER_BACKWARDS, param="now")
     if when >= HORIZON:
         raise ValueOutOfRangeError(TOO_FAR, param="now")

@@ -101,7 +101,13 @@ def _reply(ctx: Ctx, gen: Generation, status: int = 200) -> Response:
 
 
 def _meta(ctx: Ctx) -> dict[str, Any]:
-    return {"now": ctx.now, "version": ctx.version, "request_id": ctx.request_id, "api_key_id": ctx.key.id}
+    return {
+        "now": ctx.now,
+        "version": ctx.version,
+        "request_id": ctx.request_id,
+        "api_key_id": ctx.key.id,
+        "base_url": base_url(ctx),  # later payloads (webhooks) render output URLs against it
+    }
 
 
 def _estimate(amount: dict[str, Any]) -> Response:
@@ -167,6 +173,6 @@ async def list_generations(ctx: Ctx) -> Response:
             "object": "list",
             "data": [render(gen, ctx.now, base, settings) for gen in page.rows],
             "has_more": page.has_more,
-            "next_cursor": page.rows[-1].id if page.has_more and page.rows else None,
+            "next_cursor": page.next_cursor,
         }
     )

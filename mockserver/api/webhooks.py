@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import functools
-from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
-from starlette.datastructures import URL
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.api.generations import base_url, query_int, render, wire_status
 from mockserver.api.pipeline import Ctx, json_response
@@ -18,27 +15,7 @@ from mockserver.core.emulator import Emulator
 from mockserver.core.models import Cost, Generation, JobStatus, Team
 from mockserver.core.webhooks import Endpoint, EndpointCreateRequest, FireRequest, id_scope
 
-# The base URL of the request being handled, so a generation remembers the URL it was created through.
-REQUEST_BASE: ContextVar[str | None] = ContextVar("aurous_mock_request_base", default=None)
 OUTCOMES = {JobStatus.SUCCEEDED: "completed", JobStatus.CANCELLED: "cancelled"}  # any other terminal: failed
-
-
-class RequestBaseMiddleware:
-    """Puts ``scheme://host`` of each request in :data:`REQUEST_BASE` for the generation listeners."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        url = URL(scope=scope)
-        token = REQUEST_BASE.set(f"{url.scheme}://{url.netloc}")
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            REQUEST_BASE.reset(token)
 
 
 # --- wiring: generation transitions → events -------------------------------------------------------
@@ -51,7 +28,6 @@ def install(emulator: Emulator) -> None:
 
 
 def _created(emulator: Emulator, team: Team, gen: Generation) -> None:
-    emulator.webhooks.remember_origin(team, gen.id, REQUEST_BASE.get())
     if gen.webhook_url is not None:
         emulator.webhooks.watch(team.id)  # its callback must fire even if the team never calls again
 
@@ -61,7 +37,7 @@ def _payload_base(emulator: Emulator, gen: Generation) -> str:
     settings = emulator.settings
     if settings.public_url:
         return settings.public_url.rstrip("/")
-    return emulator.webhooks.origin(gen.id) or f"http://{settings.host}:{settings.port}"
+    return str(gen.params.get("base_url") or f"http://{settings.host}:{settings.port}")
 
 
 def _terminal(emulator: Emulator, team: Team, gen: Generation, at: datetime) -> None:
@@ -103,7 +79,7 @@ async def list_webhook_endpoints(ctx: Ctx) -> Response:
             "object": "list",
             "data": [endpoint.wire() for endpoint in page.rows],
             "has_more": page.has_more,
-            "next_cursor": page.rows[-1].id if page.has_more and page.rows else None,
+            "next_cursor": page.next_cursor,
         }
     )
 

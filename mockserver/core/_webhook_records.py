@@ -214,12 +214,6 @@ class Attempt:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class EndpointPage:
-    rows: list[Endpoint]
-    has_more: bool
-
-
 def _instant(when: datetime | None) -> str | None:
     return rfc3339(when) if when is not None else None
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,13 +19,13 @@ from mockserver.core.errors import (
     GenerationNotCancellableError,
     MissingFieldError,
     MutuallyExclusiveInputError,
-    ParameterInvalidCombinationError,
     ResourceNotFoundError,
     UnknownReferenceError,
 )
 from mockserver.core.files import Files
 from mockserver.core.ledger import Ledger
 from mockserver.core.models import Cost, Generation, JobStatus, Team
+from mockserver.core.pagination import Page, paginate
 from mockserver.core.requests import ImageRequest, VideoRequest
 from mockserver.core.sizes import resolve_size
 from mockserver.ids import IdSource
@@ -40,10 +39,9 @@ MAX_SEED = 4_294_967_295
 VIDEO_SECONDS_PER_SECOND = {"480p": 4.0, "720p": 7.0, "1080p": 12.0}
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    rows: list[Generation]
-    has_more: bool
+def _origin(meta: dict[str, Any]) -> dict[str, Any]:
+    """Who created a generation and through which base URL (for usage rows and later payloads)."""
+    return {"api_key_id": meta.get("api_key_id"), "base_url": meta.get("base_url")}
 
 
 class Generations:
@@ -214,12 +212,12 @@ class Generations:
             "steps": req.steps,
             "guidance_scale": req.guidance_scale,
         }
-        meta = {**meta, "params": {**params, "api_key_id": meta.get("api_key_id")}, "webhook_url": req.webhook_url}
+        meta = {**meta, "params": {**params, **_origin(meta)}, "webhook_url": req.webhook_url}
         return self._create(team, "image", req.prompt, req.seed, plan, meta)
 
     def create_video(self, team: Team, req: VideoRequest, meta: dict[str, Any]) -> Generation:
         plan = self._video_plan(team, req, meta["version"], meta["now"])
-        meta = {**meta, "params": {"api_key_id": meta.get("api_key_id")}, "webhook_url": req.webhook_url}
+        meta = {**meta, "params": _origin(meta), "webhook_url": req.webhook_url}
         return self._create(team, "video", req.prompt or "", req.seed, plan, meta)
 
     # --- settlement on the clock ----------------------------------------------------------------------
@@ -269,29 +267,10 @@ class Generations:
 
     def list_generations(
         self, team: Team, *, limit: int, starting_after: str | None, ending_before: str | None
-    ) -> Page:
-        """Newest first; ``starting_after`` pages towards older rows, ``ending_before`` towards newer ones."""
-        if starting_after is not None and ending_before is not None:
-            raise ParameterInvalidCombinationError(
-                param="ending_before", first="starting_after", second="ending_before"
-            )
+    ) -> Page[Generation]:
         rows: list[Generation] = self.store.values(KIND, owner=team.id)
         rows.reverse()
-        if starting_after is not None:
-            start = self._position(rows, starting_after, "starting_after") + 1
-            return Page(rows[start : start + limit], has_more=len(rows) > start + limit)
-        if ending_before is not None:
-            end = self._position(rows, ending_before, "ending_before")
-            start = max(0, end - limit)
-            return Page(rows[start:end], has_more=start > 0)
-        return Page(rows[:limit], has_more=len(rows) > limit)
-
-    @staticmethod
-    def _position(rows: list[Generation], cursor: str, param: str) -> int:
-        for index, gen in enumerate(rows):
-            if gen.id == cursor:
-                return index
-        raise UnknownReferenceError(param=param, id=cursor)
+        return paginate(rows, limit=limit, starting_after=starting_after, ending_before=ending_before)
 
     def cancel(self, team: Team, gen_id: str, now: datetime) -> Generation:
         """pending/processing → cancelled (hold released); cancelled → no-op; other terminals → 400."""

@@ -38,7 +38,6 @@ from mockserver.core._webhook_records import (
     Delivery,
     Endpoint,
     EndpointCreateRequest,
-    EndpointPage,
     Event,
     EventType,
     FireRequest,
@@ -51,11 +50,10 @@ from mockserver.core._webhook_records import (
 )
 from mockserver.core.errors import (
     InvalidFormatError,
-    ParameterInvalidCombinationError,
     ResourceNotFoundError,
-    UnknownReferenceError,
 )
 from mockserver.core.models import Team
+from mockserver.core.pagination import Page, paginate
 from mockserver.ids import IdSource
 from mockserver.settings import Settings
 from mockserver.store import Store
@@ -70,7 +68,6 @@ __all__ = [
     "Delivery",
     "Endpoint",
     "EndpointCreateRequest",
-    "EndpointPage",
     "Event",
     "EventType",
     "FireRequest",
@@ -140,23 +137,11 @@ class Webhooks:
 
     def list_endpoints(
         self, team: Team, *, limit: int, starting_after: str | None, ending_before: str | None
-    ) -> EndpointPage:
+    ) -> Page[Endpoint]:
         """Newest first, paginated like the generation list (inferred, reference §8.13)."""
-        if starting_after is not None and ending_before is not None:
-            raise ParameterInvalidCombinationError(
-                param="ending_before", first="starting_after", second="ending_before"
-            )
         rows: list[Endpoint] = self.store.values(ENDPOINT, owner=team.id)
         rows.reverse()
-        ids = [row.id for row in rows]
-        if starting_after is not None:
-            start = _position(ids, starting_after, "starting_after") + 1
-            return EndpointPage(rows[start : start + limit], has_more=len(rows) > start + limit)
-        if ending_before is not None:
-            end = _position(ids, ending_before, "ending_before")
-            start = max(0, end - limit)
-            return EndpointPage(rows[start:end], has_more=start > 0)
-        return EndpointPage(rows[:limit], has_more=len(rows) > limit)
+        return paginate(rows, limit=limit, starting_after=starting_after, ending_before=ending_before)
 
     def delete_endpoint(self, team: Team, endpoint_id: str) -> bool:
         """Idempotent: ``False`` for an unknown, already deleted or other-team id. Pending deliveries stop."""
@@ -295,15 +280,6 @@ class Webhooks:
         teams: set[str] = self.store.get(INDEX, "teams") or set()
         return sorted(teams)
 
-    def remember_origin(self, team: Team, generation_id: str, base_url: str | None) -> None:
-        """The base URL a generation was created through, for the output URLs of its later payload."""
-        if base_url is not None:
-            self.store.put(MARK, f"origin:{generation_id}", base_url, owner=team.id)
-
-    def origin(self, generation_id: str) -> str | None:
-        found: str | None = self.store.get(MARK, f"origin:{generation_id}")
-        return found
-
     # --- attempts -----------------------------------------------------------------------------------
 
     def pending(self, team_id: str) -> list[Delivery]:
@@ -439,10 +415,3 @@ class Webhooks:
         rows: list[Attempt] = list(self.store.get(LOG, team.id) or [])
         rows.reverse()
         return [row for row in rows if event_id is None or row.event_id == event_id]
-
-
-def _position(ids: list[str], cursor: str, param: str) -> int:
-    try:
-        return ids.index(cursor)
-    except ValueError:
-        raise UnknownReferenceError(param=param, id=cursor) from None

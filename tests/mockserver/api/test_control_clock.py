@@ -87,11 +87,6 @@ def test_set_backwards_is_value_out_of_range(client: TestClient, headers: dict[s
     assert clock_of(client, headers)["now"] == NOW
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: /_mock/clock/set compares against the team time truncated to the second, so after advancing "
-    "1.5 s a set to 12:00:01Z answers 200 and moves the team clock back 500 ms",
-)
 def test_set_backwards_within_a_second_is_rejected(client: TestClient, headers: dict[str, str]) -> None:
     client.post("/_mock/clock/advance", headers=headers, json={"seconds": 1.5})
     response = client.post("/_mock/clock/set", headers=headers, json={"now": "2026-06-01T12:00:01Z"})
