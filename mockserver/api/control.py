@@ -65,7 +65,7 @@ async def get_clock(ctx: Ctx) -> Response:
 
 
 async def advance_clock(ctx: Ctx) -> Response:
-    body = await ctx.parse(AdvanceBody)
+    body = await ctx.parse(AdvanceBody, any_content_type=True)
     if ctx.now + timedelta(seconds=body.seconds) >= HORIZON:
         raise ValueOutOfRangeError(TOO_FAR, param="seconds")
     with ctx.emulator.store.transaction():
@@ -74,7 +74,7 @@ async def advance_clock(ctx: Ctx) -> Response:
 
 
 async def set_clock(ctx: Ctx) -> Response:
-    body = await ctx.parse(SetBody)
+    body = await ctx.parse(SetBody, any_content_type=True)
     when = body.now.astimezone(UTC)
     if when < ctx.team.time.now(ctx.emulator.clock):
         raise ValueOutOfRangeError(NEVER_BACKWARDS, param="now")

@@ -78,10 +78,13 @@ class Ctx:
             self._body = b"".join(chunks)
         return self._body
 
-    async def json(self) -> dict[str, Any]:
-        """The JSON object body; an empty body is ``{}`` so that validation names the missing field."""
+    async def json(self, *, any_content_type: bool = False) -> dict[str, Any]:
+        """The JSON object body; an empty body is ``{}`` so that validation names the missing field.
+
+        ``any_content_type`` reads JSON whatever the declared type (the control plane: ``curl -d`` sends a form type).
+        """
         content_type = self.request.headers.get("content-type", "application/json")
-        if "json" not in content_type.split(";")[0].lower():
+        if not any_content_type and "json" not in content_type.split(";")[0].lower():
             raise InvalidFormatError("Content-Type must be application/json.")
         raw = await self.body()
         if not raw.strip():
@@ -94,8 +97,8 @@ class Ctx:
             raise InvalidFormatError("The request body must be a JSON object.")
         return data
 
-    async def parse(self, model: type[Model]) -> Model:
-        return validate(model, await self.json())
+    async def parse(self, model: type[Model], *, any_content_type: bool = False) -> Model:
+        return validate(model, await self.json(any_content_type=any_content_type))
 
     def path(self, name: str) -> str:
         return str(self.request.path_params[name])

@@ -81,7 +81,6 @@ def test_wrong_method_allow_lists_every_method_of_the_path(client: TestClient) -
         (b'"seconds"', "application/json"),
         (b"42", "application/json"),
         (b"null", "application/json"),
-        (b'{"seconds": 1}', "text/plain"),
         (b"seconds=1", "application/x-www-form-urlencoded"),
     ],
 )
@@ -90,6 +89,23 @@ def test_bad_json_body_is_400_envelope(
 ) -> None:
     response = client.post(ADVANCE, headers={**headers, "Content-Type": content_type}, content=body)
     assert_envelope(response, 400, "invalid_format")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_public_json_route_refuses_other_content_types(
+    client: TestClient, headers: dict[str, str], content_type: str
+) -> None:
+    body = b'{"prompt": "a lighthouse"}'
+    response = client.post("/v1/images/estimate", headers={**headers, "Content-Type": content_type}, content=body)
+    assert_envelope(response, 400, "invalid_format")
+    assert response.json()["error"]["message"] == "Content-Type must be application/json."
+
+
+def test_control_plane_reads_json_whatever_the_content_type(client: TestClient, headers: dict[str, str]) -> None:
+    """``curl -d '{"seconds": 60}'`` sends a form content type; the control plane still reads the JSON."""
+    sent = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post(ADVANCE, headers=sent, content=b'{"seconds": 60}')
+    assert response.status_code == 200
 
 
 def test_json_content_type_with_charset_is_accepted(client: TestClient, headers: dict[str, str]) -> None:
