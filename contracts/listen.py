@@ -59,7 +59,8 @@ class Received:
         return _text(self.payload.get("id")) if isinstance(self.payload, dict) else None
 
     @property
-    def delivery_id(self) -> str | None:
+    def endpoint_id(self) -> str | None:
+        """The emulator-only ``Aurous-Webhook-Id`` header: the endpoint the delivery is for (``we_…``)."""
         return self.headers.get("aurous-webhook-id")
 
 
@@ -88,7 +89,7 @@ def _describe(received: Received) -> str:
 
 
 def _notes(received: Received) -> str:
-    notes = [f"delivery {received.delivery_id}"] if received.delivery_id else []
+    notes = [f"endpoint {received.endpoint_id}"] if received.endpoint_id else []
     if isinstance(received.payload, dict) and received.payload.get("synthetic") is True:
         notes.append("synthetic")
     if not received.verified and received.error is None:
@@ -142,7 +143,7 @@ class Listener:
     def forwarded(self, received: Received, url: str) -> None:
         """Print what the forward target made of a delivery."""
         stamp = _stamp(self.clock())
-        what = received.event_id or received.delivery_id or received.path
+        what = received.event_id or received.endpoint_id or received.path
         if received.forward_error is not None:
             self._print(f"{stamp}  → forward to {url} failed: {received.forward_error}  [{what}]", error=self.as_json)
         else:

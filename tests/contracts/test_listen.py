@@ -54,7 +54,7 @@ def encode(payload: Any) -> bytes:
 def delivery_headers(body: bytes, secret: str | None = SECRET, *, timestamp: int | None = None) -> dict[str, str]:
     headers = {
         "Content-Type": "application/json",
-        "Aurous-Webhook-Id": "dlv_01J0000000000000000000000C",
+        "Aurous-Webhook-Id": "we_01J0000000000000000000000C",
         "Aurous-Event-Id": "evt_01J0000000000000000000000A",
         "User-Agent": "Aurous-Webhooks/1.0",
     }
@@ -158,13 +158,13 @@ def test_listen_verified_delivery_is_accepted_and_printed(listen: ListenerClient
     body = encode(EVENT)
     response = client.post("/webhooks", content=body, headers=delivery_headers(body))
     assert response.status_code == 200
-    assert output.lines() == [f"{STAMP}  ✓ {DESCRIBED}  (delivery dlv_01J0000000000000000000000C)"]
+    assert output.lines() == [f"{STAMP}  ✓ {DESCRIBED}  (endpoint we_01J0000000000000000000000C)"]
     [received] = listener.received
     assert (received.verified, received.error, received.status, received.path) == (True, None, 200, "/webhooks")
     assert received.body == body
     assert received.payload == EVENT
     assert (received.event_type, received.event_id) == ("image.completed", EVENT["id"])
-    assert received.delivery_id == "dlv_01J0000000000000000000000C"
+    assert received.endpoint_id == "we_01J0000000000000000000000C"
     assert received.headers["aurous-event-id"] == EVENT["id"]
     assert received.received_at == AT
 
@@ -177,7 +177,7 @@ def test_listen_bad_signature_is_400_and_printed(listen: ListenerClient, output:
     assert response.text == SignatureMismatchError.message
     assert output.lines() == [
         f"{STAMP}  ✗ signature rejected (400): {SignatureMismatchError.message}"
-        f"  — {DESCRIBED}  (delivery dlv_01J0000000000000000000000C)"
+        f"  — {DESCRIBED}  (endpoint we_01J0000000000000000000000C)"
     ]
     [received] = listener.received
     assert (received.verified, received.error, received.status) == (False, SignatureMismatchError.message, 400)
@@ -215,7 +215,7 @@ def test_listen_without_secret_accepts_and_marks_unverified(listen: ListenerClie
     listener, client = listen(secret=None)
     body = encode(EVENT)
     assert client.post("/", content=body, headers=delivery_headers(body, None)).status_code == 200
-    assert output.lines() == [f"{STAMP}  · {DESCRIBED}  (delivery dlv_01J0000000000000000000000C, unverified)"]
+    assert output.lines() == [f"{STAMP}  · {DESCRIBED}  (endpoint we_01J0000000000000000000000C, unverified)"]
     assert (listener.received[0].verified, listener.received[0].error) == (False, None)
 
 
@@ -237,7 +237,7 @@ def test_listen_marks_synthetic_test_fires(listen: ListenerClient, output: Outpu
     _, client = listen()
     body = encode({**EVENT, "synthetic": True})
     client.post("/", content=body, headers=delivery_headers(body))
-    assert output.lines()[0].endswith("(delivery dlv_01J0000000000000000000000C, synthetic)")
+    assert output.lines()[0].endswith("(endpoint we_01J0000000000000000000000C, synthetic)")
 
 
 @pytest.mark.parametrize(
@@ -463,7 +463,7 @@ def test_listen_subprocess_verifies_deliveries(tmp_path: Path, stop: signal.Sign
                 assert bad.status_code == 400
             accepted, rejected = lines.get(timeout=10), lines.get(timeout=10)
             assert re.fullmatch(
-                rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ  ✓ {DESCRIBED}  \(delivery dlv_01J0000000000000000000000C\)",
+                rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ  ✓ {DESCRIBED}  \(endpoint we_01J0000000000000000000000C\)",
                 accepted,
             ), accepted
             assert f"  ✗ signature rejected (400): {SignatureMismatchError.message}" in rejected
