@@ -142,8 +142,12 @@ class WebhookDispatcher:
         settings: Settings,
         *,
         settle: Callable[[Team, datetime], None] | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.webhooks = webhooks
+        # Signatures carry real time: receivers check `t=` against their own wall clock (replay tolerance),
+        # while scheduling, payloads and the log follow the team's (possibly virtual) clock.
+        self.wall_clock = wall_clock
         self.accounts = accounts
         self.sender = sender
         self.settings = settings
@@ -166,7 +170,7 @@ class WebhookDispatcher:
         team, now = self._now(team_id)
         with self._lock:
             busy = {target for owner, target in self._busy if owner == team_id}
-            claims = self.webhooks.claim(team_id, now, busy, room)
+            claims = self.webhooks.claim(team_id, now, busy, room, signed_at=int(self.wall_clock()))
             self._busy.update((team_id, claim.target) for claim in claims)
         return [(team, claim) for claim in claims]
 

@@ -287,8 +287,14 @@ class Webhooks:
         rows: list[Delivery] = self.store.values(DELIVERY, owner=team_id)
         return sorted(rows, key=lambda d: d.next_at)
 
-    def claim(self, team_id: str, now: datetime, busy: set[str], limit: int) -> list[Claim]:
-        """Up to ``limit`` due attempts, the oldest per target, skipping targets in ``busy`` (being sent to)."""
+    def claim(
+        self, team_id: str, now: datetime, busy: set[str], limit: int, *, signed_at: int | None = None
+    ) -> list[Claim]:
+        """Up to ``limit`` due attempts, the oldest per target, skipping targets in ``busy`` (being sent to).
+
+        ``signed_at`` is the ``t=`` of the signatures (the dispatcher passes real time); by default each
+        attempt is signed for its own scheduled instant.
+        """
         claims: list[Claim] = []
         taken = set(busy)
         with self.store.transaction():
@@ -298,10 +304,10 @@ class Webhooks:
                 if delivery.target in taken:
                     continue
                 taken.add(delivery.target)
-                claims.append(self._claim(delivery))
+                claims.append(self._claim(delivery, signed_at))
         return claims
 
-    def _claim(self, delivery: Delivery) -> Claim:
+    def _claim(self, delivery: Delivery, signed_at: int | None) -> Claim:
         at = delivery.next_at
         event: Event | None = self.store.get(EVENT, delivery.event_id)
         body = event.body if event is not None else b"{}"
@@ -315,7 +321,7 @@ class Webhooks:
         elif self.settings.webhook_sign_callbacks:
             secret = self._callback_secret(delivery.team_id)
         if secret is not None:
-            headers[SIGNATURE_HEADER] = sign(secret, unix_seconds(at), body)
+            headers[SIGNATURE_HEADER] = sign(secret, unix_seconds(at) if signed_at is None else signed_at, body)
         return Claim(
             team_id=delivery.team_id,
             delivery_id=delivery.id,

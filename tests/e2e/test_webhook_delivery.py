@@ -253,6 +253,7 @@ def test_retries_fire_on_the_virtual_schedule_after_a_day(receiver):
         assert offsets == [0, 60, 300, 1800, 7200, 21600, 43200, 86400]
         assert rows[-1]["outcome"] == "failed"
         received = receiver.wait_for(lambda got: len(got) == 8)
+        # The attempts follow the virtual schedule, but each is signed with real time (receivers' tolerance).
         stamps = [int(SIGNATURE.match(r.headers["Aurous-Webhook-Signature"])[1]) for r in received]  # type: ignore[index]
-        assert [s - stamps[0] for s in stamps] == offsets
+        assert all(abs(stamp - time.time()) < 300 for stamp in stamps)
         assert all(verified(r, hook["secret"]) for r in received)
