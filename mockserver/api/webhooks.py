@@ -43,13 +43,13 @@ def _payload_base(emulator: Emulator, gen: Generation) -> str:
 def _terminal(emulator: Emulator, team: Team, gen: Generation, at: datetime) -> None:
     """``image|video.completed|failed|cancelled`` to endpoints, the ``webhook_url`` callback, ``balance_low``.
 
-    ``data`` is the generation exactly as ``GET /v1/images/{id}`` renders it at the terminal instant. No
-    callback is sent for a cancellation (``GenerationCallback`` lists none; inferred, reference §8.8).
+    ``data`` is the generation exactly as ``GET /v1/images/{id}`` renders it at the terminal instant. The
+    callback fires on every terminal state, cancellation included (the docs leave that open; inferred).
     """
     hooks, settings = emulator.webhooks, emulator.settings
     status = wire_status(gen, at, settings)
     event_type = f"{gen.media_type}.{OUTCOMES.get(status, 'failed')}"
-    callback = gen.webhook_url if status is not JobStatus.CANCELLED else None
+    callback = gen.webhook_url
     if callback is not None or hooks.subscribers(team, event_type):
         data = render(gen, at, _payload_base(emulator, gen), settings)
         hooks.publish(team, event_type, data, at, version=gen.aurous_version)

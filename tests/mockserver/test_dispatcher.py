@@ -115,17 +115,20 @@ def test_completed_image_sends_one_signed_event_whose_data_is_the_generation(cli
     )
 
 
-def test_cancelled_video_sends_video_cancelled_and_no_callback(client, headers, sender):
+def test_cancelled_video_sends_video_cancelled_to_endpoint_and_callback(client, headers, sender):
     endpoint(client, headers, "https://example.com/hook", ["video.cancelled"])
     body = {"video_lora_id": "seedance-1-pro", "webhook_url": "https://example.com/cb"}
     video = call(client, "POST", "/v1/videos", headers, json=body)
     call(client, "POST", f"/v1/images/{video['id']}/cancel", headers)
-    assert flush(client, headers) == 1
-    [request] = sender.requests
-    envelope = orjson.loads(request.body)
+    assert flush(client, headers) == 2
+    by_url = {request.url: request for request in sender.requests}
+    envelope = orjson.loads(by_url["https://example.com/hook"].body)
     conforms_to_webhook("video.cancelled", envelope)
     assert envelope["data"]["status"] == "cancelled"
     assert envelope["data"]["id"] == video["id"]
+    callback = orjson.loads(by_url["https://example.com/cb"].body)
+    assert callback["event"] == "video.cancelled"
+    assert callback["data"] == envelope["data"]
 
 
 def test_failing_receiver_is_retried_on_the_schedule_then_disabled_and_others_told(client, headers, sender):
