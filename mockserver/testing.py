@@ -1,0 +1,174 @@
+"""Test helpers: run the emulator in a thread, and a per-team handle over its HTTP control plane.
+
+Used by the pytest plugin (``mockserver.pytest_plugin``) and usable on their own::
+
+    with EmulatorThread(Settings(clock="virtual")) as server:
+        mock = AurousMock.fresh(server.base_url)
+        mock.clock.advance(3600)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import uvicorn
+
+from mockserver.app import create_app
+from mockserver.settings import Settings
+
+STARTUP_TIMEOUT = 10.0
+
+
+class EmulatorThread:
+    """The emulator under uvicorn in a daemon thread on a free loopback port; stops itself on exit."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings(clock="virtual", host="127.0.0.1", port=0)
+        config = uvicorn.Config(create_app(self.settings), host="127.0.0.1", port=0, lifespan="on", log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="aurous-mock", daemon=True)
+        self.base_url = ""
+
+    def start(self) -> EmulatorThread:
+        self.thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("aurous-mock did not start")
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=STARTUP_TIMEOUT)
+
+    def __enter__(self) -> EmulatorThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def new_key() -> str:
+    """A fresh well-formed key: the emulator gives it its own team, so tests never share state."""
+    return f"al_live_{secrets.token_hex(32)}"
+
+
+@dataclass
+class Clock:
+    """The team's clock on the control plane."""
+
+    mock: AurousMock
+
+    def now(self) -> datetime:
+        return datetime.fromisoformat(self.mock.control("GET", "/_mock/clock")["now"])
+
+    def advance(self, seconds: float | timedelta) -> datetime:
+        """Move this team's time forward; everything due fires before this returns."""
+        if isinstance(seconds, timedelta):
+            seconds = seconds.total_seconds()
+        return datetime.fromisoformat(self.mock.control("POST", "/_mock/clock/advance", {"seconds": seconds})["now"])
+
+    def set(self, when: datetime) -> datetime:
+        return datetime.fromisoformat(self.mock.control("POST", "/_mock/clock/set", {"now": when.isoformat()})["now"])
+
+    def freeze(self) -> None:
+        self.mock.control("POST", "/_mock/clock/freeze")
+
+    def unfreeze(self) -> None:
+        self.mock.control("POST", "/_mock/clock/unfreeze")
+
+
+@dataclass
+class Webhooks:
+    """The team's webhook delivery log."""
+
+    mock: AurousMock
+
+    @property
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every delivery attempt, newest first."""
+        return list(self.mock.control("GET", "/_mock/webhooks/deliveries")["data"])
+
+    def flush(self) -> int:
+        """Deliver everything due now and wait for it."""
+        return int(self.mock.control("POST", "/_mock/webhooks/flush")["flushed"])
+
+
+@dataclass
+class AurousMock:
+    """One team of a running emulator: its key, an httpx client, and its control plane.
+
+    Attributes:
+        base_url: the emulator's URL, to give the code under test instead of ``https://api.aurous-labs.com``.
+        api_key: a key of this team only.
+        client: an ``httpx.Client`` that sends ``X-Api-Key``.
+    """
+
+    base_url: str
+    api_key: str
+    control_token: str | None = None
+    client: httpx.Client = field(init=False)
+    clock: Clock = field(init=False)
+    webhooks: Webhooks = field(init=False)
+
+    def __post_init__(self) -> None:
+        headers = {"X-Api-Key": self.api_key}
+        if self.control_token:
+            headers["Aurous-Mock-Control-Token"] = self.control_token
+        self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=30.0)
+        self.clock = Clock(self)
+        self.webhooks = Webhooks(self)
+
+    @classmethod
+    def fresh(cls, base_url: str, control_token: str | None = None) -> AurousMock:
+        return cls(base_url.rstrip("/"), new_key(), control_token)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def control(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        """Call a control route; raises ``httpx.HTTPStatusError`` with the envelope on failure."""
+        response = self.client.request(method, path, json=body, params=params or None)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    @property
+    def balance(self) -> dict[str, Any]:
+        response = self.client.get("/v1/balance")
+        response.raise_for_status()
+        return dict(response.json())
+
+    def reset(self) -> None:
+        """Forget this team's state: generations, files, ledger, clock, rate limits, scenarios."""
+        self.control("POST", "/_mock/reset")
+
+    @contextlib.contextmanager
+    def scenario(self, *then: Any, when: dict[str, Any] | None = None, repeat: bool = False) -> Iterator[Any]:
+        """Seed a scenario rule for this team for the duration of the ``with`` block.
+
+        Example::
+
+            with aurous_mock.scenario("fail", when={"operation": "createVideo"}):
+                ...  # the next video fails with "Content policy violation"
+        """
+        rule = self.control("POST", "/_mock/scenarios", {"when": when or {}, "then": list(then), "repeat": repeat})
+        try:
+            yield rule
+        finally:
+            with contextlib.suppress(httpx.HTTPError):
+                self.client.delete(f"/_mock/scenarios/{rule['id']}")
+
+    def journal(self, **filters: Any) -> list[dict[str, Any]]:
+        """This team's recorded requests and responses, newest first (filters: operation, status, method…)."""
+        return list(self.control("GET", "/_mock/journal", **filters)["data"])
