@@ -4,7 +4,7 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
-COPY pyproject.toml README.md openapi.yaml ./
+COPY pyproject.toml README.md openapi.yaml control-openapi.yaml ./
 COPY mockserver ./mockserver
 COPY contracts ./contracts
 # The same install the README uses (non-editable inside the image).

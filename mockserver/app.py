@@ -15,7 +15,8 @@ from starlette.responses import Response
 from mockserver.api.errors import error_response
 from mockserver.api.middleware import ConventionsMiddleware
 from mockserver.api.pipeline import request_id_of
-from mockserver.api.routes import routes
+from mockserver.api.routes import PUBLIC, routes
+from mockserver.api.scenarios import install as install_scenarios
 from mockserver.api.webhooks import install
 from mockserver.clock import Clock, SystemClock, VirtualClock
 from mockserver.core.emulator import Emulator
@@ -73,10 +74,13 @@ def create_app(
     )
 
     install(emulator)
+    try:
+        install_scenarios(emulator, PUBLIC)  # may raise ScenarioFileError (the CLI reports it)
+    except BaseException:
+        emulator.close()
+        raise
     sender = sender or HttpxSender(max_connections=settings.webhook_max_in_flight)
-    dispatcher = WebhookDispatcher(
-        emulator.webhooks, emulator.accounts, sender, settings, settle=emulator.generations.settle_due
-    )
+    dispatcher = WebhookDispatcher(emulator.webhooks, emulator.accounts, sender, settings, settle=emulator.settle_due)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -13,6 +13,7 @@ import uvicorn
 
 from mockserver._version import __version__
 from mockserver.app import create_app
+from mockserver.core.scenarios import ScenarioFileError
 from mockserver.settings import Settings, load_settings
 
 log = logging.getLogger("mockserver")
@@ -29,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--speed", type=float, help="system clock speed factor (default 1)")
     serve.add_argument("--clock", choices=["system", "virtual"], help="base clock (default system)")
     serve.add_argument("--config", help="YAML or TOML settings file (below AUROUS_MOCK_* variables)")
+    serve.add_argument("--scenarios", metavar="FILE", help="YAML scenario rules applied to every team")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     _add_listen(commands)
     return parser
@@ -76,15 +78,27 @@ def _bind(settings: Settings) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
     sock.set_inheritable(True)
+    # Listen before printing the banner: a client that connects at once is queued, not refused.
+    sock.listen(2048)
     return sock
 
 
 def serve(args: argparse.Namespace) -> int:
     settings = load_settings(
-        args.config, host=args.host, port=args.port, seed=args.seed, speed=args.speed, clock=args.clock
+        args.config,
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        speed=args.speed,
+        clock=args.clock,
+        scenarios_file=args.scenarios,
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s")
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ScenarioFileError as exc:
+        print(f"aurous-mock: invalid scenario file: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
     sock = _bind(settings)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host

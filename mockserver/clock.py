@@ -92,6 +92,56 @@ class TeamTime:
             self.frozen_at = None
         return self.now(base)
 
+    def place(self, base: Clock, when: datetime, *, frozen: bool) -> None:
+        """Put this view at ``when``, frozen or running from there; backwards too (only a snapshot restore does)."""
+        self.frozen_at = when if frozen else None
+        self.offset = 0.0 if frozen else (when - base.now()).total_seconds()
+
+
+class ShiftedClock:
+    """The emulator's base time: a clock moved as a whole (``/_mock/clock/*?global=true``), beneath every team.
+
+    Each team's :class:`TeamTime` applies on top of this one, so a global move reaches every team, including
+    teams created later; a team frozen on its own stays at its instant. Thread-safe.
+    """
+
+    def __init__(self, base: Clock) -> None:
+        self.base = base
+        self.shift = TeamTime()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        return self.shift.now(self.base)
+
+    @property
+    def frozen(self) -> bool:
+        return self.shift.frozen_at is not None
+
+    def advance(self, seconds: float) -> datetime:
+        with self._lock:
+            return self.shift.advance(self.base, seconds)
+
+    def set(self, when: datetime) -> datetime:
+        with self._lock:
+            return self.shift.set(self.base, when)
+
+    def freeze(self) -> datetime:
+        with self._lock:
+            return self.shift.freeze(self.base)
+
+    def unfreeze(self) -> datetime:
+        with self._lock:
+            return self.shift.unfreeze(self.base)
+
+    def place(self, when: datetime, *, frozen: bool) -> None:
+        with self._lock:
+            self.shift.place(self.base, when, frozen=frozen)
+
+    def reset(self) -> None:
+        """Back to the base clock (a global reset)."""
+        with self._lock:
+            self.shift = TeamTime()
+
 
 def rfc3339(when: datetime) -> str:
     """Render a UTC instant the way the API does: ``2026-05-04T10:00:00Z`` (milliseconds when present)."""

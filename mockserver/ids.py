@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
+from collections.abc import Collection
 from datetime import datetime
 
 from ulid import ULID
@@ -53,10 +54,13 @@ class IdSource:
         with self._lock:
             return self._stream(scope).randint(low, high)
 
-    def reset(self, scope: str) -> None:
-        """Forget a scope's stream so a reset team replays the same ids (seeded runs)."""
+    def reset(self, scope: str | None = None, *, keep: Collection[str] = ()) -> None:
+        """Forget a scope's stream (every stream but ``keep`` when ``scope`` is None): a reset replays the same ids."""
         with self._lock:
-            self._streams.pop(scope, None)
+            if scope is None:
+                self._streams = {name: stream for name, stream in self._streams.items() if name in keep}
+            else:
+                self._streams.pop(scope, None)
 
 
 def stable_ulid(text: str) -> str:

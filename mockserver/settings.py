@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     image_processing_seconds: float | None = Field(default=None, ge=0, description="Fixed; default 9-27 s")
     video_pending_seconds: float | None = Field(default=None, ge=0, description="Fixed; default 2-6 s")
     video_processing_seconds: float | None = Field(default=None, ge=0, description="Fixed; default by size")
+    character_synthesis_seconds: float | None = Field(default=None, ge=0, description="Fixed; default 30-90 s")
     anonymous_outputs: bool = Field(default=False, description="Serve output URLs without token or key")
     media_cache_dir: Path | None = None
     media_cache_max_bytes: int = Field(default=2 * 1024**3, ge=1024 * 1024)
@@ -107,6 +108,11 @@ class Settings(BaseSettings):
     # Control plane
     control_plane: bool = True
     control_token: str | None = None
+    journal_size: int = Field(default=1000, ge=0, description="Requests kept per team by /_mock/journal; 0: off")
+    journal_max_bytes: int = Field(default=16 * 1024**2, ge=1024, description="Bytes kept per team by the journal")
+
+    # Scenarios (scripted outcomes; see README "Scenarios")
+    scenarios_file: Path | None = Field(default=None, description="YAML scenario rules for every team (--scenarios)")
 
     config_file: Path | None = Field(default=None, description="YAML or TOML file read below the environment.")
 

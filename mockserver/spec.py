@@ -1,4 +1,4 @@
-"""Locates and loads ``openapi.yaml``, the single source of truth for the public surface."""
+"""Locates and loads ``openapi.yaml``, the single source of truth for the public surface, and the control plane's."""
 
 from __future__ import annotations
 
@@ -8,22 +8,29 @@ from typing import Any
 
 import yaml
 
+CONTROL_SPEC = "control-openapi.yaml"
 _CANDIDATES = (
     Path(__file__).resolve().parent / "openapi.yaml",  # inside an installed wheel
     Path(__file__).resolve().parent.parent / "openapi.yaml",  # a source checkout / editable install
 )
 
 
-def spec_path() -> Path:
+def spec_path(name: str = "openapi.yaml") -> Path:
+    """``openapi.yaml`` (or ``control-openapi.yaml``, the control plane's) in a wheel or a source checkout."""
     for candidate in _CANDIDATES:
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError("openapi.yaml is missing from the aurous-mock installation")
+        if candidate.with_name(name).is_file():
+            return candidate.with_name(name)
+    raise FileNotFoundError(f"{name} is missing from the aurous-mock installation")
 
 
 @functools.cache
 def spec_text() -> str:
     return spec_path().read_text(encoding="utf-8")
+
+
+@functools.cache
+def control_spec_text() -> str:
+    return spec_path(CONTROL_SPEC).read_text(encoding="utf-8")
 
 
 @functools.cache

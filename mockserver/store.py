@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+Records = dict[str, dict[str, tuple[str, Any]]]  # kind → key → (owner, value): what a snapshot holds
+
 
 class Store(Protocol):
     """The small interface every state backend implements."""
@@ -28,13 +30,19 @@ class Store(Protocol):
 
     def delete(self, kind: str, key: str) -> bool: ...
 
-    def values(self, kind: str, *, owner: str) -> list[Any]:
-        """The owner's records of ``kind`` in insertion order (oldest first)."""
+    def values(self, kind: str, *, owner: str | None) -> list[Any]:
+        """The owner's records of ``kind`` in insertion order (oldest first); every owner's when ``owner`` is None."""
 
     def count(self, kind: str, *, owner: str | None = None) -> int: ...
 
     def clear(self, *, owner: str | None = None) -> None:
         """Forget the owner's records of every kind (all records when ``owner`` is None)."""
+
+    def snapshot(self, *, owner: str | None = None) -> Records:
+        """A deep copy of the owner's records of every kind (of all records when ``owner`` is None)."""
+
+    def restore(self, records: Records, *, owner: str | None = None) -> None:
+        """Replace the owner's records (all records when ``owner`` is None) by a copy of ``records``."""
 
 
 class InMemoryStore:
@@ -74,8 +82,10 @@ class InMemoryStore:
             self._by_owner.get((kind, entry[0]), {}).pop(key, None)
             return True
 
-    def values(self, kind: str, *, owner: str) -> list[Any]:
+    def values(self, kind: str, *, owner: str | None) -> list[Any]:
         with self._lock:
+            if owner is None:
+                return [value for _, value in self._records.get(kind, {}).values()]
             return list(self._by_owner.get((kind, owner), {}).values())
 
     def count(self, kind: str, *, owner: str | None = None) -> int:
@@ -95,15 +105,36 @@ class InMemoryStore:
                         self._records.get(kind, {}).pop(key, None)
                     del self._by_owner[(kind, who)]
 
-    def snapshot(self) -> dict[str, dict[str, tuple[str, Any]]]:
-        """A deep copy of every record (used by the control plane's snapshot/restore)."""
+    def snapshot(self, *, owner: str | None = None) -> Records:
+        """A deep copy of the owner's records (of every record when ``owner`` is None)."""
         with self._lock:
-            return copy.deepcopy(self._records)
+            if owner is None:
+                return copy.deepcopy(self._records)
+            return copy.deepcopy(
+                {
+                    kind: {key: (owner, value) for key, value in rows.items()}
+                    for (kind, who), rows in self._by_owner.items()
+                    if who == owner and rows
+                }
+            )
 
-    def restore(self, records: dict[str, dict[str, tuple[str, Any]]]) -> None:
+    def restore(self, records: Records, *, owner: str | None = None) -> None:
+        """Replace the owner's records (every record when ``owner`` is None) by a copy of ``records``.
+
+        A team's restore leaves other owners' records alone; a record of ``records`` owned by someone else is
+        ignored, so restoring a team's snapshot can never write into another team.
+        """
+        fresh = copy.deepcopy(records)
         with self._lock:
-            self._records = copy.deepcopy(records)
-            self._by_owner = {}
-            for kind, rows in self._records.items():
-                for key, (owner, value) in rows.items():
-                    self._by_owner.setdefault((kind, owner), {})[key] = value
+            if owner is None:
+                self._records = fresh
+                self._by_owner = {}
+                for kind, rows in self._records.items():
+                    for key, (who, value) in rows.items():
+                        self._by_owner.setdefault((kind, who), {})[key] = value
+                return
+            self.clear(owner=owner)
+            for kind, rows in fresh.items():
+                for key, (who, value) in rows.items():
+                    if who == owner:
+                        self.put(kind, key, value, owner=owner)

@@ -1,8 +1,9 @@
 """The control plane ``/_mock/*``: the team's clock, reset and webhook deliveries. Never part of ``openapi.yaml``.
 
-Every route is scoped to the team of the ``X-Api-Key`` sent with it. When the server binds beyond
-loopback the control plane answers only with ``Aurous-Mock-Control-Token`` (or not at all without a
-configured token), so an emulator reachable from a network cannot be reset by anyone.
+Every route is scoped to the team of the ``X-Api-Key`` sent with it; the clock and reset also have a global
+form, asked for explicitly with ``?global=true``. Every ``/_mock`` route is documented in ``control-openapi.yaml``.
+When the server binds beyond loopback the control plane answers only with ``Aurous-Mock-Control-Token`` (or not
+at all without a configured token), so an emulator reachable from a network cannot be reset by anyone.
 """
 
 from __future__ import annotations
@@ -19,21 +20,25 @@ from mockserver.clock import rfc3339
 from mockserver.core.errors import (
     DomainError,
     InvalidApiKeyError,
+    InvalidFormatError,
     MissingApiKeyError,
     RouteNotFoundError,
     ValueOutOfRangeError,
 )
+from mockserver.core.models import Team
 from mockserver.core.webhooks import id_scope
 
 TOKEN_HEADER = "Aurous-Mock-Control-Token"
 NEVER_BACKWARDS = "The clock never moves backwards: statuses are derived from it and must not regress."
 TOO_FAR = "The clock cannot move past 9000-01-01T00:00:00Z."
+FLAG_FORMAT = "{name} must be true or false."
+REQUEST_IDS = "req"  # the id scope ConventionsMiddleware draws request ids from
 # Far enough for any test, and far from datetime's year-9999 overflow when durations are added.
 HORIZON = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class AdvanceBody(BaseModel):
-    seconds: float = Field(ge=0, le=10 * 365 * 86400)
+    seconds: float = Field(ge=0, le=10 * 365 * 86400, strict=True)  # a number: never "60" or false
 
 
 class SetBody(BaseModel):
@@ -54,10 +59,42 @@ def refusal(request: Request) -> DomainError | None:
     return None
 
 
+def flag(ctx: Ctx, name: str, *, default: bool = False) -> bool:
+    """A boolean query parameter (``true``/``false``); anything else is a 400 naming it."""
+    value = ctx.request.query_params.get(name)
+    if value is None:
+        return default
+    if value not in ("true", "false"):
+        raise InvalidFormatError(FLAG_FORMAT.format(name=name), param=name)
+    return value == "true"
+
+
 def _clock_state(ctx: Ctx) -> Response:
+    if flag(ctx, "global"):
+        shared = ctx.emulator.global_clock
+        return json_response({"now": rfc3339(shared.now()), "frozen": shared.frozen})
     team_time = ctx.team.time
     now = team_time.now(ctx.emulator.clock)
     return json_response({"now": rfc3339(now), "frozen": team_time.frozen_at is not None})
+
+
+def _clock_now(ctx: Ctx) -> datetime:
+    return ctx.emulator.global_clock.now() if flag(ctx, "global") else ctx.team.time.now(ctx.emulator.clock)
+
+
+async def _fire_due(ctx: Ctx) -> None:
+    """After a move: book what finished by the new instant, then deliver every webhook attempt now due.
+
+    Attempts go out in the order they fall due (each signed for its own instant), retries that fall due
+    meanwhile too, so one advance of a day shows every retry. ``?wait=false`` leaves the sending to the
+    background task; waiting, a hanging receiver holds the answer up by at most its timeout per attempt.
+    """
+    emulator, everyone = ctx.emulator, flag(ctx, "global")
+    teams: list[Team] = emulator.store.values("team", owner=None) if everyone else [ctx.team]
+    for team in teams:
+        emulator.settle_due(team, emulator.accounts.now(team))
+    if flag(ctx, "wait", default=True):
+        await ctx.request.app.state.dispatcher.flush(None if everyone else ctx.team.id)
 
 
 async def get_clock(ctx: Ctx) -> Response:
@@ -65,39 +102,61 @@ async def get_clock(ctx: Ctx) -> Response:
 
 
 async def advance_clock(ctx: Ctx) -> Response:
+    """Move the team's time (every team's with ``?global=true``) forward; everything due fires before the answer."""
     body = await ctx.parse(AdvanceBody, any_content_type=True)
-    if ctx.now + timedelta(seconds=body.seconds) >= HORIZON:
+    if _clock_now(ctx) + timedelta(seconds=body.seconds) >= HORIZON:
         raise ValueOutOfRangeError(TOO_FAR, param="seconds")
-    with ctx.emulator.store.transaction():
-        ctx.team.time.advance(ctx.emulator.clock, body.seconds)
+    if flag(ctx, "global"):
+        ctx.emulator.global_clock.advance(body.seconds)
+    else:
+        with ctx.emulator.store.transaction():
+            ctx.team.time.advance(ctx.emulator.clock, body.seconds)
+    await _fire_due(ctx)
     return _clock_state(ctx)
 
 
 async def set_clock(ctx: Ctx) -> Response:
     body = await ctx.parse(SetBody, any_content_type=True)
     when = body.now.astimezone(UTC)
-    if when < ctx.team.time.now(ctx.emulator.clock):
+    if when < _clock_now(ctx):
         raise ValueOutOfRangeError(NEVER_BACKWARDS, param="now")
     if when >= HORIZON:
         raise ValueOutOfRangeError(TOO_FAR, param="now")
-    with ctx.emulator.store.transaction():
-        ctx.team.time.set(ctx.emulator.clock, when)
+    if flag(ctx, "global"):
+        ctx.emulator.global_clock.set(when)
+    else:
+        with ctx.emulator.store.transaction():
+            ctx.team.time.set(ctx.emulator.clock, when)
+    await _fire_due(ctx)
     return _clock_state(ctx)
 
 
 async def freeze_clock(ctx: Ctx) -> Response:
-    with ctx.emulator.store.transaction():
-        ctx.team.time.freeze(ctx.emulator.clock)
+    if flag(ctx, "global"):
+        ctx.emulator.global_clock.freeze()
+    else:
+        with ctx.emulator.store.transaction():
+            ctx.team.time.freeze(ctx.emulator.clock)
     return _clock_state(ctx)
 
 
 async def unfreeze_clock(ctx: Ctx) -> Response:
-    with ctx.emulator.store.transaction():
-        ctx.team.time.unfreeze(ctx.emulator.clock)
+    if flag(ctx, "global"):
+        ctx.emulator.global_clock.unfreeze()
+    else:
+        with ctx.emulator.store.transaction():
+            ctx.team.time.unfreeze(ctx.emulator.clock)
     return _clock_state(ctx)
 
 
 async def reset(ctx: Ctx) -> Response:
+    """Forget the team's data (every team's with ``?global=true``); its journal and snapshots are kept."""
+    emulator = ctx.emulator
+    if flag(ctx, "global"):
+        emulator.accounts.reset_all()
+        emulator.ids.reset(keep={REQUEST_IDS})  # request ids (and the journal's) stay unique across resets
+        emulator.global_clock.reset()
+        return json_response({"reset": True, "team_id": None, "at": rfc3339(emulator.clock.now())})
     ctx.emulator.accounts.reset(ctx.team)
     ctx.emulator.ids.reset(ctx.team.id)
     ctx.emulator.ids.reset(id_scope(ctx.team.id))

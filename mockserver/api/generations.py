@@ -73,7 +73,7 @@ def render(gen: Generation, now: datetime, base: str, settings: Settings) -> dic
         "output_urls": output_urls,
         "output_video_url": output_video_url,
         "reference_image_urls": p.get("reference_image_urls") if image else (list(frames.values()) or None),
-        "error_message": gen.error_message if status is not JobStatus.SUCCEEDED else None,
+        "error_message": gen.error_message if status is JobStatus.FAILED else None,
         "duration_ms": duration_ms,
         "cost": cost,
         "width": p.get("width"),
@@ -107,6 +107,7 @@ def _meta(ctx: Ctx) -> dict[str, Any]:
         "request_id": ctx.request_id,
         "api_key_id": ctx.key.id,
         "base_url": base_url(ctx),  # later payloads (webhooks) render output URLs against it
+        "scenario": ctx.scenario,  # a generation- or webhook-level outcome (api.scenarios)
     }
 
 

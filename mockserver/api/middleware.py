@@ -10,6 +10,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.api.errors import error_body
+from mockserver.api.scenarios import ConnectionDropped, drop_connection
 from mockserver.core.emulator import Emulator
 from mockserver.core.errors import InternalError, PayloadTooLargeError
 from mockserver.core.versions import HEADER as VERSION_HEADER
@@ -52,6 +53,11 @@ class ConventionsMiddleware:
             return
         try:
             await self.app(scope, receive, stamped)
+        except ConnectionDropped:
+            # The scenario `drop`: close the connection unanswered (never a 500 envelope). In process
+            # (TestClient, httpx's ASGITransport) there is no connection, so the exception reaches the caller.
+            if started or not await drop_connection(receive):
+                raise
         except Exception:
             log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if not started:

@@ -31,6 +31,7 @@ from mockserver.core.errors import (
     ResourceNotFoundError,
 )
 from mockserver.core.models import Generation, JobStatus
+from mockserver.core.scenarios import output_ttl
 from mockserver.media import video_frame_size
 
 BAD_TOKEN = "The output token is invalid or has expired."
@@ -77,6 +78,7 @@ def _servable(emulator: Emulator, request: Request, gen_id: str, index: str, kin
     completed = gen.completed_at(now)
     settings = emulator.settings
     ttl = settings.output_ttl_image_seconds if kind == "image" else settings.output_ttl_video_seconds
+    ttl = output_ttl(gen.params, ttl)  # scenario expire_early
     if completed is not None and now >= completed + timedelta(seconds=ttl):
         raise OutputExpiredError(id=gen.id)
     if stale_token:

@@ -1,12 +1,13 @@
 """The conventions every operation goes through: auth, scope, rate limit, version, idempotency, envelope.
 
 Each route is an :class:`Operation` (its operationId, scope, rate-limit bucket, idempotency) wrapped by
-:func:`endpoint`. The order is auth → scope → rate limit → version → idempotency → handler; the
+:func:`endpoint`. The order is auth → scope → rate limit → version → idempotency → scenario → handler; the
 vendor does not document the order (inferred), this one puts rate-limit headers on version errors too.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,12 +18,15 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockserver.api.errors import error_response, from_validation_error
+from mockserver.api import scenarios
+from mockserver.api.errors import error_response, from_validation_error, param_path
+from mockserver.api.recorder import record
 from mockserver.core import idempotency
 from mockserver.core.accounts import require_scope
 from mockserver.core.emulator import Emulator
 from mockserver.core.errors import DomainError, InvalidFormatError, PayloadTooLargeError, TooManyRequestsError
 from mockserver.core.models import ApiKey, Team
+from mockserver.core.scenarios import Step
 from mockserver.core.versions import HEADER as VERSION_HEADER
 from mockserver.core.versions import echo_version, resolve_version
 
@@ -64,6 +68,7 @@ class Ctx:
     version: str
     now: datetime
     _body: bytes | None = field(default=None, repr=False)
+    scenario: Step | None = None  # resolved once by api.scenarios.apply, just before the handler
 
     async def body(self, limit: int | None = None) -> bytes:
         if self._body is None:
@@ -115,7 +120,7 @@ def validate(model: type[Model], data: Any, *, prefix: str = "") -> Model:
     if isinstance(data, dict):
         for name, value in data.items():
             if value is None and name in model.model_fields:
-                raise InvalidFormatError(NOT_NULL.format(field=name), param=f"{prefix}{name}")
+                raise InvalidFormatError(NOT_NULL.format(field=name), param=param_path((name,), prefix))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -150,11 +155,15 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         requested_version = request.headers.get(VERSION_HEADER)
         version = echo_version(requested_version)
         extra: dict[str, str] = {}
+        started = time.perf_counter()
+        team: Team | None = None  # known once authenticated: the journal records the team's exchanges only
+        ctx: Ctx | None = None
         try:
             team, key = emulator.accounts.authenticate(api_key_from(request))
             require_scope(key, op.scope)
             now = emulator.accounts.now(team)
             emulator.generations.settle_due(team, now)  # every read sees a settled ledger
+            emulator.characters.settle_due(team, now)  # and settled character syntheses
             if op.bucket is not None:
                 decision = emulator.limiter.take(team.id, op.bucket, now)
                 extra.update(decision.headers())
@@ -164,17 +173,25 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
                     raise error
             version = resolve_version(requested_version, team.default_api_version)
             ctx = Ctx(request, emulator, request_id, team, key, version, now)
-            response = await _run_idempotent(op, ctx) if op.idempotent else await op.handler(ctx)
+            response = await _run_idempotent(op, ctx) if op.idempotent else await _handle(op, ctx)
         except DomainError as error:
             response = error_response(error, request_id)
         finally:
             await request.close()  # closes multipart temp files even when the handler never read them
         response.headers.update(extra)
         response.headers[VERSION_HEADER] = version
+        if team is not None:
+            record(emulator, team, op.name, request, response, ctx, started)
         return response
 
     run.__name__ = op.name
     return run
+
+
+async def _handle(op: Operation, ctx: Ctx) -> Response:
+    """The request's scenario first (a request-level outcome answers instead of the handler), then the handler."""
+    await scenarios.apply(op, ctx)
+    return await op.handler(ctx)
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -186,7 +203,7 @@ def _idempotency_key(request: Request) -> str | None:
 async def _run_idempotent(op: Operation, ctx: Ctx) -> Response:
     key = _idempotency_key(ctx.request)
     if key is None:
-        return await op.handler(ctx)
+        return await _handle(op, ctx)
     body = await (op.fingerprint or _json_fingerprint)(ctx)
     route = f"{ctx.request.method} {ctx.request.url.path}"
     store = ctx.emulator.idempotency
@@ -194,7 +211,7 @@ async def _run_idempotent(op: Operation, ctx: Ctx) -> Response:
     if replay is not None:
         return Response(replay.body, status_code=replay.status, headers={**replay.headers, REPLAYED_HEADER: "true"})
     try:
-        response = await op.handler(ctx)
+        response = await _handle(op, ctx)
     except BaseException:
         store.abandon(ctx.team.id, key)
         raise

@@ -8,7 +8,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mockserver.api import account, control, files, generations, legacy, outputs, spec, usage, webhooks
+from mockserver.api import (
+    account,
+    characters,
+    control,
+    control_state,
+    files,
+    generations,
+    journal,
+    legacy,
+    outputs,
+    scenarios,
+    spec,
+    usage,
+    webhooks,
+)
 from mockserver.api.errors import error_response
 from mockserver.api.pipeline import Ctx, Handler, Operation, endpoint, request_id_of
 from mockserver.core.errors import NotEmulatedError
@@ -70,6 +84,9 @@ IMAGES_POST = ("write", "images_post")
 ESTIMATE = ("write", "estimate_post")  # a POST: not in the read scope (inferred)
 FILES_POST = ("write", "files_post")
 HOOKS = ("write", "webhooks_post")
+CHARS_POST = ("write", "characters_post")
+CHARS_GET = ("read", "characters_get")
+CHARS_SYNTH = ("write", "characters_synthesize")
 
 # Rate-limit classes of the undocumented cases (file/webhook deletes, rotation) are inferred.
 PUBLIC: list[Entry] = [
@@ -98,29 +115,32 @@ PUBLIC: list[Entry] = [
     _op("GET", "/v1/files/{id}", Operation("getFile", files.get_file)),
     _op("DELETE", "/v1/files/{id}", Operation("deleteFile", files.delete_file, *FILES_POST)),
     # Characters
-    _todo("POST", "/v1/characters/uploads/init", "initCharacterUpload", "write", "characters_post"),
-    _todo("POST", "/v1/characters/uploads/classify", "classifyCharacterUpload", "write", "characters_post"),
-    _todo("POST", "/v1/characters", "createCharacter", "write", "characters_post"),
-    _todo("GET", "/v1/characters", "listCharacters", "read", "characters_get"),
-    _todo("GET", "/v1/characters/{id}", "getCharacter", "read", "characters_get"),
-    _todo("PATCH", "/v1/characters/{id}", "updateCharacter", "write", "characters_post"),
-    _todo("DELETE", "/v1/characters/{id}", "deleteCharacter", "write", "characters_post"),
-    _todo("POST", "/v1/characters/{id}/save", "saveCharacter", "write", "characters_post"),
-    _todo(
+    _op(
+        "POST",
+        "/v1/characters/uploads/init",
+        Operation("initCharacterUpload", characters.init_character_upload, *CHARS_POST),
+    ),
+    _op(
+        "POST",
+        "/v1/characters/uploads/classify",
+        Operation("classifyCharacterUpload", characters.classify_character_upload, *CHARS_POST),
+    ),
+    # The bucket depends on `generate` in the body: the handler draws it (characters_post or characters_synthesize).
+    _op("POST", "/v1/characters", Operation("createCharacter", characters.create_character, "write", None)),
+    _op("GET", "/v1/characters", Operation("listCharacters", characters.list_characters, *CHARS_GET)),
+    _op("GET", "/v1/characters/{id}", Operation("getCharacter", characters.get_character, *CHARS_GET)),
+    _op("PATCH", "/v1/characters/{id}", Operation("updateCharacter", characters.update_character, *CHARS_POST)),
+    _op("DELETE", "/v1/characters/{id}", Operation("deleteCharacter", characters.delete_character, *CHARS_POST)),
+    _op("POST", "/v1/characters/{id}/save", Operation("saveCharacter", characters.save_character, *CHARS_POST)),
+    _op(
         "POST",
         "/v1/characters/{id}/resynthesize",
-        "resynthesizeCharacter",
-        "write",
-        "characters_synthesize",
-        idempotent=True,
+        Operation("resynthesizeCharacter", characters.resynthesize_character, *CHARS_SYNTH, idempotent=True),
     ),
-    _todo(
+    _op(
         "POST",
         "/v1/characters/{id}/refs/regenerate",
-        "regenerateCharacterRef",
-        "write",
-        "characters_synthesize",
-        idempotent=True,
+        Operation("regenerateCharacterRef", characters.regenerate_character_ref, *CHARS_SYNTH, idempotent=True),
     ),
     # Webhook endpoints
     _op("POST", "/v1/webhook_endpoints", Operation("createWebhookEndpoint", webhooks.create_webhook_endpoint, *HOOKS)),
@@ -161,6 +181,8 @@ LEGACY: list[Entry] = [
 
 STORAGE: list[BaseRoute] = [
     Route("/_storage/files/{id}", files.file_content, methods=["GET"], name="fileContent"),
+    Route("/_storage/uploads/{id}", characters.put_character_upload, methods=["PUT"], name="characterUploadContent"),
+    Route("/_storage/characters/{id}/refs/{key}", characters.get_character_ref, methods=["GET"], name="characterRef"),
 ]
 
 SPEC: list[BaseRoute] = [
@@ -181,6 +203,38 @@ def _control(path: str, handler: Handler, method: str = "POST") -> Route:
     return _exact(Route(f"/_mock{path}", run, methods=[method], name=f"mock_{handler.__name__}"))
 
 
+def _guarded(path: str, handler: Endpoint, name: str) -> Route:
+    """A control route without authentication (the control spec), still off or token-guarded like the others."""
+
+    async def run(request: Request) -> Response:
+        refused = control.refusal(request)
+        if refused is not None:
+            return error_response(refused, request_id_of(request))
+        return await handler(request)
+
+    return _exact(Route(f"/_mock{path}", run, methods=["GET"], name=name))
+
+
+def _one_per_path(table: list[BaseRoute]) -> list[BaseRoute]:
+    """Control routes sharing a path become one Route, so a 405 lists every method of the path in ``Allow``."""
+    by_path: dict[str, list[Route]] = {}
+    for route in table:
+        assert isinstance(route, Route)
+        by_path.setdefault(route.path, []).append(route)
+    merged: list[BaseRoute] = []
+    for path, same in by_path.items():
+        if len(same) == 1:
+            merged.append(same[0])
+            continue
+        methods = {method: route.endpoint for route in same for method in route.methods or ()}
+
+        async def dispatch(request: Request, methods: dict[str, Endpoint] = methods) -> Response:
+            return await methods[request.method](request)
+
+        merged.append(_exact(Route(path, dispatch, methods=list(methods), name="|".join(r.name for r in same))))
+    return merged
+
+
 CONTROL: list[BaseRoute] = [
     _control("/clock", control.get_clock, "GET"),
     _control("/clock/advance", control.advance_clock),
@@ -191,8 +245,25 @@ CONTROL: list[BaseRoute] = [
     _control("/webhooks/deliveries", control.list_webhook_deliveries, "GET"),
     _control("/webhooks/flush", control.flush_webhooks),
     _control("/webhooks/events/{event_id}/redeliver", control.redeliver_webhook_event),
+    _control("/scenarios", scenarios.add_scenario),
+    _control("/scenarios", scenarios.list_scenarios, "GET"),
+    _control("/scenarios", scenarios.clear_scenarios, "DELETE"),
+    _control("/scenarios/{id}", scenarios.delete_scenario, "DELETE"),
+    _control("/snapshots", control_state.create_snapshot),
+    _control("/snapshots", control_state.list_snapshots, "GET"),
+    _control("/snapshots/{id}/restore", control_state.restore_snapshot),
+    _control("/snapshots/{id}", control_state.delete_snapshot, "DELETE"),
+    _control("/keys", control_state.declare_key),
+    _control("/keys", control_state.list_keys, "GET"),
+    _control("/keys/{key}", control_state.update_key, "PATCH"),
+    _control("/team", control_state.get_team, "GET"),
+    _control("/team", control_state.update_team, "PATCH"),
+    _control("/journal", journal.list_journal, "GET"),
+    _control("/journal/count", journal.count_journal, "GET"),
+    _control("/journal", journal.clear_journal, "DELETE"),
+    _guarded("/openapi.yaml", spec.control_openapi_yaml, "mock_control_openapi_yaml"),
 ]
 
 
 def routes() -> list[BaseRoute]:
-    return [*group(PUBLIC + LEGACY), *STORAGE, *SPEC, *CONTROL]
+    return [*group(PUBLIC + LEGACY), *STORAGE, *SPEC, *_one_per_path(CONTROL)]

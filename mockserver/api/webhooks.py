@@ -8,14 +8,18 @@ from typing import Any
 
 from starlette.responses import Response
 
+from mockserver.api.characters import payload_base
+from mockserver.api.characters import render as render_character
 from mockserver.api.generations import base_url, query_int, render, wire_status
 from mockserver.api.pipeline import Ctx, json_response
-from mockserver.clock import rfc3339
+from mockserver.core._character_records import Character, CharacterStatus, Ref
 from mockserver.core.emulator import Emulator
 from mockserver.core.models import Cost, Generation, JobStatus, Team
+from mockserver.core.scenarios import delivery_plan
 from mockserver.core.webhooks import Endpoint, EndpointCreateRequest, FireRequest, id_scope
 
 OUTCOMES = {JobStatus.SUCCEEDED: "completed", JobStatus.CANCELLED: "cancelled"}  # any other terminal: failed
+CHARACTER_OUTCOMES = {"ready": "completed", "failed": "failed", "deleted": "cancelled"}
 
 
 # --- wiring: generation transitions → events -------------------------------------------------------
@@ -25,6 +29,23 @@ def install(emulator: Emulator) -> None:
     """Listen to the generation service; ``core`` never learns about rendering or webhooks."""
     emulator.generations.on_create.append(functools.partial(_created, emulator))
     emulator.generations.on_terminal.append(functools.partial(_terminal, emulator))
+    emulator.characters.on_terminal.append(functools.partial(_character_terminal, emulator))
+
+
+def _character_terminal(emulator: Emulator, team: Team, character: Character, status: str, at: datetime) -> None:
+    """``character.completed|failed|cancelled`` (2026-06-19); ``data`` is the character as GET renders it at ``at``.
+
+    A run ending in ``reviewing`` (the original flow, scripted by scenarios) sends nothing (inferred).
+    """
+    outcome = CHARACTER_OUTCOMES.get(status)
+    if outcome is None:
+        return
+    hooks, event_type = emulator.webhooks, f"character.{outcome}"
+    if hooks.subscribers(team, event_type):
+        data = render_character(character, at, payload_base(emulator, character), emulator.settings)
+        hooks.publish(team, event_type, data, at, version=character.aurous_version)
+    if outcome == "completed":  # credits were just charged
+        hooks.check_balance_low(team, at)
 
 
 def _created(emulator: Emulator, team: Team, gen: Generation) -> None:
@@ -52,9 +73,10 @@ def _terminal(emulator: Emulator, team: Team, gen: Generation, at: datetime) -> 
     callback = gen.webhook_url
     if callback is not None or hooks.subscribers(team, event_type):
         data = render(gen, at, _payload_base(emulator, gen), settings)
-        hooks.publish(team, event_type, data, at, version=gen.aurous_version)
+        plan = delivery_plan(gen.params)  # webhook-level scenarios: delayed, duplicated, out of order
+        hooks.publish(team, event_type, data, at, version=gen.aurous_version, plan=plan)
         if callback is not None:
-            hooks.callback(team, callback, event_type, data, at)
+            hooks.callback(team, callback, event_type, data, at, plan)
     if status is JobStatus.SUCCEEDED and gen.hold_id is not None:  # credits were just charged
         hooks.check_balance_low(team, at)
 
@@ -160,21 +182,22 @@ def _generation_fixture(ctx: Ctx, media: str, outcome: str) -> dict[str, Any]:
 
 
 def _character_fixture(ctx: Ctx, outcome: str) -> dict[str, Any]:
-    char_id = ctx.emulator.ids.new("char", at=ctx.now, scope=id_scope(ctx.team.id))
-    status = {"completed": "ready", "failed": "failed"}.get(outcome, "deleted")
-    refs = (
-        [{"pose": "front", "url": f"{base_url(ctx)}/v1/characters/{char_id}/refs/front"}] if status == "ready" else []
+    """A character rendered like a real ``character.*`` payload (its ref URL points at no stored character)."""
+    now = ctx.now
+    status = {"completed": CharacterStatus.READY, "failed": CharacterStatus.FAILED}.get(outcome)
+    character = Character(
+        id=ctx.emulator.ids.new("char", at=now, scope=id_scope(ctx.team.id)),
+        team_id=ctx.team.id,
+        name="Aurora the Adventurer",
+        attributes=dict(CHARACTER_ATTRIBUTES),
+        client_reference_id=None,
+        aurous_version=ctx.version,
+        created_at=now - timedelta(minutes=2),
+        updated_at=now,
+        base_url=base_url(ctx),
+        state=status or CharacterStatus.READY,
+        refs=[Ref("front", "front")] if status is CharacterStatus.READY else [],
+        error_message="provider_error" if status is CharacterStatus.FAILED else None,
+        deleted_at=now if status is None else None,
     )
-    return {
-        "id": char_id,
-        "object": "character",
-        "name": "Aurora the Adventurer",
-        "status": status,
-        "refs": refs,
-        "created_at": rfc3339(ctx.now - timedelta(minutes=2)),
-        "updated_at": rfc3339(ctx.now),
-        "attributes": dict(CHARACTER_ATTRIBUTES),
-        "error_message": "provider_error" if status == "failed" else None,
-        "aurous_version": ctx.version,
-        "client_reference_id": None,
-    }
+    return render_character(character, now, base_url(ctx), ctx.emulator.settings)

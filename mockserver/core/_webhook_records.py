@@ -133,6 +133,7 @@ class Delivery:
     origin: datetime
     schedule: tuple[float, ...]
     attempts: int = 0
+    last: bool = False  # sent after every other delivery due at the same time (scenario webhook_out_of_order)
 
     @property
     def target(self) -> str:
@@ -141,6 +142,15 @@ class Delivery:
     @property
     def next_at(self) -> datetime:
         return self.origin + timedelta(seconds=self.schedule[self.attempts])
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPlan:
+    """How scenarios shape a generation's deliveries: due ``delay`` s later, ``copies`` of each, or ``last``."""
+
+    delay: float = 0.0
+    copies: int = 1
+    last: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,18 @@ import re
 from datetime import datetime
 
 from mockserver.clock import Clock
-from mockserver.core.errors import InvalidApiKeyError, MissingApiKeyError, MissingScopeError, RevokedApiKeyError
+from mockserver.core.errors import (
+    InvalidApiKeyError,
+    InvalidFormatError,
+    InvalidRequestStateError,
+    MissingApiKeyError,
+    MissingScopeError,
+    ResourceNotFoundError,
+    RevokedApiKeyError,
+    UnknownVersionError,
+)
 from mockserver.core.models import ApiKey, Team
-from mockserver.core.versions import resolve_version
+from mockserver.core.versions import HEADER, resolve_version
 from mockserver.ids import stable_ulid
 from mockserver.settings import KeyConfig, Settings
 from mockserver.store import Store
@@ -22,6 +31,8 @@ from mockserver.store import Store
 # has no effect on validation"), and short test keys such as `al_live_test` must work (inferred).
 KEY_PATTERN = re.compile(r"^(?:al_live_|og_)[A-Za-z0-9_\-]{1,200}$")
 KEY_PREVIEW_LENGTH = 14
+KEY_FORMAT = "key must be al_live_… or og_… followed by 1-200 letters, digits, '_' or '-'."
+KEY_TAKEN = "The API key {preview}… exists already; change it with PATCH /_mock/keys/{{key}}."
 
 
 def team_id_for(key: str) -> str:
@@ -106,8 +117,58 @@ class Accounts:
             self.store.put("team", team_id, team, owner=team_id)
         return team
 
+    def team_id_of(self, raw: str) -> str:
+        """The team of a key (declared, seen, or the one it would provision), without provisioning anything."""
+        key: ApiKey | None = self.store.get("api_key", raw)
+        if key is not None:
+            return key.team_id
+        cfg = self._declared.get(raw)
+        return (cfg.team_id if cfg is not None else None) or team_id_for(raw)
+
     def now(self, team: Team) -> datetime:
         return team.time.now(self.clock)
+
+    # --- the control plane: keys and team settings ------------------------------------------------------
+
+    def declare_key(self, team: Team, raw: str, *, scope: str, revoked: bool) -> ApiKey:
+        """A new key on ``team`` (not the team its string would provision); a key that exists is refused."""
+        if not KEY_PATTERN.fullmatch(raw):  # not match: "$" would let a trailing newline in
+            raise InvalidFormatError(KEY_FORMAT, param="key")
+        with self.store.transaction():
+            if self.store.get("api_key", raw) is not None or raw in self._declared:
+                raise InvalidRequestStateError(KEY_TAKEN.format(preview=raw[:KEY_PREVIEW_LENGTH]), param="key")
+            key = ApiKey(key=raw, team_id=team.id, scope=scope, revoked=revoked)
+            self.store.put("api_key", raw, key, owner=team.id)
+        return key
+
+    def update_key(self, team: Team, raw: str, *, scope: str | None = None, revoked: bool | None = None) -> ApiKey:
+        """Change a key of ``team``; a key of another team (or none) is not found."""
+        with self.store.transaction():
+            key: ApiKey | None = self.store.get("api_key", raw)
+            if key is None or key.team_id != team.id:
+                raise ResourceNotFoundError(kind="API key", id=raw[:KEY_PREVIEW_LENGTH] + "…")
+            if scope is not None:
+                key.scope = scope
+            if revoked is not None:
+                key.revoked = revoked
+            self.store.put("api_key", raw, key, owner=team.id)
+        return key
+
+    def keys(self, team: Team) -> list[ApiKey]:
+        """The team's keys, oldest first."""
+        rows: list[ApiKey] = self.store.values("api_key", owner=team.id)
+        return rows
+
+    def configure(self, team: Team, *, billing_mode: str | None, default_api_version: str | None) -> None:
+        """Change the team's billing mode (any string; only ``metered`` gates) and its pinned version.
+
+        ``default_api_version`` must come from :func:`pinned_version`, so nothing here can fail half-way.
+        """
+        if default_api_version is not None:
+            team.default_api_version = default_api_version
+        if billing_mode is not None:
+            team.billing_mode = billing_mode
+        self.store.put("team", team.id, team, owner=team.id)
 
     def reset(self, team: Team) -> None:
         """Forget every record the team owns, then re-declare its configured keys."""
@@ -116,6 +177,20 @@ class Accounts:
             for cfg in self._declared.values():
                 if (cfg.team_id or team_id_for(cfg.key)) == team.id:
                     self.declare(cfg)
+
+    def reset_all(self) -> None:
+        """Forget every record of every team, then re-declare the configured keys."""
+        with self.store.transaction():
+            self.store.clear()
+            self.bootstrap()
+
+
+def pinned_version(value: str) -> str:
+    """The published version a team pin of ``value`` resolves to; the errors name ``default_api_version``."""
+    try:
+        return resolve_version(value, None)
+    except (InvalidFormatError, UnknownVersionError) as error:
+        raise type(error)(error.detail.replace(HEADER, "default_api_version"), param="default_api_version") from None
 
 
 def require_scope(key: ApiKey, needed: str) -> None:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from mockserver.clock import Clock
+from mockserver.clock import Clock, ShiftedClock
 from mockserver.core.accounts import Accounts
 from mockserver.core.catalogue import Catalogue
+from mockserver.core.characters import Characters
 from mockserver.core.files import Files
 from mockserver.core.generations import Generations
 from mockserver.core.idempotency import Idempotency
+from mockserver.core.journal import Journal
 from mockserver.core.ledger import Ledger
+from mockserver.core.models import Team
 from mockserver.core.ratelimit import DEFAULT_BUCKETS, BucketSpec, Limiter
+from mockserver.core.scenarios import Scenarios
+from mockserver.core.snapshots import Snapshots
 from mockserver.core.webhooks import Webhooks
 from mockserver.ids import IdSource
 from mockserver.media import MediaCache
@@ -33,12 +39,20 @@ class Emulator:
     limiter: Limiter = field(init=False)
     ledger: Ledger = field(init=False)
     files: Files = field(init=False)
+    characters: Characters = field(init=False)
     generations: Generations = field(init=False)
     media: MediaCache = field(init=False)
     webhooks: Webhooks = field(init=False)
+    scenarios: Scenarios = field(init=False)
+    global_clock: ShiftedClock = field(init=False)  # ``clock`` moved as a whole by ``/_mock/clock/*?global=true``
+    journal: Journal = field(init=False)
+    snapshots: Snapshots = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
+        # Every team's time sits on the global shift, so a global move reaches all teams (and those created later).
+        self.global_clock = self.clock if isinstance(self.clock, ShiftedClock) else ShiftedClock(self.clock)
+        self.clock = self.global_clock
         self.accounts = Accounts(self.store, self.clock, s)
         self.idempotency = Idempotency(self.store, s.idempotency_ttl_seconds)
         specs = dict(DEFAULT_BUCKETS)
@@ -47,10 +61,21 @@ class Emulator:
         self.limiter = Limiter(self.store, specs, enabled=s.rate_limits_enabled)
         self.ledger = Ledger(self.store, self.ids)
         self.files = Files(self.store, self.ids)
-        self.generations = Generations(self.store, self.ids, s, self.catalogue, self.ledger, self.files)
+        self.characters = Characters(self.store, self.ids, s, self.ledger)
+        self.generations = Generations(
+            self.store, self.ids, s, self.catalogue, self.ledger, self.files, characters=self.characters
+        )
         self.webhooks = Webhooks(self.store, self.ids, s)
+        self.scenarios = Scenarios(self.store, self.ids, self.accounts.team_id_of)
         self.media = MediaCache(s.media_cache_dir, max_bytes=s.media_cache_max_bytes)
+        self.journal = Journal(s.journal_size, s.journal_max_bytes)
+        self.snapshots = Snapshots(self.store, self.global_clock, self.ids)
         self.accounts.bootstrap()
+
+    def settle_due(self, team: Team, now: datetime) -> None:
+        """Book whatever of the team finished by ``now``: generations, then character synthesis runs."""
+        self.generations.settle_due(team, now)
+        self.characters.settle_due(team, now)
 
     def close(self) -> None:
         self.media.close()

@@ -45,6 +45,7 @@ upstream ``type`` (one of five), the stable ``code``, the HTTP ``status`` and a 
         ├── InternalError                    500 internal_error
         ├── NotEmulatedError                 501 not_implemented (emulator only)
         ├── ProviderUnavailableError         503 provider_unavailable
+        │   └── ProviderBadGatewayError      502 provider_unavailable (scenario provider_unavailable)
         └── ProviderTimeoutError             504 provider_timeout
 """
 
@@ -307,6 +308,12 @@ class ProviderUnavailableError(ServerError):
     code = "provider_unavailable"
     status = 503
     message = "The generation provider is unavailable."
+
+
+class ProviderBadGatewayError(ProviderUnavailableError):
+    """The same code with 502: the reference maps ``server_error`` to 500/502/503/504 without pairing them."""
+
+    status = 502
 
 
 class ProviderTimeoutError(ServerError):

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from mockserver.core import pricing, ssrf
+from mockserver.core import pricing, scenarios, ssrf
 from mockserver.core.catalogue import Catalogue
+from mockserver.core.characters import Characters
 from mockserver.core.errors import (
     GenerationNotCancellableError,
     MissingFieldError,
@@ -55,6 +56,8 @@ class Generations:
         catalogue: Catalogue,
         ledger: Ledger,
         files: Files,
+        *,
+        characters: Characters | None = None,
     ) -> None:
         self.store = store
         self.ids = ids
@@ -62,6 +65,7 @@ class Generations:
         self.catalogue = catalogue
         self.ledger = ledger
         self.files = files
+        self.characters = characters
         self.on_create: list[Callable[[Team, Generation], None]] = []
         self.on_terminal: list[Callable[[Team, Generation, datetime], None]] = []
 
@@ -75,6 +79,18 @@ class Generations:
             return value
         return ssrf.check_url(value, param=param)
 
+    def _ready_character(self, team: Team, character_id: str, now: datetime) -> str:
+        """The team's ``ready`` character (400 ``character_not_ready`` otherwise; unknown or another team's: 404)."""
+        if self.characters is None:
+            raise ResourceNotFoundError(param="character_id", kind="character", id=character_id)
+        return self.characters.require_ready(team, character_id, now).id
+
+    def _character_refs(self, team: Team, character_id: str, meta: dict[str, Any]) -> list[str]:
+        assert self.characters is not None
+        character = self.characters.require_ready(team, character_id, meta["now"])
+        base = meta.get("base_url") or f"http://{self.settings.host}:{self.settings.port}"
+        return self.characters.ref_urls(character, base, meta["now"])
+
     def _check_webhook_url(self, url: str | None) -> None:
         if url is not None:
             ssrf.check_url(url, param="webhook_url", allow_http_loopback=self.settings.webhook_allow_http_loopback)
@@ -84,9 +100,9 @@ class Generations:
         refs = req.reference_image_urls or []
         if req.character_id is not None and refs:
             raise MutuallyExclusiveInputError(param="character_id")
+        character_id = None
         if req.character_id is not None:
-            # Characters arrive with their own milestone; until then none exists, so none is ready.
-            raise ResourceNotFoundError(param="character_id", kind="character", id=req.character_id)
+            character_id = self._ready_character(team, req.character_id, now)
         loras = None
         if req.lora_id is not None:
             lora = self.catalogue.find("image", req.lora_id, team.id)
@@ -105,7 +121,8 @@ class Generations:
             "image_count": count,
             "loras": loras,
             "reference_image_urls": checked or None,
-            "inference_type": "i2i" if checked else "t2i",
+            "character_id": character_id,
+            "inference_type": "i2i" if checked or character_id else "t2i",
         }
 
     def _video_plan(self, team: Team, req: VideoRequest, version: str, now: datetime) -> dict[str, Any]:
@@ -175,7 +192,10 @@ class Generations:
         now: datetime = meta["now"]
         if seed is None or seed == -1:
             seed = self.ids.randint(0, MAX_SEED, scope=team.id)
-        started, finished = self._timeline(team, kind, plan, now)
+        # The default timeline is drawn even under a scenario, so a scripted outcome never shifts later ids.
+        step: scenarios.Step | None = meta.get("scenario")
+        started, finished = scenarios.timeline(step, *self._timeline(team, kind, plan, now))
+        outcome, error_message = scenarios.terminal(step)
         prefix = "img" if kind == "image" else "vid"
         gen = Generation(
             id=self.ids.new(prefix, at=now, scope=team.id),
@@ -185,13 +205,14 @@ class Generations:
             created_at=now,
             started_at=started,
             finish_at=finished,
-            outcome=JobStatus.SUCCEEDED,
+            outcome=outcome,
+            error_message=error_message,
             cost=plan.pop("cost"),
             aurous_version=meta["version"],
             creation_request_id=meta["request_id"],
             inference_type=plan.pop("inference_type"),
             seed=seed,
-            params={**plan, **meta["params"]},
+            params={**plan, **meta["params"], **scenarios.recorded(step)},
             webhook_url=meta["webhook_url"],
         )
         with self.store.transaction():
@@ -203,8 +224,10 @@ class Generations:
         return gen
 
     def create_image(self, team: Team, req: ImageRequest, meta: dict[str, Any]) -> Generation:
-        """``meta``: ``now``, ``version``, ``request_id``. Raises 402 ``balance_too_low`` before any row exists."""
+        """``meta``: ``now``, ``version``, ``request_id``, optional ``scenario`` (a step). 402 before any row exists."""
         plan = self._image_plan(team, req, meta["version"], meta["now"])
+        if plan["character_id"] is not None:  # the generation shows the refs it was dispatched with
+            plan["reference_image_urls"] = self._character_refs(team, plan["character_id"], meta)
         params = {
             "negative_prompt": req.negative_prompt,
             "cfg_rescale": req.cfg_rescale if req.cfg_rescale is not None else 0,

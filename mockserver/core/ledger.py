@@ -8,13 +8,23 @@ unknown billing mode) is never blocked and never moves credits.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
-from mockserver.core.errors import BalanceTooLowError, DomainError
-from mockserver.core.models import Generation, LedgerEntry, Team
+from mockserver.core.errors import BalanceTooLowError, DomainError, ValueOutOfRangeError
+from mockserver.core.models import Cost, LedgerEntry, Team
 from mockserver.ids import IdSource
 from mockserver.store import Store
 
 KIND = "ledger"
+BELOW_HELD = "credits cannot go below the {held} credits held by generations in flight."
+
+
+class Holdable(Protocol):
+    """What credits are held for: a generation, or a character synthesis run (its rows name the character)."""
+
+    id: str
+    cost: Cost
+    hold_id: str | None
 
 
 def _money(value: float) -> float:
@@ -31,7 +41,7 @@ class Ledger:
         self.store = store
         self.ids = ids
 
-    def _row(self, team: Team, kind: str, amount: float, now: datetime, gen: Generation | None, note: str) -> None:
+    def _row(self, team: Team, kind: str, amount: float, now: datetime, gen: Holdable | None, note: str) -> None:
         entry = LedgerEntry(
             id=self.ids.new("uev", at=now, scope=team.id),
             type=kind,
@@ -43,7 +53,7 @@ class Ledger:
         )
         self.store.put(KIND, entry.id, entry, owner=team.id)
 
-    def hold(self, team: Team, gen: Generation, now: datetime, error: type[DomainError] = BalanceTooLowError) -> None:
+    def hold(self, team: Team, gen: Holdable, now: datetime, error: type[DomainError] = BalanceTooLowError) -> None:
         """Reserve ``gen.cost`` or raise ``error`` (402) when the available balance does not cover it."""
         amount = gen.cost.amount
         if not team.gated:
@@ -55,7 +65,7 @@ class Ledger:
         self.store.put("team", team.id, team, owner=team.id)
         self._row(team, "hold", amount, now, gen, f"Hold for {gen.id}")
 
-    def commit(self, team: Team, gen: Generation, now: datetime) -> None:
+    def commit(self, team: Team, gen: Holdable, now: datetime) -> None:
         if gen.hold_id is None:
             return
         amount = gen.cost.amount
@@ -64,12 +74,22 @@ class Ledger:
         self.store.put("team", team.id, team, owner=team.id)
         self._row(team, "charge", amount, now, gen, f"Charge for {gen.id}")
 
-    def release(self, team: Team, gen: Generation, now: datetime) -> None:
+    def release(self, team: Team, gen: Holdable, now: datetime) -> None:
         if gen.hold_id is None:
             return
         team.held = _money(team.held - gen.cost.amount)
         self.store.put("team", team.id, team, owner=team.id)
         self._row(team, "release", gen.cost.amount, now, gen, f"Release for {gen.id}")
+
+    def adjust(self, team: Team, credits: float, now: datetime) -> None:
+        """Set the team's credits (the control plane), never below what is held; an ``adjustment`` row if they moved."""
+        if credits < team.held:
+            raise ValueOutOfRangeError(BELOW_HELD.format(held=_fmt(team.held)), param="credits")
+        delta = _money(credits - team.credits)
+        team.credits = _money(credits)
+        self.store.put("team", team.id, team, owner=team.id)
+        if delta:
+            self._row(team, "adjustment", delta, now, None, f"Credits set to {_fmt(team.credits)} (aurous-mock)")
 
     def entries(self, team: Team) -> list[LedgerEntry]:
         return self.store.values(KIND, owner=team.id)

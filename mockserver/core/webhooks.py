@@ -36,6 +36,7 @@ from mockserver.core._webhook_records import (
     Attempt,
     Claim,
     Delivery,
+    DeliveryPlan,
     Endpoint,
     EndpointCreateRequest,
     Event,
@@ -66,6 +67,7 @@ __all__ = [
     "Attempt",
     "Claim",
     "Delivery",
+    "DeliveryPlan",
     "Endpoint",
     "EndpointCreateRequest",
     "Event",
@@ -86,6 +88,7 @@ ENDPOINT, EVENT, DELIVERY, LOG, MARK, INDEX = (
     "webhook_endpoint", "webhook_event", "webhook_delivery", "webhook_log", "webhook_mark", "webhook_index",
 )  # fmt: skip
 NOT_SUBSCRIBED = "Webhook endpoint {id} is not subscribed to {event}."
+DIRECT = DeliveryPlan()  # no scenario: due at once, one copy, in due order
 
 
 def id_scope(team_id: str) -> str:
@@ -176,17 +179,27 @@ class Webhooks:
         rows: list[Endpoint] = self.store.values(ENDPOINT, owner=team.id)
         return [row for row in rows if row.is_active and event_type in row.events]
 
-    def publish(self, team: Team, event_type: str, data: Any, now: datetime, *, version: str) -> Event | None:
+    def publish(
+        self, team: Team, event_type: str, data: Any, now: datetime, *, version: str, plan: DeliveryPlan = DIRECT
+    ) -> Event | None:
         """An event for every subscribed active endpoint; ``None`` (nothing recorded) when there is none."""
         endpoints = self.subscribers(team, event_type)
         if not endpoints:
             return None
-        return self._emit(team, event_type, data, now, version, endpoints, synthetic=False)
+        return self._emit(team, event_type, data, now, version, endpoints, synthetic=False, plan=plan)
 
     def _emit(
-        self, team: Team, event_type: str, data: Any, now: datetime, version: str, targets: list[Endpoint], **kw: bool
+        self,
+        team: Team,
+        event_type: str,
+        data: Any,
+        now: datetime,
+        version: str,
+        targets: list[Endpoint],
+        *,
+        synthetic: bool,
+        plan: DeliveryPlan = DIRECT,
     ) -> Event:
-        synthetic = kw.get("synthetic", False)
         event_id = self.ids.new("evt", at=now, scope=id_scope(team.id))
         envelope = {
             "id": event_id,
@@ -201,17 +214,19 @@ class Webhooks:
         with self.store.transaction():
             self._keep_event(team.id, event)
             for endpoint in targets:
-                self._enqueue(event, endpoint.url, endpoint.id, self.settings.webhook_retry_schedule, now)
+                self._enqueue(event, endpoint.url, endpoint.id, self.settings.webhook_retry_schedule, now, plan)
         return event
 
-    def callback(self, team: Team, url: str, event_type: str, data: Any, now: datetime) -> Event:
+    def callback(
+        self, team: Team, url: str, event_type: str, data: Any, now: datetime, plan: DeliveryPlan = DIRECT
+    ) -> Event:
         """The per-generation ``webhook_url`` POST: ``{"event", "data"}``, 3 attempts 2 s apart."""
         event_id = self.ids.new("evt", at=now, scope=id_scope(team.id))
         body = orjson.dumps({"event": event_type, "data": data})
         event = Event(event_id, team.id, event_type, now, body, callback_url=url)
         with self.store.transaction():
             self._keep_event(team.id, event)
-            self._enqueue(event, url, None, CALLBACK_SCHEDULE, now)
+            self._enqueue(event, url, None, CALLBACK_SCHEDULE, now, plan)
         self.watch(team.id)
         return event
 
@@ -253,20 +268,32 @@ class Webhooks:
             self.store.delete(EVENT, old.id)
 
     def _enqueue(
-        self, event: Event, url: str, endpoint_id: str | None, schedule: Sequence[float], now: datetime
+        self,
+        event: Event,
+        url: str,
+        endpoint_id: str | None,
+        schedule: Sequence[float],
+        now: datetime,
+        plan: DeliveryPlan = DIRECT,
     ) -> Delivery:
-        delivery = Delivery(
-            id=self.ids.new("dlv", at=now, scope=id_scope(event.team_id)),
-            team_id=event.team_id,
-            event_id=event.id,
-            event_type=event.type,
-            url=url,
-            endpoint_id=endpoint_id,
-            origin=now,
-            schedule=tuple(schedule),
-        )
-        self.store.put(DELIVERY, delivery.id, delivery, owner=event.team_id)
-        return delivery
+        """One delivery (``plan.copies`` of them under a scenario); the first is returned."""
+        made = [
+            Delivery(
+                id=self.ids.new("dlv", at=now, scope=id_scope(event.team_id)),
+                team_id=event.team_id,
+                event_id=event.id,
+                event_type=event.type,
+                url=url,
+                endpoint_id=endpoint_id,
+                origin=now + timedelta(seconds=plan.delay),
+                schedule=tuple(schedule),
+                last=plan.last,
+            )
+            for _ in range(plan.copies)
+        ]
+        for delivery in made:
+            self.store.put(DELIVERY, delivery.id, delivery, owner=event.team_id)
+        return made[0]
 
     # --- the teams the dispatcher polls -------------------------------------------------------------
 
@@ -287,6 +314,11 @@ class Webhooks:
         rows: list[Delivery] = self.store.values(DELIVERY, owner=team_id)
         return sorted(rows, key=lambda d: d.next_at)
 
+    def _due(self, team_id: str, now: datetime) -> list[Delivery]:
+        """The deliveries due at ``now`` in sending order: oldest first, then the ``last`` ones newest first."""
+        due = [d for d in self.pending(team_id) if d.next_at <= now]
+        return [d for d in due if not d.last] + [d for d in reversed(due) if d.last]
+
     def claim(
         self, team_id: str, now: datetime, busy: set[str], limit: int, *, signed_at: int | None = None
     ) -> list[Claim]:
@@ -298,8 +330,8 @@ class Webhooks:
         claims: list[Claim] = []
         taken = set(busy)
         with self.store.transaction():
-            for delivery in self.pending(team_id):
-                if len(claims) >= limit or delivery.next_at > now:
+            for delivery in self._due(team_id, now):
+                if len(claims) >= limit:
                     break
                 if delivery.target in taken:
                     continue

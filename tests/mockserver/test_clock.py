@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockserver.clock import SystemClock, TeamTime, VirtualClock, rfc3339, unix_seconds
+from mockserver.clock import ShiftedClock, SystemClock, TeamTime, VirtualClock, rfc3339, unix_seconds
 
 START = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -211,3 +211,31 @@ def test_unix_seconds_counts_whole_seconds_since_epoch() -> None:
     assert unix_seconds(datetime(1970, 1, 1, tzinfo=UTC)) == 0
     assert unix_seconds(START) == 1_780_315_200
     assert unix_seconds(START + timedelta(seconds=1.9)) == 1_780_315_201
+
+
+def test_shifted_clock_moves_every_view_on_top_of_it() -> None:
+    base = VirtualClock(START)
+    shifted = ShiftedClock(base)
+    team = TeamTime(offset=10)
+    shifted.advance(60)
+    assert team.now(shifted) == START + timedelta(seconds=70)
+    shifted.freeze()
+    base.advance(30)
+    assert shifted.now() == START + timedelta(seconds=60)
+    assert shifted.frozen
+    shifted.unfreeze()
+    base.advance(5)
+    assert shifted.now() == START + timedelta(seconds=65)
+    shifted.reset()
+    assert shifted.now() == base.now()
+
+
+def test_shifted_clock_place_goes_back_too() -> None:
+    base = VirtualClock(START)
+    shifted = ShiftedClock(base)
+    shifted.advance(3600)
+    shifted.place(START, frozen=False)
+    assert shifted.now() == START
+    shifted.place(START + timedelta(seconds=5), frozen=True)
+    base.advance(100)
+    assert shifted.now() == START + timedelta(seconds=5)

@@ -128,3 +128,34 @@ def test_store_put_with_new_owner_moves_record(filled: InMemoryStore) -> None:
     assert filled.values("generation", owner="team_a") == [{"n": 3}]
     filled.clear(owner="team_a")
     assert filled.get("generation", "img_1") == {"n": 1}
+
+
+def test_store_values_of_every_owner(filled: InMemoryStore) -> None:
+    assert filled.values("generation", owner=None) == [{"n": 1}, {"n": 2}, {"n": 3}]
+
+
+def test_store_snapshot_of_one_owner_holds_only_its_records(filled: InMemoryStore) -> None:
+    snapshot = filled.snapshot(owner="team_a")
+    assert snapshot == {
+        "generation": {"img_1": ("team_a", {"n": 1}), "img_3": ("team_a", {"n": 3})},
+        "file": {"file_1": ("team_a", {"f": 1})},
+    }
+    filled.get("generation", "img_1")["n"] = 100
+    assert snapshot["generation"]["img_1"] == ("team_a", {"n": 1})
+
+
+def test_store_restore_of_one_owner_leaves_the_others(filled: InMemoryStore) -> None:
+    snapshot = filled.snapshot(owner="team_a")
+    filled.put("generation", "img_4", {"n": 4}, owner="team_a")
+    filled.delete("generation", "img_1")
+    filled.put("generation", "img_2", {"n": 20}, owner="team_b")
+    filled.restore(snapshot, owner="team_a")
+    assert filled.values("generation", owner="team_a") == [{"n": 1}, {"n": 3}]
+    assert filled.get("generation", "img_4") is None
+    assert filled.get("generation", "img_2") == {"n": 20}
+
+
+def test_store_restore_of_one_owner_ignores_records_of_others(filled: InMemoryStore) -> None:
+    filled.restore({"generation": {"img_2": ("team_b", {"n": 99})}}, owner="team_a")
+    assert filled.get("generation", "img_2") == {"n": 2}
+    assert filled.values("generation", owner="team_a") == []

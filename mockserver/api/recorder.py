@@ -1,0 +1,61 @@
+"""Puts one exchange into the team's journal; on the hot path, so it only collects references and appends.
+
+Bodies are kept as the bytes already in memory (cut at 64 KiB), headers as the raw lists; rendering (JSON
+decoding, redaction) happens only when ``GET /_mock/journal`` reads them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockserver.core.emulator import Emulator
+from mockserver.core.journal import Entry, clip
+from mockserver.core.models import Team
+
+if TYPE_CHECKING:
+    from mockserver.api.pipeline import Ctx
+
+JOURNAL_PATH = "/_mock/journal"  # reading or forgetting history is not recorded in it
+
+
+def record(
+    emulator: Emulator,
+    team: Team,
+    operation: str,
+    request: Request,
+    response: Response,
+    ctx: Ctx | None,
+    started: float,
+) -> None:
+    """Journal one exchange of ``team``; ``ctx`` is None when the request failed before reaching its handler."""
+    scope = request.scope
+    path: str = scope["path"]
+    if emulator.journal.size <= 0 or path.startswith(JOURNAL_PATH):
+        return
+    request_id: str = scope["state"]["request_id"]
+    request_body = ctx._body if ctx is not None else None  # only a body the handler read: never read it here
+    body = getattr(response, "body", None)  # a streamed or file response keeps no body
+    response_body = body if isinstance(body, bytes) else None
+    entry = Entry(
+        id="jnl_" + request_id.partition("_")[2],
+        at=ctx.now if ctx is not None else emulator.accounts.now(team),
+        operation=operation,
+        control=path.startswith("/_mock/"),
+        method=scope["method"],
+        path=path,
+        query=scope.get("query_string", b""),
+        status=response.status_code,
+        request_id=request_id,
+        request_headers=scope["headers"],
+        request_body=clip(request_body),
+        request_size=len(request_body or b""),
+        response_headers=list(response.raw_headers),
+        response_body=clip(response_body),
+        response_size=len(response_body or b""),
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
+    emulator.journal.record(team.id, entry)
