@@ -83,7 +83,7 @@ def _reply(ctx: Ctx, character: Character, status: int = 200, headers: dict[str,
 
 
 def _meta(ctx: Ctx) -> dict[str, Any]:
-    return {"now": ctx.now, "version": ctx.version, "base_url": base_url(ctx)}
+    return {"now": ctx.now, "version": ctx.version, "base_url": base_url(ctx), "scenario": ctx.scenario}
 
 
 def _check_attributes(attributes: dict[str, Any] | None) -> None:

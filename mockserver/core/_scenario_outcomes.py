@@ -14,6 +14,8 @@ from mockserver.core.errors import InvalidFormatError, MissingFieldError, ValueO
 
 GENERATION, REQUEST, WEBHOOK = "generation", "request", "webhook"
 CREATES = frozenset({"createImage", "createVideo"})
+# Operations that start a character synthesis run; it can be scripted to fail, stall or take a set time.
+SYNTHESES = frozenset({"createCharacter", "resynthesizeCharacter", "regenerateCharacterRef"})
 TEN_YEARS = 10 * 365 * 86400
 DEFAULT_FAILURE = "Content policy violation"
 
@@ -42,12 +44,23 @@ class Outcome:
 
 
 _OUTCOMES = (
-    Outcome("fail", GENERATION, "fails at its finish instant with this error_message", "text", DEFAULT_FAILURE),
-    Outcome("stall", GENERATION, "never leaves processing until cancelled"),
+    Outcome(
+        "fail",
+        GENERATION,
+        "fails at its finish instant with this error_message",
+        "text",
+        DEFAULT_FAILURE,
+        CREATES | SYNTHESES,
+    ),
+    Outcome(
+        "stall", GENERATION, "never leaves processing (synthesizing) until cancelled", None, None, CREATES | SYNTHESES
+    ),
     Outcome("stall_pending", GENERATION, "never leaves pending until cancelled"),
-    Outcome("duration", GENERATION, "processing takes exactly this many seconds", "seconds"),
+    Outcome("duration", GENERATION, "processing takes exactly this many seconds", "seconds", None, CREATES | SYNTHESES),
     Outcome("expire_early", GENERATION, "output URLs answer 410 this many seconds after completion", "seconds", 0),
-    Outcome("succeed", GENERATION, "explicitly the normal lifecycle (useful in chains)"),
+    Outcome(
+        "succeed", GENERATION, "explicitly the normal lifecycle (useful in chains)", None, None, CREATES | SYNTHESES
+    ),
     Outcome("block", REQUEST, "400 prompt_blocked"),
     Outcome("block_reference", REQUEST, "400 reference_blocked"),
     Outcome("provider_unavailable", REQUEST, "502 provider_unavailable"),

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mockserver.clock import unix_seconds
-from mockserver.core import outputs, pricing
+from mockserver.core import outputs, pricing, scenarios
 from mockserver.core._character_records import (
     CONTENT_TYPES,
     POSES,
@@ -46,7 +46,7 @@ from mockserver.core.errors import (
     UploadInvalidError,
 )
 from mockserver.core.ledger import Ledger
-from mockserver.core.models import Team
+from mockserver.core.models import JobStatus, Team
 from mockserver.core.pagination import Page, paginate
 from mockserver.ids import IdSource
 from mockserver.media import inspect_image
@@ -223,7 +223,12 @@ class Characters:
         refs = fresh if poses == SYNTH_POSES else regenerated(character.refs, fresh[0])
         count = SYNTH_IMAGES if poses == SYNTH_POSES else REGENERATE_IMAGES
         cost = pricing.image_cost(meta["version"], count=count, enhance_prompt=False)
-        run = Synthesis(character.id, number, poses, now, now + self._duration(team), cost, keyed(refs))
+        step: scenarios.Step | None = meta.get("scenario")
+        _, finish = scenarios.timeline(step, now, now + self._duration(team))
+        run = Synthesis(character.id, number, poses, now, finish, cost, keyed(refs))
+        status, error_message = scenarios.terminal(step)
+        if status is JobStatus.FAILED:  # `[mock:fail=…]`-style scripts make the synthesis fail at its finish
+            run.outcome, run.error_message = CharacterStatus.FAILED, error_message
         self.ledger.hold(team, run, now, error=InsufficientCreditsError)
         for listener in self.on_synthesis:
             listener(team, character, run)
