@@ -29,6 +29,7 @@ from mockserver.core._scenario_outcomes import (
     KNOWN,
     OUTCOMES,
     REQUEST,
+    SYNTHESES,
     UNKNOWN,
     WEBHOOK,
     Outcome,
@@ -47,7 +48,7 @@ from mockserver.store import Store
 
 __all__ = [
     # the registry and steps
-    "CREATES", "DEFAULT_FAILURE", "GENERATION", "KNOWN", "OUTCOMES", "REQUEST", "UNKNOWN", "WEBHOOK",
+    "CREATES", "DEFAULT_FAILURE", "GENERATION", "KNOWN", "OUTCOMES", "REQUEST", "SYNTHESES", "UNKNOWN", "WEBHOOK",
     "Outcome", "Step", "check_operation", "header_steps", "make_step", "markers", "parse_step",
     # rules and the file
     "MEDIA", "Call", "Rule", "ScenarioFileError", "When", "parse_file", "parse_rule",

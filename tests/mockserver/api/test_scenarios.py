@@ -341,7 +341,10 @@ def test_bad_header_is_refused_naming_the_header(client, headers, value, code):
 def test_header_outcome_must_make_sense_for_the_operation(client, headers):
     response = client.get("/v1/balance", headers={**headers, HEADER: "fail"})
     error = assert_envelope(response, 400, "invalid_format", HEADER)
-    assert error["message"] == "Scenario outcome 'fail' applies to createImage, createVideo only, not getBalance."
+    assert error["message"] == (
+        "Scenario outcome 'fail' applies to createCharacter, createImage, createVideo, regenerateCharacterRef, "
+        "resynthesizeCharacter only, not getBalance."
+    )
 
 
 def test_header_chain_applies_its_first_element_to_that_request_only(client, headers):

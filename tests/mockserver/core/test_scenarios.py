@@ -16,6 +16,7 @@ from mockserver.core.scenarios import (
     NEVER,
     OUTCOMES,
     REQUEST,
+    SYNTHESES,
     UNKNOWN,
     WEBHOOK,
     Call,
@@ -72,9 +73,11 @@ def test_registry_names_every_outcome_of_the_issue_once():
     assert {name for name, level in levels.items() if level == WEBHOOK} == {
         "webhook_delay", "webhook_duplicate", "webhook_out_of_order",
     }  # fmt: skip
+    synthesis = {"fail", "stall", "duration", "succeed"}  # character synthesis can be scripted too
     for outcome in OUTCOMES.values():
         if outcome.level != REQUEST:
-            assert outcome.operations == CREATES, outcome.name
+            expected = CREATES | SYNTHESES if outcome.name in synthesis else CREATES
+            assert outcome.operations == expected, outcome.name
     assert {o.name for o in OUTCOMES.values() if o.operations is None} == {
         "internal_error", "rate_limit", "latency", "drop",
     }  # fmt: skip
@@ -195,9 +198,10 @@ def test_rule_validation_names_the_field(body, param, code):
 
 
 def test_rule_applies_only_to_operations_its_outcomes_make_sense_for():
-    assert rule(then="fail").operations == CREATES
+    assert rule(then="fail").operations == CREATES | SYNTHESES
+    assert rule(then="webhook_delay=5").operations == CREATES
     assert rule(then="internal_error").operations is None
-    assert rule(then=["internal_error", "fail"]).operations == CREATES
+    assert rule(then=["internal_error", "fail"]).operations == CREATES | SYNTHESES
     assert rule(then="internal_error", when={"operation": "getBalance"}).when.operation == "getBalance"
     assert not rule(then="fail").matches(call("getBalance"))
     assert rule(then="internal_error").matches(call("getBalance"))
