@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -26,6 +27,8 @@ import uvicorn
 
 from mockserver.settings import Settings
 from mockserver.testing import STARTUP_TIMEOUT, AurousMock, EmulatorThread
+
+SEEDED_START = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,16 +47,28 @@ def aurous_mock_server(pytestconfig: pytest.Config) -> Iterator[str]:
         yield str(url).rstrip("/")
         return
     clock = pytestconfig.getini("aurous_mock_clock")
-    settings = Settings(clock=clock, seed=pytestconfig.getoption("--aurous-seed"), host="127.0.0.1", port=0)
+    seed = pytestconfig.getoption("--aurous-seed")
+    # Seeded, the virtual clock starts at a fixed instant too, so ids (which embed time) repeat exactly.
+    start = SEEDED_START if seed is not None and clock == "virtual" else None
+    settings = Settings(clock=clock, seed=seed, clock_start=start, host="127.0.0.1", port=0)
     with EmulatorThread(settings) as server:
         yield server.base_url
 
 
 @pytest.fixture
-def aurous_mock(aurous_mock_server: str, pytestconfig: pytest.Config) -> Iterator[AurousMock]:
+def aurous_mock(
+    aurous_mock_server: str, pytestconfig: pytest.Config, request: pytest.FixtureRequest
+) -> Iterator[AurousMock]:
     """A fresh team on the session's emulator: ``.base_url``, ``.api_key``, ``.client``, ``.clock``, ``.scenario()``,
-    ``.journal()``, ``.webhooks.deliveries``, ``.balance``, ``.reset()``."""
-    mock = AurousMock.fresh(aurous_mock_server, pytestconfig.getoption("--aurous-control-token"))
+    ``.journal``, ``.webhooks.deliveries``, ``.balance``, ``.reset()``.
+
+    With ``--aurous-seed`` the team's key is derived from the seed and the test's node id (and the team is reset
+    first), so a seeded run creates the same ids every time, in any order and on any xdist worker.
+    """
+    token = pytestconfig.getoption("--aurous-control-token")
+    mock = AurousMock.fresh(
+        aurous_mock_server, token, seed=pytestconfig.getoption("--aurous-seed"), name=request.node.nodeid
+    )
     try:
         yield mock
     finally:

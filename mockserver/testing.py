@@ -10,6 +10,7 @@ Used by the pytest plugin (``mockserver.pytest_plugin``) and usable on their own
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import secrets
 import threading
 import time
@@ -59,9 +60,15 @@ class EmulatorThread:
         self.stop()
 
 
-def new_key() -> str:
-    """A fresh well-formed key: the emulator gives it its own team, so tests never share state."""
-    return f"al_live_{secrets.token_hex(32)}"
+def new_key(seed: int | None = None, name: str = "") -> str:
+    """A well-formed key the emulator gives its own team, so tests never share state.
+
+    With a ``seed`` the key is derived from it and ``name`` (a test's node id), so a seeded run gets the same
+    teams, hence the same ids, every time and whatever the order or the xdist worker.
+    """
+    if seed is None:
+        return f"al_live_{secrets.token_hex(32)}"
+    return f"al_live_{hashlib.sha256(f'{seed}:{name}'.encode()).hexdigest()}"
 
 
 @dataclass
@@ -106,6 +113,30 @@ class Webhooks:
 
 
 @dataclass
+class Journal:
+    """The team's journal (newest first). Filters: ``operation``, ``status`` (``404`` or ``4xx``), ``method``,
+    ``since``, ``until``, ``kind`` (``public``/``control``)."""
+
+    mock: AurousMock
+
+    def entries(self, **filters: Any) -> list[dict[str, Any]]:
+        return list(self.mock.control("GET", "/_mock/journal", **filters)["data"])
+
+    def count(self, **filters: Any) -> int:
+        return int(self.mock.control("GET", "/_mock/journal/count", **filters)["count"])
+
+    def clear(self) -> None:
+        """Forget the history only; the team's state stays."""
+        self.mock.control("DELETE", "/_mock/journal")
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.entries())
+
+    def __len__(self) -> int:
+        return self.count()
+
+
+@dataclass
 class AurousMock:
     """One team of a running emulator: its key, an httpx client, and its control plane.
 
@@ -131,8 +162,14 @@ class AurousMock:
         self.webhooks = Webhooks(self)
 
     @classmethod
-    def fresh(cls, base_url: str, control_token: str | None = None) -> AurousMock:
-        return cls(base_url.rstrip("/"), new_key(), control_token)
+    def fresh(
+        cls, base_url: str, control_token: str | None = None, *, seed: int | None = None, name: str = ""
+    ) -> AurousMock:
+        """A new team; seeded, a derived one that is reset first so a rerun starts from the same state."""
+        mock = cls(base_url.rstrip("/"), new_key(seed, name), control_token)
+        if seed is not None:
+            mock.reset()
+        return mock
 
     def close(self) -> None:
         self.client.close()
@@ -169,6 +206,7 @@ class AurousMock:
             with contextlib.suppress(httpx.HTTPError):
                 self.client.delete(f"/_mock/scenarios/{rule['id']}")
 
-    def journal(self, **filters: Any) -> list[dict[str, Any]]:
-        """This team's recorded requests and responses, newest first (filters: operation, status, method…)."""
-        return list(self.control("GET", "/_mock/journal", **filters)["data"])
+    @property
+    def journal(self) -> Journal:
+        """This team's recorded requests and responses: iterate, ``len()``, or filter with ``entries``/``count``."""
+        return Journal(self)
