@@ -15,7 +15,7 @@ from starlette.responses import FileResponse, Response
 
 from mockserver.api.errors import error_response
 from mockserver.api.generations import base_url, query_int
-from mockserver.api.pipeline import Ctx, json_response, request_id_of, validate
+from mockserver.api.pipeline import Ctx, json_response, page_response, request_id_of, validate
 from mockserver.clock import rfc3339, unix_seconds
 from mockserver.core._character_records import (
     POSES,
@@ -193,14 +193,7 @@ async def list_characters(ctx: Ctx) -> Response:
         ctx.team, ctx.now, limit=limit, starting_after=query.get("starting_after"), status=status
     )
     base, settings = base_url(ctx), ctx.emulator.settings
-    return json_response(
-        {
-            "object": "list",
-            "data": [render(character, ctx.now, base, settings) for character in page.rows],
-            "has_more": page.has_more,
-            "next_cursor": page.next_cursor,
-        }
-    )
+    return page_response(page, lambda character: render(character, ctx.now, base, settings))
 
 
 async def get_character(ctx: Ctx) -> Response:

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from mockserver.api.pipeline import Ctx, json_response
+from mockserver.api.pipeline import Ctx, json_response, page_response
 from mockserver.clock import rfc3339, unix_seconds
 from mockserver.core import outputs
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
@@ -169,11 +169,4 @@ async def list_generations(ctx: Ctx) -> Response:
         ctx.team, limit=limit, starting_after=query.get("starting_after"), ending_before=query.get("ending_before")
     )
     base, settings = base_url(ctx), ctx.emulator.settings
-    return json_response(
-        {
-            "object": "list",
-            "data": [render(gen, ctx.now, base, settings) for gen in page.rows],
-            "has_more": page.has_more,
-            "next_cursor": page.next_cursor,
-        }
-    )
+    return page_response(page, lambda gen: render(gen, ctx.now, base, settings))

@@ -26,6 +26,7 @@ from mockserver.core.accounts import require_scope
 from mockserver.core.emulator import Emulator
 from mockserver.core.errors import DomainError, InvalidFormatError, PayloadTooLargeError, TooManyRequestsError
 from mockserver.core.models import ApiKey, Team
+from mockserver.core.pagination import Page, Row
 from mockserver.core.scenarios import Step
 from mockserver.core.versions import HEADER as VERSION_HEADER
 from mockserver.core.versions import echo_version, resolve_version
@@ -38,6 +39,12 @@ REPLAYED_HEADER = "Aurous-Idempotent-Replayed"
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def page_response(page: Page[Row], render: Callable[[Row], Any]) -> Response:
+    """The list envelope of every paginated operation: ``{object: "list", data, has_more, next_cursor}``."""
+    body = {"object": "list", "data": [render(row) for row in page.rows], "has_more": page.has_more}
+    return json_response({**body, "next_cursor": page.next_cursor})
 
 
 def api_key_from(request: Request) -> str | None:

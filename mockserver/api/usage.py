@@ -13,11 +13,12 @@ from typing import Any
 from starlette.responses import Response
 
 from mockserver.api.generations import query_int
-from mockserver.api.pipeline import Ctx, json_response
+from mockserver.api.pipeline import Ctx, json_response, page_response
 from mockserver.clock import rfc3339
 from mockserver.core import usage
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
 from mockserver.core.models import Generation, LedgerEntry
+from mockserver.core.pagination import Page
 
 GET_USAGE = "getUsage"
 LIST_EVENTS = "listUsageEvents"
@@ -246,14 +247,7 @@ def _ledger(ctx: Ctx, entries: list[LedgerEntry]) -> Response:
         raise InvalidFormatError(MSG_ONE_OF.format(param="type", allowed=allowed), param="type")
     limit = query_int(ctx, "limit", 20, 1, 100)
     rows, has_more = usage.ledger_page(entries, kind=kind, starting_after=query.get("starting_after"), limit=limit)
-    return json_response(
-        {
-            "object": "list",
-            "data": [render_entry(entry) for entry in rows],
-            "has_more": has_more,
-            "next_cursor": rows[-1].id if has_more and rows else None,
-        }
-    )
+    return page_response(Page(rows, has_more), render_entry)
 
 
 async def list_usage_events(ctx: Ctx) -> Response:

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from mockserver.api.characters import payload_base
 from mockserver.api.characters import render as render_character
 from mockserver.api.generations import base_url, query_int, render, wire_status
-from mockserver.api.pipeline import Ctx, json_response
+from mockserver.api.pipeline import Ctx, json_response, page_response
 from mockserver.core._character_records import Character, CharacterStatus, Ref
 from mockserver.core.emulator import Emulator
 from mockserver.core.models import Cost, Generation, JobStatus, Team
@@ -96,14 +96,7 @@ async def list_webhook_endpoints(ctx: Ctx) -> Response:
     page = ctx.emulator.webhooks.list_endpoints(
         ctx.team, limit=limit, starting_after=query.get("starting_after"), ending_before=query.get("ending_before")
     )
-    return json_response(
-        {
-            "object": "list",
-            "data": [endpoint.wire() for endpoint in page.rows],
-            "has_more": page.has_more,
-            "next_cursor": page.next_cursor,
-        }
-    )
+    return page_response(page, lambda endpoint: endpoint.wire())
 
 
 async def get_webhook_endpoint(ctx: Ctx) -> Response:
