@@ -165,10 +165,12 @@ class AurousMock:
     def fresh(
         cls, base_url: str, control_token: str | None = None, *, seed: int | None = None, name: str = ""
     ) -> AurousMock:
-        """A new team; seeded, a derived one that is reset first so a rerun starts from the same state."""
+        """A new team; seeded, a derived one whose state and history are forgotten first, so a rerun starts
+        from the same state (reset keeps the journal on purpose: forgetting history is a separate verb)."""
         mock = cls(base_url.rstrip("/"), new_key(seed, name), control_token)
         if seed is not None:
             mock.reset()
+            mock.journal.clear()
         return mock
 
     def close(self) -> None:

@@ -143,7 +143,12 @@ class AurousClient:
         return self._create("/v1/images", {"prompt": prompt, **params}, idempotency_key)
 
     def create_video(
-        self, prompt: str = "", *, video_lora_id: str = "seedance-1-pro", idempotency_key: str | None = None, **params: Any
+        self,
+        prompt: str = "",
+        *,
+        video_lora_id: str = "seedance-1-pro",
+        idempotency_key: str | None = None,
+        **params: Any,
     ) -> dict[str, Any]:
         return self._create("/v1/videos", {"video_lora_id": video_lora_id, "prompt": prompt, **params}, idempotency_key)
 
@@ -174,7 +179,9 @@ class AurousClient:
                 return
             params["starting_after"] = page["next_cursor"]
 
-    def wait(self, gen_id: str, *, poll: Callable[[], object] = lambda: time.sleep(2), max_polls: int = 60) -> dict[str, Any]:
+    def wait(
+        self, gen_id: str, *, poll: Callable[[], object] = lambda: time.sleep(2), max_polls: int = 60
+    ) -> dict[str, Any]:
         """Read the generation until it is terminal, calling ``poll()`` in between; at most ``max_polls`` waits."""
         generation = self.get(gen_id)
         for _ in range(max_polls):
@@ -222,7 +229,9 @@ class AurousClient:
 
     # --- files, characters, webhooks, account ----------------------------------------------------------
 
-    def upload_file(self, content: bytes, *, filename: str, content_type: str, purpose: str = "reference") -> dict[str, Any]:
+    def upload_file(
+        self, content: bytes, *, filename: str, content_type: str, purpose: str = "reference"
+    ) -> dict[str, Any]:
         files = {"file": (filename, content, content_type)}
         result: dict[str, Any] = self._json("POST", "/v1/files", files=files, data={"purpose": purpose})
         return result
@@ -239,11 +248,15 @@ class AurousClient:
         put = httpx.put(ticket["upload_url"], content=image, headers=ticket["upload_headers"], timeout=30.0)
         if not put.is_success:
             raise AurousError.from_response(put)
-        result: dict[str, Any] = self._json("POST", "/v1/characters", json={"name": name, "upload_ids": [ticket["upload_id"]]})
+        result: dict[str, Any] = self._json(
+            "POST", "/v1/characters", json={"name": name, "upload_ids": [ticket["upload_id"]]}
+        )
         return result
 
     def register_webhook(self, url: str, events: list[str] | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self._json("POST", "/v1/webhook_endpoints", json={"url": url, "events": events or ["*"]})
+        result: dict[str, Any] = self._json(
+            "POST", "/v1/webhook_endpoints", json={"url": url, "events": events or ["*"]}
+        )
         return result
 
     def balance(self) -> dict[str, Any]:

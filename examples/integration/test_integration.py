@@ -49,7 +49,8 @@ def test_image_is_created_pending_then_polled_until_succeeded(api: AurousClient,
 
     assert done["status"] == "succeeded"
     assert len(done["output_urls"]) == 1
-    assert done["completed_at"] is not None and done["error_message"] is None
+    assert done["completed_at"] is not None
+    assert done["error_message"] is None
     assert credits(aurous_mock) == (999.0, 0.0)  # charged on success
     assert aurous_mock.journal.count(operation="getGeneration") >= 2  # it really polled
 
@@ -194,15 +195,18 @@ def test_same_idempotency_key_creates_and_bills_once(api: AurousClient, aurous_m
 
 def test_low_balance_is_a_typed_402_and_not_retried(api: AurousClient, aurous_mock: AurousMock, sleeper: VirtualSleep):
     team = aurous_mock.client.patch("/_mock/team", json={"credits": 0.5})
-    assert team.status_code == 200 and team.json()["available_credits"] == 0.5
+    assert team.status_code == 200
+    assert team.json()["available_credits"] == 0.5
 
     with pytest.raises(AurousError) as error:
         api.create_image("A lighthouse")
 
     assert (error.value.status, error.value.type, error.value.code) == (402, "invalid_request", "balance_too_low")
-    assert error.value.request_id and error.value.request_id.startswith("req_")
+    assert error.value.request_id
+    assert error.value.request_id.startswith("req_")
     assert "0.5" in error.value.message
-    assert not error.value.retryable and sleeper.delays == []
+    assert not error.value.retryable
+    assert sleeper.delays == []
     assert aurous_mock.journal.count(operation="createImage") == 1
 
 
@@ -364,7 +368,8 @@ def test_unknown_file_reference_is_rejected_with_its_param(api: AurousClient):
         api.create_image("A scene", reference_image_urls=["file_01HXMQ7Z3K8Y2NABCDEFGHJKMN"])
 
     assert (error.value.status, error.value.code) == (400, "resource_not_found")
-    assert error.value.param is not None and error.value.param.startswith("reference_image_urls")
+    assert error.value.param is not None
+    assert error.value.param.startswith("reference_image_urls")
 
 
 def test_character_from_an_upload_drives_an_image(api: AurousClient, aurous_mock: AurousMock, tick: Tick):
