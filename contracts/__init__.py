@@ -5,6 +5,9 @@ It speaks only HTTP and never imports ``mockserver``, so the same suites run aga
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from contracts.listen import Listener, Received
 from contracts.signature import (
     MalformedSignatureError,
@@ -18,6 +21,21 @@ from contracts.signature import (
 )
 
 __all__ = [
+    # Checking a target against openapi.yaml (aurous-mock check)
+    "check",
+    "Target",
+    "load_schema",
+    "CheckResult",
+    "Finding",
+    # Spending cap on the paid API
+    "Budget",
+    "BudgetExceeded",
+    # Project checks' failures, named for the property they break
+    "MissingRequestId",
+    "RequestIdMismatch",
+    "MissingVersionEcho",
+    "ErrorEnvelopeMissing",
+    "DocUrlMismatch",
     # Webhook signatures (receivers and the kit)
     "verify_signature",
     "parse_event",
@@ -31,3 +49,30 @@ __all__ = [
     "Listener",
     "Received",
 ]
+
+# The checking half loads Schemathesis (and registers its checks); receivers and signature helpers must not pay
+# for that, so those names are imported on first use.
+_LAZY = {
+    "check": "contracts.check",
+    "Target": "contracts.targets",
+    "load_schema": "contracts.schema",
+    "CheckResult": "contracts.report",
+    "Finding": "contracts.report",
+    "Budget": "contracts.budget",
+    "BudgetExceeded": "contracts.budget",
+    "MissingRequestId": "contracts.checks",
+    "RequestIdMismatch": "contracts.checks",
+    "MissingVersionEcho": "contracts.checks",
+    "ErrorEnvelopeMissing": "contracts.checks",
+    "DocUrlMismatch": "contracts.checks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'contracts' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    # Importing `contracts.check` binds the submodule under the same name; the function must win.
+    globals()[name] = value
+    return value

@@ -1,4 +1,4 @@
-"""The ``aurous-mock`` console script: ``serve`` (the emulator) and ``listen`` (the kit's webhook receiver)."""
+"""The ``aurous-mock`` console script: ``serve`` (the emulator), ``check`` and ``listen`` (the contract kit)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="YAML or TOML settings file (below AUROUS_MOCK_* variables)")
     serve.add_argument("--scenarios", metavar="FILE", help="YAML scenario rules applied to every team")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    _add_check(commands)
     _add_listen(commands)
     return parser
 
@@ -63,6 +64,39 @@ def _add_listen(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     listen.add_argument("--status", type=_answer_status, default=200, help="status to answer (default 200)")
     listen.add_argument("--forward-to", metavar="URL", help="also POST each accepted delivery to URL")
     listen.add_argument("--json", action="store_true", help="print each event as one line of JSON on stdout")
+
+
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    check = commands.add_parser("check", help="check an API (live or emulator) against openapi.yaml; exit 1 on drift")
+    check.add_argument("--target", required=True, metavar="URL", help="API root, e.g. http://127.0.0.1:8080")
+    check.add_argument("--api-key", help="sent as X-Api-Key (a loopback target gets a throwaway key)")
+    check.add_argument(
+        "--profile", choices=["live-safe", "full"], help="default: live-safe unless the target is loopback"
+    )
+    check.add_argument("--max-credits", type=float, help="spending cap (default 0 for a live target)")
+    check.add_argument("--report", metavar="DIR", help="write report.json and junit.xml into DIR")
+    check.add_argument("--seed", type=int, help="Hypothesis seed (default: derandomized)")
+    check.add_argument("--max-examples", type=int, default=10, help="cases per operation and mode (default 10)")
+
+
+def check(args: argparse.Namespace) -> int:
+    from contracts import Target  # the kit speaks HTTP only; the emulator does not need it
+    from contracts import check as run_check
+
+    def progress(line: str) -> None:
+        print(line, flush=True)  # noqa: T201
+
+    result = run_check(
+        Target.from_url(args.target, api_key=args.api_key),
+        profile=args.profile,
+        max_credits=args.max_credits,
+        seed=args.seed,
+        max_examples=args.max_examples,
+        report_dir=args.report,
+        progress=progress,
+    )
+    progress(result.summary())
+    return result.exit_code
 
 
 def listen(args: argparse.Namespace) -> int:
@@ -116,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "check":
+        return check(args)
     if args.command == "listen":
         return listen(args)
     return 2  # pragma: no cover - argparse rejects unknown commands

@@ -1,0 +1,105 @@
+"""A hard cap on paid calls: estimate before every billable request, book what a 2xx actually charged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["BILLABLE", "ESTIMATE_OPERATIONS", "FALLBACK_COST", "Budget", "BudgetExceeded", "charged"]
+
+# Operations that hold or spend credits on the paid API.
+BILLABLE = frozenset(
+    {
+        "createImage",
+        "createVideo",
+        "createCharacter",
+        "resynthesizeCharacter",
+        "regenerateCharacterRef",
+        "legacyCreateGeneration",
+        "legacyCreateVideoGeneration",
+    }
+)
+# The target's own estimate endpoint for a billable operation, when it has one.
+ESTIMATE_OPERATIONS = {
+    "createImage": "estimateImage",
+    "legacyCreateGeneration": "estimateImage",
+    "createVideo": "estimateVideo",
+    "legacyCreateVideoGeneration": "estimateVideo",
+}
+# Upper bounds from the rate card for operations without an estimate endpoint (or when it fails):
+# deliberately pessimistic, so an unknown price can only make the kit send less.
+FALLBACK_COST = {
+    "createImage": 8.0,
+    "legacyCreateGeneration": 8.0,
+    "createVideo": 40.0,
+    "legacyCreateVideoGeneration": 40.0,
+    "createCharacter": 10.0,
+    "resynthesizeCharacter": 10.0,
+    "regenerateCharacterRef": 2.0,
+}
+
+Estimator = Callable[[str, Any], "float | None"]
+
+
+class BudgetExceeded(RuntimeError):
+    """A billable call would cross the cap (raised before sending) or a 2xx already crossed it."""
+
+    message = "{operation}: {cost:g} credits would bring spending to {total:g}, above the cap of {cap:g}"
+
+    def __init__(self, operation: str, cost: float, spent: float, cap: float) -> None:
+        self.operation, self.cost, self.spent, self.cap = operation, cost, spent, cap
+        super().__init__(self.message.format(operation=operation, cost=cost, total=spent + cost, cap=cap))
+
+
+def charged(body: Any) -> float:
+    """The ``cost.amount`` of a generation (or anything billed) in a 2xx body; 0 when absent."""
+    if isinstance(body, dict):
+        cost = body.get("cost")
+        if isinstance(cost, dict) and isinstance(cost.get("amount"), int | float):
+            return float(cost["amount"])
+    return 0.0
+
+
+@dataclass
+class Budget:
+    """Spending cap in credits; ``None`` means unlimited (local targets only).
+
+    Example:
+        >>> budget = Budget(5, estimator=lambda operation, body: 2.0)
+        >>> budget.guard("createImage", {"prompt": "a cat"})
+        2.0
+        >>> budget.book("createImage", {"cost": {"amount": 2}})
+        >>> budget.spent
+        2.0
+    """
+
+    max_credits: float | None
+    estimator: Estimator | None = None
+    spent: float = 0.0
+    refused: list[str] = field(default_factory=list)
+
+    def estimate(self, operation_id: str, body: Any) -> float:
+        estimate = self.estimator(operation_id, body) if self.estimator is not None else None
+        return estimate if estimate is not None else FALLBACK_COST.get(operation_id, float("inf"))
+
+    def guard(self, operation_id: str, body: Any) -> float:
+        """Before sending: the estimated cost, or ``BudgetExceeded`` when it would cross the cap."""
+        if operation_id not in BILLABLE or self.max_credits is None:
+            return 0.0
+        cost = self.estimate(operation_id, body)
+        if self.spent + cost > self.max_credits:
+            self.refused.append(operation_id)
+            raise BudgetExceeded(operation_id, cost, self.spent, self.max_credits)
+        return cost
+
+    def book(self, operation_id: str, body: Any) -> None:
+        """After a 2xx on a billable operation: record what it charged; raise if that crossed the cap."""
+        if operation_id not in BILLABLE:
+            return
+        cost = charged(body)
+        if self.max_credits is not None and self.spent + cost > self.max_credits:
+            error = BudgetExceeded(operation_id, cost, self.spent, self.max_credits)
+            self.spent += cost
+            raise error
+        self.spent += cost

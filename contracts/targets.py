@@ -1,0 +1,61 @@
+"""Where the kit sends its requests: a live API, a running emulator, or an in-process ASGI app."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["IN_PROCESS_URL", "LOCAL_API_KEY", "Target"]
+
+IN_PROCESS_URL = "http://localhost"
+# Any well-formed key gets its own team on the emulator; a live target always needs the user's key.
+LOCAL_API_KEY = "al_live_aurous_contracts"
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+@dataclass(frozen=True)
+class Target:
+    """An API to check.
+
+    Args:
+        name: a label for progress lines and reports.
+        base_url: the API root (``https://api.aurous-labs.com``); ignored for an in-process ``app``.
+        api_key: sent as ``X-Api-Key``; loopback and in-process targets default to a throwaway key.
+        app: an ASGI application called in-process, with no network.
+    """
+
+    name: str
+    base_url: str = IN_PROCESS_URL
+    api_key: str | None = None
+    app: Any = None
+
+    @classmethod
+    def from_url(cls, url: str, api_key: str | None = None) -> Target:
+        return cls(name=url, base_url=url.rstrip("/"), api_key=api_key)
+
+    @property
+    def in_process(self) -> bool:
+        return self.app is not None
+
+    @property
+    def is_loopback(self) -> bool:
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        if host in _LOOPBACK_NAMES:
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def is_live(self) -> bool:
+        """Anything we cannot prove is local is treated as the paid API."""
+        return not self.in_process and not self.is_loopback
+
+    def key(self) -> str | None:
+        """The key to send: the user's, or a throwaway one for a local target."""
+        if self.api_key is not None:
+            return self.api_key
+        return None if self.is_live else LOCAL_API_KEY
