@@ -27,6 +27,10 @@ __all__ = [
     "load_schema",
     "CheckResult",
     "Finding",
+    # The job protocol as a rule-based state machine (suite 3)
+    "JobLifecycle",
+    "LifecycleViolation",
+    "run_lifecycle",
     # Spending cap on the paid API
     "Budget",
     "BudgetExceeded",
@@ -58,6 +62,9 @@ _LAZY = {
     "load_schema": "contracts.schema",
     "CheckResult": "contracts.report",
     "Finding": "contracts.report",
+    "JobLifecycle": "contracts.lifecycle",
+    "LifecycleViolation": "contracts.lifecycle",
+    "run_lifecycle": "contracts.lifecycle",
     "Budget": "contracts.budget",
     "BudgetExceeded": "contracts.budget",
     "MissingRequestId": "contracts.checks",

@@ -80,8 +80,8 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def check(args: argparse.Namespace) -> int:
-    from contracts import Target  # the kit speaks HTTP only; the emulator does not need it
-    from contracts import check as run_check
+    from contracts.check import check as run_check  # the kit speaks HTTP only; the emulator does not need it
+    from contracts.targets import Target
 
     def progress(line: str) -> None:
         print(line, flush=True)  # noqa: T201
