@@ -15,18 +15,15 @@ at an emulator that is already running (e.g. the Docker image) instead of starti
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import uvicorn
 
 from mockserver.settings import Settings
-from mockserver.testing import STARTUP_TIMEOUT, AurousMock, EmulatorThread
+from mockserver.testing import AurousMock, EmulatorThread, ServerThread
 
 SEEDED_START = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -82,7 +79,6 @@ class WebhookReceiver:
     url: str
     listener: Any
     secret: str | None = None
-    _server: uvicorn.Server | None = field(default=None, repr=False)
 
     def events(self, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Wait for ``count`` deliveries and return their JSON bodies, each verified when ``secret`` is set.
@@ -104,19 +100,5 @@ def aurous_webhook_receiver() -> Iterator[WebhookReceiver]:
     from contracts.listen import Listener, build_app
 
     listener = Listener()
-    server = uvicorn.Server(
-        uvicorn.Config(build_app(listener), host="127.0.0.1", port=0, lifespan="off", log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="aurous-webhook-receiver", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the webhook receiver did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield WebhookReceiver(url=f"http://127.0.0.1:{port}/hooks", listener=listener, _server=server)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=STARTUP_TIMEOUT)
+    with ServerThread(build_app(listener), name="aurous-webhook-receiver", lifespan="off") as server:
+        yield WebhookReceiver(url=f"{server.base_url}/hooks", listener=listener)

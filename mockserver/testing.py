@@ -17,10 +17,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, Self
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from mockserver.app import create_app
 from mockserver.settings import Settings
@@ -28,22 +29,21 @@ from mockserver.settings import Settings
 STARTUP_TIMEOUT = 10.0
 
 
-class EmulatorThread:
-    """The emulator under uvicorn in a daemon thread on a free loopback port; stops itself on exit."""
+class ServerThread:
+    """An ASGI app under uvicorn in a daemon thread on a free loopback port; stops itself on exit."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings(clock="virtual", host="127.0.0.1", port=0)
-        config = uvicorn.Config(create_app(self.settings), host="127.0.0.1", port=0, lifespan="on", log_level="warning")
+    def __init__(self, app: ASGIApp, *, name: str = "aurous-mock", lifespan: Literal["on", "off"] = "on") -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan=lifespan, log_level="warning")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="aurous-mock", daemon=True)
+        self.thread = threading.Thread(target=self.server.run, name=name, daemon=True)
         self.base_url = ""
 
-    def start(self) -> EmulatorThread:
+    def start(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("aurous-mock did not start")
+                raise RuntimeError(f"{self.thread.name} did not start")
             time.sleep(0.01)
         port = self.server.servers[0].sockets[0].getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}"
@@ -53,11 +53,19 @@ class EmulatorThread:
         self.server.should_exit = True
         self.thread.join(timeout=STARTUP_TIMEOUT)
 
-    def __enter__(self) -> EmulatorThread:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class EmulatorThread(ServerThread):
+    """The emulator on a free loopback port, in a thread (virtual clock unless ``settings`` say otherwise)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings(clock="virtual", host="127.0.0.1", port=0)
+        super().__init__(create_app(self.settings))
 
 
 def new_key(seed: int | None = None, name: str = "") -> str:

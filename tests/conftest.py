@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import uvicorn
 from hypothesis import settings as hypothesis_settings
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from mockserver import InMemoryStore, Settings, VirtualClock, create_app
+from mockserver.testing import EmulatorThread
 
 # No example database in the work tree and no per-example deadline (the in-process app is fast but CI is not).
 hypothesis_settings.register_profile("aurous-mock", database=None, deadline=None)
@@ -99,19 +97,5 @@ def headers(api_key: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def live_server() -> Iterator[str]:
     """A real uvicorn on a free loopback port, one per test run; yields its base URL."""
-    app = create_app(Settings(clock="virtual"))
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="aurous-mock-live-server", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with EmulatorThread(Settings(clock="virtual")) as server:
+        yield server.base_url
