@@ -151,5 +151,10 @@ def rfc3339(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def rfc3339_or_none(when: datetime | None) -> str | None:
+    """:func:`rfc3339`, with ``None`` for an instant that has not happened (``completed_at``, ``last_success_at``)."""
+    return rfc3339(when) if when is not None else None
+
+
 def unix_seconds(when: datetime) -> int:
     return int((when - EPOCH).total_seconds())

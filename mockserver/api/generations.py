@@ -8,7 +8,7 @@ from typing import Any
 from starlette.responses import Response
 
 from mockserver.api.pipeline import Ctx, json_response, page_response
-from mockserver.clock import rfc3339, unix_seconds
+from mockserver.clock import rfc3339, rfc3339_or_none, unix_seconds
 from mockserver.core import outputs
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
 from mockserver.core.models import Generation, JobStatus
@@ -92,7 +92,7 @@ def render(gen: Generation, now: datetime, base: str, settings: Settings) -> dic
         "loras": p.get("loras"),
         "aurous_version": gen.aurous_version,
         "creation_request_id": gen.creation_request_id,
-        "completed_at": rfc3339(completed) if completed is not None else None,
+        "completed_at": rfc3339_or_none(completed),
     }
 
 

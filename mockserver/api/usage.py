@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from mockserver.api.generations import query_int
 from mockserver.api.pipeline import Ctx, json_response, page_response
-from mockserver.clock import rfc3339
+from mockserver.clock import rfc3339, rfc3339_or_none
 from mockserver.core import usage
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
 from mockserver.core.models import Generation, LedgerEntry
@@ -214,7 +214,7 @@ def render_event(gen: Generation, now: datetime, charges: dict[str, float]) -> d
         "model": usage.model_of(gen),
         "status": usage.usage_status(gen, now),
         "created_at": rfc3339(gen.created_at),
-        "completed_at": rfc3339(completed) if completed is not None else None,
+        "completed_at": rfc3339_or_none(completed),
         "duration_ms": usage.duration_ms(gen, now),
         "input_tokens": None,
         "output_tokens": None,

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from mockserver.clock import rfc3339
+from mockserver.clock import rfc3339_or_none
 from mockserver.core._scenario_outcomes import UNKNOWN_FIELD, Step, check_operation, parse_step
 from mockserver.core.accounts import KEY_PATTERN
 from mockserver.core.errors import DomainError, InvalidFormatError, MissingFieldError, ValueOutOfRangeError
@@ -128,7 +128,7 @@ class Rule:
             "seen": self.seen,
             "hits": self.hits,
             "spent": self.spent,
-            "created_at": rfc3339(self.created_at) if self.created_at is not None else None,
+            "created_at": rfc3339_or_none(self.created_at),
         }
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from mockserver.clock import rfc3339
+from mockserver.clock import rfc3339, rfc3339_or_none
 from mockserver.core import ssrf
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
 
@@ -96,8 +96,8 @@ class Endpoint:
             "secret_preview": preview(self.secret),
             "is_active": self.is_active,
             "consecutive_failures": self.consecutive_failures,
-            "last_success_at": _instant(self.last_success_at),
-            "last_failure_at": _instant(self.last_failure_at),
+            "last_success_at": rfc3339_or_none(self.last_success_at),
+            "last_failure_at": rfc3339_or_none(self.last_failure_at),
             "metadata": dict(self.metadata),
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
@@ -219,13 +219,9 @@ class Attempt:
             "error": self.result.error,
             "response_excerpt": self.result.response_excerpt,
             "latency_ms": round(self.result.latency_ms, 3),
-            "next_retry_at": _instant(self.next_retry_at),
+            "next_retry_at": rfc3339_or_none(self.next_retry_at),
             "outcome": self.outcome,
         }
-
-
-def _instant(when: datetime | None) -> str | None:
-    return rfc3339(when) if when is not None else None
 
 
 def expand_events(events: list[str]) -> list[str]:
