@@ -1,11 +1,22 @@
-"""Assertions shared by the whole suite: the upstream error envelope (reference §1.7)."""
+"""Helpers shared by the whole suite: the upstream error envelope (reference §1.7), the CLI as a subprocess."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import queue
 import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 DOC_URL_BASE = "https://docs.aurous-labs.com/errors#"
 REQUEST_ID = re.compile(r"^req_[0-9A-HJKMNP-TV-Z]{26}$")
@@ -58,3 +69,62 @@ def assert_envelope(
     assert REQUEST_ID.match(error["request_id"]), error["request_id"]
     assert error["request_id"] == response.headers["Aurous-Request-Id"]
     return dict(error)
+
+
+# --- the console script as a subprocess ------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 30.0
+
+
+@dataclass
+class CliProcess:
+    """A running ``python -m mockserver …``: its stdout lines arrive on ``lines``, stderr goes to ``stderr_path``."""
+
+    proc: subprocess.Popen[str]
+    lines: queue.Queue[str]
+    stderr_path: Path
+
+    def first_line(self, pattern: re.Pattern[str]) -> re.Match[str]:
+        """The first stdout line (the banner), which must match ``pattern``."""
+        try:
+            first = self.lines.get(timeout=START_TIMEOUT)
+        except queue.Empty:
+            pytest.fail(f"no first line; stderr: {self.stderr_path.read_text()}")
+        match = pattern.match(first)
+        assert match, first
+        return match
+
+
+@contextlib.contextmanager
+def cli_process(tmp_path: Path, *args: str, stop: signal.Signals = signal.SIGTERM) -> Iterator[CliProcess]:
+    """Run the console script with a clean environment; ``stop`` it (then kill it if it hangs) on exit."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AUROUS_MOCK_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env["PYTHONIOENCODING"] = "utf-8"
+    stderr_path = tmp_path / "stderr.log"
+    command = [sys.executable, "-m", "mockserver", *args]
+    with (
+        stderr_path.open("w") as stderr,
+        subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True, encoding="utf-8"
+        ) as proc,
+    ):
+        lines: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
+        reader.start()
+        try:
+            yield CliProcess(proc, lines, stderr_path)
+        finally:
+            proc.send_signal(stop)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            reader.join(timeout=5)
+
+
+def _pump(stream: Any, lines: queue.Queue[str]) -> None:
+    for line in stream:
+        lines.put(line.rstrip("\n"))

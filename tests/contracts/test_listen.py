@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import queue
 import re
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -20,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,8 +24,9 @@ from starlette.testclient import TestClient
 from contracts.listen import Listener, Received, build_app, ready_line, serve
 from contracts.signature import HEADER, MissingSignatureError, SignatureMismatchError, sign
 from mockserver.cli import main as cli_main
+from mockserver.testing import ServerThread
+from tests.helpers import cli_process
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_test_8jKpQ4nXabc1234abcdef"
 AT = datetime(2026, 6, 1, 12, 0, 5, tzinfo=UTC)
 STAMP = "2026-06-01T12:00:05Z"
@@ -100,7 +95,7 @@ def listen(output: Output) -> Iterator[ListenerClient]:
         client.__exit__(None, None, None)
 
 
-class Target:
+class Target(ServerThread):
     """A forward target: a real uvicorn on 127.0.0.1:0 in a thread, answering ``status`` and recording requests."""
 
     def __init__(self) -> None:
@@ -112,24 +107,11 @@ class Target:
             return Response(status_code=self.status)
 
         app = Starlette(routes=[Route("/{path:path}", record, methods=["POST"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws="none")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="listen-forward-target", daemon=True)
+        super().__init__(app, name="listen-forward-target", lifespan="off")
 
-    def __enter__(self) -> Target:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the forward target did not start")
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/hooks/aurous"
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/hooks/aurous"
 
 
 @pytest.fixture(scope="module")
@@ -423,58 +405,25 @@ def test_cli_listen_help_lists_options(capsys: pytest.CaptureFixture[str]):
 # --- a real process -----------------------------------------------------------------------------------------------
 
 READY = re.compile(r"^Ready! Listening on (http://127\.0\.0\.1:(\d+))  \(verifying Aurous-Webhook-Signature with ")
-START_TIMEOUT = 30.0
-
-
-def _pump(stream: Any, lines: queue.Queue[str]) -> None:
-    for line in stream:
-        lines.put(line.rstrip("\n"))
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize(("stop", "code"), [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)])
 def test_listen_subprocess_verifies_deliveries(tmp_path: Path, stop: signal.Signals, code: int):
-    env = {name: value for name, value in os.environ.items() if not name.startswith("AUROUS_MOCK_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env["PYTHONIOENCODING"] = "utf-8"
-    command = [sys.executable, "-m", "mockserver", "listen", "--port", "0", "--secret", SECRET]
-    stderr_path = tmp_path / "stderr.log"
-    with (
-        stderr_path.open("w") as stderr,
-        subprocess.Popen(
-            command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True, encoding="utf-8"
-        ) as proc,
-    ):
-        lines: queue.Queue[str] = queue.Queue()
-        reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
-        reader.start()
-        try:
-            try:
-                first = lines.get(timeout=START_TIMEOUT)
-            except queue.Empty:
-                pytest.fail(f"no Ready line; stderr: {stderr_path.read_text()}")
-            match = READY.match(first)
-            assert match, first
-            assert int(match.group(2)) != 0
-            body = encode(EVENT)
-            with httpx.Client(base_url=match.group(1), timeout=10) as client:
-                assert client.post("/hook", content=body, headers=delivery_headers(body)).status_code == 200
-                bad = client.post("/hook", content=body, headers=delivery_headers(body, "whsec_wrong"))
-                assert bad.status_code == 400
-            accepted, rejected = lines.get(timeout=10), lines.get(timeout=10)
-            assert re.fullmatch(
-                rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ  ✓ {DESCRIBED}  \(endpoint we_01J0000000000000000000000C\)",
-                accepted,
-            ), accepted
-            assert f"  ✗ signature rejected (400): {SignatureMismatchError.message}" in rejected
-        finally:
-            proc.send_signal(stop)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            reader.join(timeout=5)
-        # uvicorn stops gracefully, then re-raises SIGTERM (default action); listen turns SIGINT into 130.
-        assert proc.returncode == code, stderr_path.read_text()
-        assert "Traceback" not in stderr_path.read_text()
+    with cli_process(tmp_path, "listen", "--port", "0", "--secret", SECRET, stop=stop) as cli:
+        match = cli.first_line(READY)
+        assert int(match.group(2)) != 0
+        body = encode(EVENT)
+        with httpx.Client(base_url=match.group(1), timeout=10) as client:
+            assert client.post("/hook", content=body, headers=delivery_headers(body)).status_code == 200
+            bad = client.post("/hook", content=body, headers=delivery_headers(body, "whsec_wrong"))
+            assert bad.status_code == 400
+        accepted, rejected = cli.lines.get(timeout=10), cli.lines.get(timeout=10)
+        assert re.fullmatch(
+            rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ  ✓ {DESCRIBED}  \(endpoint we_01J0000000000000000000000C\)",
+            accepted,
+        ), accepted
+        assert f"  ✗ signature rejected (400): {SignatureMismatchError.message}" in rejected
+    # uvicorn stops gracefully, then re-raises SIGTERM (default action); listen turns SIGINT into 130.
+    assert cli.proc.returncode == code, cli.stderr_path.read_text()
+    assert "Traceback" not in cli.stderr_path.read_text()

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import re
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import REQUEST_ID, assert_envelope
+from tests.helpers import REQUEST_ID, assert_envelope, cli_process
 
-ROOT = Path(__file__).resolve().parents[2]
 BANNER = re.compile(r"^aurous-mock \S+ serving on (http://127\.0\.0\.1:(\d+))$")
-START_TIMEOUT = 30.0
 
 pytestmark = pytest.mark.e2e
 
@@ -41,50 +34,11 @@ def check_balance(base_url: str) -> None:
         assert_envelope(client.get("/v1/nowhere", headers={"X-Api-Key": "al_live_test"}), 404, "resource_not_found")
 
 
-def _pump_lines(stream, lines: queue.Queue[str]) -> None:
-    for line in stream:
-        lines.put(line.rstrip("\n"))
-
-
 def test_serve_subprocess_port_zero(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    env = {name: value for name, value in env.items() if not name.startswith("AUROUS_MOCK_")}
-    command = [
-        sys.executable,
-        "-m",
-        "mockserver",
-        "serve",
-        "--port",
-        "0",
-        "--clock",
-        "virtual",
-        "--log-level",
-        "warning",
-    ]
-    with (
-        (tmp_path / "stderr.log").open("w") as stderr,
-        subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True) as proc,
-    ):
-        lines: queue.Queue[str] = queue.Queue()
-        reader = threading.Thread(target=_pump_lines, args=(proc.stdout, lines), daemon=True)
-        reader.start()
-        try:
-            try:
-                first = lines.get(timeout=START_TIMEOUT)
-            except queue.Empty:
-                pytest.fail(f"no banner; stderr: {(tmp_path / 'stderr.log').read_text()}")
-            match = BANNER.match(first)
-            assert match, first
-            assert int(match.group(2)) != 0
-            check_balance(match.group(1))
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            reader.join(timeout=5)
+    with cli_process(tmp_path, "serve", "--port", "0", "--clock", "virtual", "--log-level", "warning") as cli:
+        match = cli.first_line(BANNER)
+        assert int(match.group(2)) != 0
+        check_balance(match.group(1))
 
 
 def test_live_server_serves_balance(live_server: str) -> None:
