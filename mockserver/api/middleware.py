@@ -12,7 +12,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mockserver.api.errors import error_body
 from mockserver.api.scenarios import ConnectionDropped, drop_connection
 from mockserver.core.emulator import Emulator
-from mockserver.core.errors import InternalError, PayloadTooLargeError
+from mockserver.core.errors import (
+    DomainError,
+    HeadersTooLargeError,
+    InternalError,
+    PayloadTooLargeError,
+    UriTooLongError,
+)
 from mockserver.core.versions import HEADER as VERSION_HEADER
 from mockserver.core.versions import echo_version
 
@@ -46,13 +52,16 @@ class ConventionsMiddleware:
                     out[VERSION_HEADER] = version
             await send(message)
 
-        limit = self.emulator.settings.max_upload_bytes
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            await self._answer(PayloadTooLargeError(limit=limit), request_id, stamped)
+        refused = self._refusal(scope, headers)
+        if refused is not None:
+            await self._answer(refused, request_id, stamped)
             return
         try:
-            await self.app(scope, receive, stamped)
+            await self.app(scope, _capped(receive, self.emulator.settings.max_upload_bytes), stamped)
+        except PayloadTooLargeError as error:  # a streamed body outgrew the cap where no handler catches it
+            if started:
+                raise
+            await self._answer(error, request_id, stamped)
         except ConnectionDropped:
             # The scenario `drop`: close the connection unanswered (never a 500 envelope). In process
             # (TestClient, httpx's ASGITransport) there is no connection, so the exception reaches the caller.
@@ -62,6 +71,19 @@ class ConventionsMiddleware:
             log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if not started:
                 await self._answer(InternalError(), request_id, stamped)
+
+    def _refusal(self, scope: Scope, headers: Headers) -> DomainError | None:
+        """The limits checked before routing: request target, request head, declared body size."""
+        settings = self.emulator.settings
+        if len(scope.get("raw_path") or b"") + len(scope["query_string"]) > settings.max_url_bytes:
+            return UriTooLongError(limit=settings.max_url_bytes)
+        head = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+        if head + len(scope.get("raw_path") or b"") + len(scope["query_string"]) > settings.max_header_bytes:
+            return HeadersTooLargeError(limit=settings.max_header_bytes)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > settings.max_upload_bytes:
+            return PayloadTooLargeError(limit=settings.max_upload_bytes)
+        return None
 
     @staticmethod
     async def _answer(error: Any, request_id: str, send: Send) -> None:
@@ -74,3 +96,23 @@ class ConventionsMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises :class:`PayloadTooLargeError` once the body outgrows ``limit`` bytes.
+
+    ``Content-Length`` is checked before routing; this bounds chunked bodies too (multipart file parts are
+    spooled to disk by Starlette without a limit of their own).
+    """
+    received = 0
+
+    async def capped() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise PayloadTooLargeError(limit=limit)
+        return message
+
+    return capped

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from mockserver.api import scenarios
 from mockserver.api.errors import error_response, from_validation_error, param_path
 from mockserver.api.recorder import record
-from mockserver.core import idempotency
+from mockserver.core import idempotency, payload
 from mockserver.core.accounts import require_scope
 from mockserver.core.emulator import Emulator
 from mockserver.core.errors import DomainError, InvalidFormatError, PayloadTooLargeError, TooManyRequestsError
@@ -95,8 +95,8 @@ class Ctx:
 
         ``any_content_type`` reads JSON whatever the declared type (the control plane: ``curl -d`` sends a form type).
         """
-        content_type = self.request.headers.get("content-type", "application/json")
-        if not any_content_type and "json" not in content_type.split(";")[0].lower():
+        media_type = self.request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if not any_content_type and media_type != "application/json" and not media_type.endswith("+json"):
             raise InvalidFormatError("Content-Type must be application/json.")
         raw = await self.body()
         if not raw.strip():
@@ -105,6 +105,7 @@ class Ctx:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise InvalidFormatError("The request body is not valid JSON.") from None
+        payload.check(data, raw)
         if not isinstance(data, dict):
             raise InvalidFormatError("The request body must be a JSON object.")
         return data

@@ -27,7 +27,9 @@ upstream ``type`` (one of five), the stable ``code``, the HTTP ``status`` and a 
     │   ├── IdempotencyKeyInUseError         409 idempotency_key_in_use
     │   ├── OutputModerationRejectedError    422 output_moderation_rejected
     │   ├── OutputNotAvailableError          422 output_not_available
-    │   └── PayloadTooLargeError             413 value_out_of_range
+    │   ├── PayloadTooLargeError             413 value_out_of_range
+    │   ├── UriTooLongError                  414 value_out_of_range (emulator only)
+    │   └── HeadersTooLargeError             431 value_out_of_range (emulator only)
     ├── AuthenticationError          type=authentication
     │   ├── MissingApiKeyError               401 missing_api_key
     │   ├── InvalidApiKeyError               401 invalid_api_key
@@ -204,6 +206,22 @@ class PayloadTooLargeError(InvalidRequestError):
     code = "value_out_of_range"
     status = 413
     message = "The request body exceeds {limit} bytes."
+
+
+class UriTooLongError(InvalidRequestError):
+    """Upstream's limit on the request target is not documented; the emulator's is ``max_url_bytes``."""
+
+    code = "value_out_of_range"
+    status = 414
+    message = "The request path and query string exceed {limit} bytes."
+
+
+class HeadersTooLargeError(InvalidRequestError):
+    """Upstream's limit on the request head is not documented; the emulator's is ``max_header_bytes``."""
+
+    code = "value_out_of_range"
+    status = 431
+    message = "The request line and headers exceed {limit} bytes."
 
 
 # --- authentication --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from mockserver.core import payload
 from mockserver.core.errors import InvalidFormatError, ResourceNotFoundError, ValueOutOfRangeError
 from mockserver.core.models import StoredFile, Team
 from mockserver.ids import IdSource
@@ -29,6 +30,7 @@ def parse_metadata(raw: str | None) -> dict[str, Any]:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidFormatError("metadata must be a JSON object.", param="metadata") from None
+    payload.check(value, raw.encode(), field="metadata")
     if not isinstance(value, dict):
         raise InvalidFormatError("metadata must be a JSON object.", param="metadata")
     if len(value) > MAX_METADATA_KEYS:

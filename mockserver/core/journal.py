@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from mockserver.clock import rfc3339
+from mockserver.core import payload
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
 
 BODY_LIMIT = 64 * 1024
@@ -129,9 +130,12 @@ def _body(body: bytes | None, size: int) -> Any:
         return None
     if size <= BODY_LIMIT:
         try:
-            return orjson.loads(body)
+            value = orjson.loads(body)
         except orjson.JSONDecodeError:
             pass
+        else:
+            if payload.shallow(value):  # a refused deep body is shown as text: it could not be encoded again
+                return value
     return body.decode("utf-8", "replace")
 
 
