@@ -14,6 +14,7 @@ import uvicorn
 from mockserver._version import __version__
 from mockserver.app import create_app
 from mockserver.core.scenarios import ScenarioFileError
+from mockserver.server import config as server_config
 from mockserver.settings import Settings, load_settings
 
 log = logging.getLogger("mockserver")
@@ -140,7 +141,7 @@ def serve(args: argparse.Namespace) -> int:
     print(f"aurous-mock {__version__} serving on http://{shown}:{port}", flush=True)  # noqa: T201
     print(f"  try: curl -H 'X-Api-Key: {key}' http://{shown}:{port}/v1/balance", flush=True)  # noqa: T201
     print("  any well-formed key (al_live_… or og_…) gets its own team", flush=True)  # noqa: T201
-    config = uvicorn.Config(app, log_level=args.log_level, access_log=args.log_level == "debug", lifespan="on")
+    config = server_config(app, log_level=args.log_level, access_log=args.log_level == "debug", lifespan="on")
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     return 0

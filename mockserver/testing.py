@@ -24,6 +24,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from mockserver.app import create_app
+from mockserver.server import config as server_config
 from mockserver.settings import Settings
 
 STARTUP_TIMEOUT = 10.0
@@ -33,7 +34,7 @@ class ServerThread:
     """An ASGI app under uvicorn in a daemon thread on a free loopback port; stops itself on exit."""
 
     def __init__(self, app: ASGIApp, *, name: str = "aurous-mock", lifespan: Literal["on", "off"] = "on") -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan=lifespan, log_level="warning")
+        config = server_config(app, host="127.0.0.1", port=0, lifespan=lifespan, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=name, daemon=True)
         self.base_url = ""

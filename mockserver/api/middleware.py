@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -116,3 +117,19 @@ def _capped(receive: Receive, limit: int) -> Receive:
         return message
 
     return capped
+
+
+def raw_refusal(emulator: Emulator, error: DomainError) -> bytes:
+    """A whole HTTP/1.1 answer in the envelope, for the server's protocol to write when no request reaches the app
+    (a malformed or oversized request head); it closes the connection."""
+    request_id = emulator.ids.new("req", at=emulator.clock.now(), scope="req")
+    body = orjson.dumps(error_body(error, request_id))
+    head = [
+        f"HTTP/1.1 {error.status} {HTTPStatus(error.status).phrase}",
+        "content-type: application/json",
+        f"content-length: {len(body)}",
+        "connection: close",
+        f"aurous-request-id: {request_id}",
+        f"{VERSION_HEADER.lower()}: {echo_version(None)}",
+    ]
+    return "\r\n".join([*head, "", ""]).encode("latin-1") + body

@@ -12,6 +12,7 @@ import uvicorn
 
 from mockserver import __version__
 from mockserver.cli import main
+from mockserver.server import BoundedHttpToolsProtocol
 
 BANNER = re.compile(r"^aurous-mock (\S+) serving on http://127\.0\.0\.1:(\d+)$")
 
@@ -93,6 +94,18 @@ def test_cli_serve_builds_app_from_options(fake_server: Any, capsys: pytest.Capt
     settings = server.config.app.state.emulator.settings
     assert (settings.clock, settings.seed, settings.speed, settings.port) == ("virtual", 5, 2.0, 0)
     assert server.config.lifespan == "on"
+    capsys.readouterr()
+
+
+def test_cli_serve_bounds_the_request_head_with_the_setting(
+    fake_server: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AUROUS_MOCK_MAX_HEADER_BYTES", "4096")
+    main(["serve", "--port", "0", "--log-level", "warning"])
+    [server] = fake_server.instances
+    assert issubclass(server.config.http, BoundedHttpToolsProtocol)
+    assert server.config.http.max_head_bytes == 4096
+    assert server.config.http.emulator is server.config.app.state.emulator
     capsys.readouterr()
 
 
