@@ -266,6 +266,9 @@ class Generations:
             self.store.put(DUE, team.id, due, owner=team.id)
 
     def _settle(self, team: Team, gen: Generation, at: datetime) -> None:
+        """Commit or release the hold once; a generation is never settled twice (its listeners fire once)."""
+        if gen.settled:
+            return
         gen.settled = True
         if gen.status_at(at) is JobStatus.SUCCEEDED:
             self.ledger.commit(team, gen, at)
@@ -296,10 +299,14 @@ class Generations:
         return paginate(rows, limit=limit, starting_after=starting_after, ending_before=ending_before)
 
     def cancel(self, team: Team, gen_id: str, now: datetime) -> Generation:
-        """pending/processing → cancelled (hold released); cancelled → no-op; other terminals → 400."""
+        """pending/processing → cancelled (hold released); cancelled → no-op; other terminals → 400.
+
+        A generation already settled is terminal whatever ``now`` says: ``now`` was read when the request began,
+        and the team's clock may have moved (and settled it) while the request waited, e.g. under ``latency``.
+        """
         with self.store.transaction():
             gen = self.get(team, gen_id)
-            status = gen.status_at(now)
+            status = gen.status_at(max(now, gen.finish_at) if gen.settled else now)
             if status is JobStatus.CANCELLED:
                 return gen
             if status.terminal:

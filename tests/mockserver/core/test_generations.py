@@ -300,6 +300,20 @@ def test_cancel_cancelled_is_a_no_op() -> None:
     assert [entry.type for entry in world.ledger.entries(team)] == ["hold", "release"]
 
 
+def test_cancel_read_before_a_settlement_it_waited_out_is_not_cancellable() -> None:
+    """A cancel whose ``now`` was read before the clock moved on (``latency``) meets a settled generation: 400, once."""
+    world = World()
+    team = world.team()
+    gen = world.image(team, count=2)
+    world.gens.settle_due(team, at(12))  # another request moved the clock and booked the success
+    with pytest.raises(GenerationNotCancellableError):
+        world.gens.cancel(team, gen.id, at(5))
+    assert world.status(team, gen.id, at(12)) is JobStatus.SUCCEEDED
+    assert (team.credits, team.held) == (998, 0)
+    assert [entry.type for entry in world.ledger.entries(team)] == ["hold", "charge"]
+    assert world.terminal == [(gen.id, JobStatus.SUCCEEDED)]
+
+
 def test_cancel_succeeded_is_not_cancellable() -> None:
     world = World()
     team = world.team()
