@@ -6,6 +6,7 @@ Precedence, highest first: explicit arguments (CLI), environment, config file, d
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 from datetime import datetime
@@ -145,7 +146,13 @@ class Settings(BaseSettings):
 
     @property
     def loopback_only(self) -> bool:
-        return self.host in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")
+        """Whether ``host`` binds loopback only: ``localhost`` or a loopback address (not a name like ``127.x.com``)."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

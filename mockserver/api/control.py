@@ -9,6 +9,7 @@ at all without a configured token), so an emulator reachable from a network cann
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from datetime import UTC, datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -46,9 +47,15 @@ class SetBody(BaseModel):
 
 
 def refusal(request: Request) -> DomainError | None:
-    """Why a control route must not answer (checked before authentication, so nothing leaks), or None."""
+    """Why a control route must not answer (checked before authentication, so nothing leaks), or None.
+
+    Without a token the control plane answers only a server bound to loopback, and only peers on loopback: the
+    peer check covers an app served some other way than ``serve`` (say ``uvicorn --factory --host 0.0.0.0``)
+    while its settings still name the default host.
+    """
     settings = request.app.state.emulator.settings
-    if not settings.control_plane or (settings.control_token is None and not settings.loopback_only):
+    local = settings.loopback_only and _from_loopback(request.scope.get("client"))
+    if not settings.control_plane or (settings.control_token is None and not local):
         return RouteNotFoundError(method=request.method, path=request.url.path)
     if settings.control_token is not None:
         sent = request.headers.get(TOKEN_HEADER)
@@ -57,6 +64,18 @@ def refusal(request: Request) -> DomainError | None:
         if not hmac.compare_digest(sent.encode(), settings.control_token.encode()):
             return InvalidApiKeyError(f"Wrong {TOKEN_HEADER}.")
     return None
+
+
+def _from_loopback(client: tuple[str, int] | None) -> bool:
+    """Whether the peer is on loopback; a peer that is not an IP address (in-process transports) counts as local."""
+    if client is None:
+        return True
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:
+        return True
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def flag(ctx: Ctx, name: str, *, default: bool = False) -> bool:

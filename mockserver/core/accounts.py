@@ -131,11 +131,17 @@ class Accounts:
     # --- the control plane: keys and team settings ------------------------------------------------------
 
     def declare_key(self, team: Team, raw: str, *, scope: str, revoked: bool) -> ApiKey:
-        """A new key on ``team`` (not the team its string would provision); a key that exists is refused."""
+        """A new key on ``team`` (not the team its string would provision); a key that exists is refused.
+
+        So is a key whose own team exists (it was used, then its team reset, which forgets its keys): declaring it
+        elsewhere would send that team's next requests to another team.
+        """
         if not KEY_PATTERN.fullmatch(raw):  # not match: "$" would let a trailing newline in
             raise InvalidFormatError(KEY_FORMAT, param="key")
         with self.store.transaction():
-            if self.store.get("api_key", raw) is not None or raw in self._declared:
+            own: Team | None = self.store.get("team", team_id_for(raw))
+            taken = own is not None and own.id != team.id
+            if taken or self.store.get("api_key", raw) is not None or raw in self._declared:
                 raise InvalidRequestStateError(KEY_TAKEN.format(preview=raw[:KEY_PREVIEW_LENGTH]), param="key")
             key = ApiKey(key=raw, team_id=team.id, scope=scope, revoked=revoked)
             self.store.put("api_key", raw, key, owner=team.id)

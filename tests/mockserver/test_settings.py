@@ -110,7 +110,7 @@ def test_settings_loopback_hosts(host: str) -> None:
     assert Settings(host=host).loopback_only
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.1"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "10.0.0.1", "127.example.com", "127.0.0.1.nip.io", "localhost."])
 def test_settings_non_loopback_hosts(host: str) -> None:
     assert not Settings(host=host).loopback_only
 
