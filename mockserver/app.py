@@ -79,7 +79,9 @@ def create_app(
     except BaseException:
         emulator.close()
         raise
-    sender = sender or HttpxSender(max_connections=settings.webhook_max_in_flight)
+    sender = sender or HttpxSender(
+        max_connections=settings.webhook_max_in_flight, allow_loopback=settings.webhook_allow_http_loopback
+    )
     dispatcher = WebhookDispatcher(emulator.webhooks, emulator.accounts, sender, settings, settle=emulator.settle_due)
 
     @contextlib.asynccontextmanager

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import ipaddress
 import logging
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -22,6 +24,7 @@ from typing import Protocol
 
 import httpx
 
+from mockserver.core import ssrf
 from mockserver.core.accounts import Accounts
 from mockserver.core.models import Team
 from mockserver.core.webhooks import Claim, SendResult, Webhooks
@@ -41,12 +44,35 @@ class Sender(Protocol):
     async def send(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> SendResult: ...
 
 
-class HttpxSender:
-    """Real HTTP: one ``httpx.AsyncClient`` that follows no redirects and ignores proxy variables."""
+Resolver = Callable[[str, int], Awaitable[list[str]]]  # host, port → the addresses it resolves to
 
-    def __init__(self, *, max_connections: int = 32, verify: bool = True) -> None:
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+class HttpxSender:
+    """Real HTTP: one ``httpx.AsyncClient`` that follows no redirects and ignores proxy variables.
+
+    A target named by host name is resolved first and refused (a failed attempt, never a request) when any
+    address is private, link-local, metadata or otherwise blocked by the SSRF rules, loopback excepted while
+    ``allow_loopback``: the URL passed them by name when registered, but the name may point anywhere since.
+    A name that rebinds between this check and httpx's own lookup is not caught (the emulator does not pin).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 32,
+        verify: bool = True,
+        allow_loopback: bool = True,
+        resolver: Resolver = system_resolver,
+    ) -> None:
         self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._verify = verify
+        self._allow_loopback = allow_loopback
+        self._resolver = resolver
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -63,6 +89,9 @@ class HttpxSender:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):  # a total deadline: httpx's timeouts are per read
+                refused = await self._refusal(url)
+                if refused is not None:
+                    return SendResult(None, refused, _since(started))
                 async with self._http().stream("POST", url, content=body, headers=headers, timeout=timeout) as reply:
                     excerpt = await _excerpt(reply)
         except (TimeoutError, httpx.TimeoutException):
@@ -70,9 +99,31 @@ class HttpxSender:
         except httpx.ConnectError as exc:
             kind = "tls_error" if "ssl" in repr(exc).lower() or "certificate" in str(exc).lower() else "connect_error"
             return SendResult(None, f"{kind}: {exc}", _since(started))
-        except httpx.HTTPError as exc:
-            return SendResult(None, f"{type(exc).__name__}: {exc}", _since(started))
+        except httpx.HTTPError as exc:  # a reset has no message: the class name says it all
+            return SendResult(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, _since(started))
         return SendResult(reply.status_code, None, _since(started), excerpt)
+
+    async def _refusal(self, url: str) -> str | None:
+        """Why ``url``'s host must not be called (it resolves to a blocked address), or None."""
+        target = httpx.URL(url)
+        host = target.host
+        try:
+            ipaddress.ip_address(host)
+            return None  # an address literal: judged when the URL was registered
+        except ValueError:
+            pass
+        try:
+            addresses = await self._resolver(host, target.port or (443 if target.scheme == "https" else 80))
+        except OSError:
+            return None  # httpx reports the failed lookup as a connect error
+        for text in addresses:
+            address = ipaddress.ip_address(text.partition("%")[0])
+            mapped = getattr(address, "ipv4_mapped", None) or address
+            if self._allow_loopback and mapped.is_loopback:
+                continue
+            if ssrf.is_blocked_address(address):
+                return f"blocked_address: {host} resolves to {text}"
+        return None
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

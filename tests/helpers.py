@@ -25,7 +25,7 @@ ENVELOPE_FIELDS = {"type", "code", "message", "param", "doc_url", "request_id"}
 
 def error_type_for(status: int) -> str:
     """The envelope ``type`` the newest ``/errors`` map (reference §1.7) gives an HTTP status."""
-    if status in (400, 402, 409, 413, 414, 422, 431):  # 413, 414, 431: the emulator's own limits
+    if status in (400, 402, 409, 413, 414, 416, 422, 431):  # 413, 414, 416, 431: standard HTTP, emulator choices
         return "invalid_request"
     if status in (401, 403):
         return "authentication"
