@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from mockserver import InMemoryStore, VirtualClock, create_app
 from mockserver.core.payload import MAX_DEPTH, TOO_DEEP
-from tests.conftest import BASE_URL, START, make_settings, new_api_key
+from tests.conftest import BASE_URL, START, ClientFactory, make_settings, new_api_key
 from tests.helpers import assert_envelope
 
 NOT_JSON = "The request body is not valid JSON."
@@ -199,6 +199,25 @@ def test_chunked_multipart_upload_over_the_limit_is_413(client, headers):
         content=chunks(),
     )
     assert_envelope(response, 413, "value_out_of_range", message="The request body exceeds 65536 bytes.")
+
+
+def test_character_upload_over_10_mb_is_400_and_streamed_past_the_cap_is_413(client_for: ClientFactory):
+    client = client_for(rate_limits_enabled=False)
+    headers = {"X-Api-Key": new_api_key()}
+    init = {"filename": "big.png", "extension": "png", "content_type": "image/png"}
+    ticket = client.post("/v1/characters/uploads/init", json=init, headers=headers).json()
+    over = b"\x89PNG" + b"\x00" * (10 * 1024**2)
+    response = client.put(ticket["upload_url"], content=over, headers=ticket["upload_headers"])
+    assert_envelope(response, 400, "value_out_of_range", "body")
+    ticket = client.post("/v1/characters/uploads/init", json=init, headers=headers).json()
+
+    def endless() -> Iterator[bytes]:
+        for _ in range(12 * 16):  # 12 MiB, without Content-Length
+            yield b"\x00" * (64 * 1024)
+
+    response = client.put(ticket["upload_url"], content=endless(), headers=ticket["upload_headers"])
+    assert response.status_code in (400, 413), response.text  # whichever limit reads the body first
+    assert response.json()["error"]["code"] == "value_out_of_range"
 
 
 def test_file_metadata_nested_too_deep_is_400(client, headers):
