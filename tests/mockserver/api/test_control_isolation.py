@@ -146,6 +146,15 @@ def test_one_teams_control_operations_never_touch_or_show_another_team(client: T
             assert value not in text, f"team A saw team B's {kind}"
 
 
+def test_global_reads_show_no_teams_data(client: TestClient) -> None:
+    team_b = {"X-Api-Key": new_api_key()}
+    b_ids = populate(client, team_b)
+    a = {"X-Api-Key": new_api_key()}
+    for path in ("/_mock/clock", "/_mock/snapshots"):
+        text = client.get(path, params={"global": "true"}, headers=a).text
+        assert not [kind for kind, value in b_ids.items() if value in text], text
+
+
 def test_another_teams_ids_are_not_found_through_the_control_plane(client: TestClient) -> None:
     team_b = {"X-Api-Key": new_api_key()}
     b = populate(client, team_b)

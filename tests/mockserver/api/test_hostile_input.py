@@ -220,6 +220,15 @@ def test_character_upload_over_10_mb_is_400_and_streamed_past_the_cap_is_413(cli
     assert response.json()["error"]["code"] == "value_out_of_range"
 
 
+@pytest.mark.parametrize(("fields", "files"), [(21, 1), (1, 3)])
+def test_multipart_with_too_many_parts_is_400(client, headers, fields, files):
+    data = {"purpose": "reference", **{f"f{i}": "v" for i in range(fields - 1)}}
+    uploads = [(f"file{i}", (f"{i}.png", b"x", "image/png")) for i in range(files)]
+    response = client.post("/v1/files", headers=headers, data=data, files=uploads)
+    error = assert_envelope(response, 400, "invalid_format")
+    assert error["message"].startswith("Malformed multipart body: Too many")
+
+
 def test_file_metadata_nested_too_deep_is_400(client, headers):
     deep = '{"a": ' * 300 + "1" + "}" * 300
     response = client.post(
