@@ -184,26 +184,30 @@ def test_cancel_racing_completion_settles_each_generation_exactly_once(team):
     """Cancels held up by ``latency`` meet a clock advance that completes the same generations.
 
     Whichever wins, a generation is settled once: cancelled (hold released, the cancel answered 200) or succeeded
-    (charged, the cancel answered 400 ``generation_not_cancellable``), never both.
+    (charged, the cancel answered 400 ``generation_not_cancellable``), never both. The slow cancels began before
+    the advance and end well after it: they must lose, whatever their ``now`` said when they began.
     """
     set_credits(team, 100)
     ok(team.post("/v1/webhook_endpoints", json={"url": f"http://127.0.0.1:{closed_port()}/hook", "events": ["*"]}))
     ids = [ok(team.post("/v1/images", json={"prompt": f"race {i}"}))["id"] for i in range(16)]
+    slow = set(ids[8:])
     advance(team, PROCESSING - 1)  # one second before they finish
 
     def cancel(gen_id: str, delay_ms: int) -> Callable[[], httpx.Response]:
         return lambda: team.post(f"/v1/images/{gen_id}/cancel", headers={"Aurous-Mock-Scenario": f"latency={delay_ms}"})
 
     def finish() -> httpx.Response:
-        threading.Event().wait(0.15)  # lands among the held-up cancels
+        threading.Event().wait(0.5)  # after the fast cancels, while the slow ones wait
         return team.post("/_mock/clock/advance", json={"seconds": 5})
 
+    delays = [1500 if gen_id in slow else i * 10 for i, gen_id in enumerate(ids)]
     with BalanceWatch(team):
-        answers = together([*(cancel(gen_id, i * 20) for i, gen_id in enumerate(ids)), finish])
+        answers = together([*(cancel(gen_id, delay) for gen_id, delay in zip(ids, delays, strict=True)), finish])
     ok(answers[-1])
     final = {gen_id: ok(team.get(f"/v1/images/{gen_id}"))["status"] for gen_id in ids}
     for gen_id, answer in zip(ids, answers, strict=False):
         if answer.status_code == 200:
+            assert gen_id not in slow, answer.text
             assert final[gen_id] == "cancelled", answer.text
         else:
             assert answer.status_code == 400, answer.text
