@@ -136,7 +136,10 @@ async def advance_clock(ctx: Ctx) -> Response:
 
 async def set_clock(ctx: Ctx) -> Response:
     body = await ctx.parse(SetBody, any_content_type=True)
-    when = body.now.astimezone(UTC)
+    try:
+        when = body.now.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before datetime.min in UTC (9999-12-31…-01:00 after max)
+        raise ValueOutOfRangeError(NEVER_BACKWARDS if body.now.year == 1 else TOO_FAR, param="now") from None
     if when < _clock_now(ctx):
         raise ValueOutOfRangeError(NEVER_BACKWARDS, param="now")
     if when >= HORIZON:

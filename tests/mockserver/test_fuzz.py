@@ -1,4 +1,4 @@
-"""Fuzzing: Schemathesis, positive and negative data, every operation of openapi.yaml, requests counted.
+"""Fuzzing: Schemathesis, positive and negative data, every operation of openapi.yaml and control-openapi.yaml.
 
 The guarantee: whatever the request, the emulator answers with no 5xx and every error body is the vendor's
 envelope (``{"error": {type, code, message, param, doc_url, request_id}}``, ``type`` matching the status,
@@ -63,10 +63,12 @@ class CountingApp:
 
 target = CountingApp()
 schema = schemathesis.openapi.from_asgi("/openapi.json", target)
-target.statuses.clear()  # loading the spec is not a fuzzed request
-schema.config.generation.update(
-    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES, with_security_parameters=False
-)
+control = schemathesis.openapi.from_asgi("/_mock/openapi.yaml", target)  # control-openapi.yaml
+target.statuses.clear()  # loading the specs is not a fuzzed request
+for loaded in (schema, control):
+    loaded.config.generation.update(
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES, with_security_parameters=False
+    )
 
 
 class NotAnEnvelope(Failure):
@@ -128,6 +130,18 @@ def _report() -> Iterator[None]:
 def test_fuzzed_requests_never_get_a_5xx_or_a_bare_error(case):
     case.call_and_validate(
         headers={"X-Api-Key": KEY},
+        additional_checks=[strict_envelope],
+        excluded_checks=[positive_data_acceptance],
+    )
+
+
+@pytest.mark.slow
+@control.parametrize()
+@settings(suppress_health_check=list(HealthCheck), deadline=None, derandomize=True, database=None)
+def test_fuzzed_control_plane_requests_never_get_a_5xx_or_a_bare_error(case):
+    """The same over ``control-openapi.yaml``, each operation with a key of its own (its own team and clock)."""
+    case.call_and_validate(
+        headers={"X-Api-Key": f"al_live_fuzz_{case.operation.definition.raw.get('operationId', 'control')}"},
         additional_checks=[strict_envelope],
         excluded_checks=[positive_data_acceptance],
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from mockserver.api.control import NEVER_BACKWARDS, TOKEN_HEADER
+from mockserver.api.control import NEVER_BACKWARDS, TOKEN_HEADER, TOO_FAR
 from mockserver.clock import VirtualClock
 from mockserver.settings import Settings
 from tests.conftest import ClientFactory, new_api_key
@@ -105,6 +105,18 @@ def test_clock_cannot_pass_the_horizon(client: TestClient, headers: dict[str, st
     response = client.post("/_mock/clock/advance", headers=headers, json={"seconds": 2 * 86_400})
     assert_envelope(response, 400, "value_out_of_range", param="seconds")
     assert clock_of(client, headers)["now"] == "8999-12-31T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("0001-01-01T00:00:00+01:00", NEVER_BACKWARDS), ("9999-12-31T23:59:59-01:00", TOO_FAR)],
+)
+def test_set_to_an_instant_beyond_datetime_in_utc_is_value_out_of_range(
+    client: TestClient, headers: dict[str, str], value: str, message: str
+) -> None:
+    """Found by fuzzing the control plane: these parse, but have no UTC equivalent (was a 500)."""
+    response = client.post("/_mock/clock/set", headers=headers, json={"now": value})
+    assert_envelope(response, 400, "value_out_of_range", param="now", message=message)
 
 
 @pytest.mark.parametrize("value", ["2026-07-01T00:00:00", "tomorrow", "2026-13-01T00:00:00Z", None])
