@@ -50,12 +50,13 @@ class CountingApp:
             sender=RecordingSender(),  # fuzzed webhook URLs must never be called for real
         )
         self.statuses: Counter[str] = Counter()
-        self.started = time.monotonic()
+        self.control = 0  # of them, requests to /_mock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def counted(message: Any) -> None:
             if message["type"] == "http.response.start":
                 self.statuses[f"{message['status'] // 100}xx"] += 1
+                self.control += scope["path"].startswith("/_mock")
             await send(message)
 
         await self.app(scope, receive, counted)
@@ -65,6 +66,7 @@ target = CountingApp()
 schema = schemathesis.openapi.from_asgi("/openapi.json", target)
 control = schemathesis.openapi.from_asgi("/_mock/openapi.yaml", target)  # control-openapi.yaml
 target.statuses.clear()  # loading the specs is not a fuzzed request
+target.control = 0
 for loaded in (schema, control):
     loaded.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES, with_security_parameters=False
@@ -118,6 +120,7 @@ def _report() -> Iterator[None]:
         summary = {
             "examples_per_operation": EXAMPLES,
             "requests": sum(target.statuses.values()),
+            "control_plane_requests": target.control,
             "by_status": dict(sorted(target.statuses.items())),
             "seconds": round(time.monotonic() - started, 1),
         }
