@@ -73,28 +73,48 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check.add_argument(
         "--profile", choices=["live-safe", "full"], help="default: live-safe unless the target is loopback"
     )
-    check.add_argument("--max-credits", type=float, help="spending cap (default 0 for a live target)")
-    check.add_argument("--report", metavar="DIR", help="write report.json and junit.xml into DIR")
-    check.add_argument("--seed", type=int, help="Hypothesis seed (default: derandomized)")
+    check.add_argument(
+        "--allow-spend", action="store_true", help="let billable requests reach a live target (needs --max-credits)"
+    )
+    check.add_argument("--max-credits", type=float, help="spending cap (a live target spends 0 without --allow-spend)")
+    check.add_argument("--report", metavar="DIR", help="write report.md, report.json and junit.xml into DIR")
+    check.add_argument("--seed", type=int, help="Hypothesis seed (default: the same cases every run)")
     check.add_argument("--max-examples", type=int, default=10, help="cases per operation and mode (default 10)")
+    check.add_argument(
+        "--suite",
+        action="append",
+        choices=["conformance", "workflows", "lifecycle", "webhooks", "conventions"],
+        help="run only this suite (repeatable; default: all)",
+    )
+    check.add_argument(
+        "--operation", action="append", metavar="NAME", help="run only this operationId or workflow (repeatable)"
+    )
 
 
 def check(args: argparse.Namespace) -> int:
-    from contracts.check import check as run_check  # the kit speaks HTTP only; the emulator does not need it
+    from contracts.check import SpendNotAllowed  # the kit speaks HTTP only; the emulator does not need it
+    from contracts.check import check as run_check
     from contracts.targets import Target
 
     def progress(line: str) -> None:
         print(line, flush=True)  # noqa: T201
 
-    result = run_check(
-        Target.from_url(args.target, api_key=args.api_key),
-        profile=args.profile,
-        max_credits=args.max_credits,
-        seed=args.seed,
-        max_examples=args.max_examples,
-        report_dir=args.report,
-        progress=progress,
-    )
+    try:
+        result = run_check(
+            Target.from_url(args.target, api_key=args.api_key),
+            profile=args.profile,
+            max_credits=args.max_credits,
+            allow_spend=args.allow_spend,
+            seed=args.seed,
+            max_examples=args.max_examples,
+            suites=args.suite,
+            operations=args.operation,
+            report_dir=args.report,
+            progress=progress,
+        )
+    except SpendNotAllowed as exc:
+        print(f"aurous-mock check: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
     progress(result.summary())
     return result.exit_code
 
