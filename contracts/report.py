@@ -176,7 +176,9 @@ def _junit(result: CheckResult) -> ET.Element:
             skipped="0",
         )
         for operation in suite.operations:
-            case = ET.SubElement(element, "testcase", classname=f"{result.profile}.{suite.name}", name=operation.operation)
+            case = ET.SubElement(
+                element, "testcase", classname=f"{result.profile}.{suite.name}", name=operation.operation
+            )
             for finding in operation.findings:
                 failure = ET.SubElement(case, "failure", type=finding.failure, message=finding.title)
                 detail = [finding.message]

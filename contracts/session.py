@@ -124,6 +124,8 @@ class Session:
         self.target, self.profile, self.seed, self.max_examples = target, profile, seed, max_examples
         self.budget = budget if budget is not None else Budget(None)
         self.operations, self.progress = operations, progress
+        if api_key is None and target.api_key is None and not target.is_live:
+            api_key = f"al_live_{secrets.token_hex(16)}"  # a local target: a team of this run's own
         self.api_key = api_key if api_key is not None else target.key()
         self.trace = Trace()
         self._client: Any = None
@@ -155,8 +157,8 @@ class Session:
             api_key=f"al_live_{secrets.token_hex(16)}",
         )
         twin.trace = self.trace  # one trace per target, whichever team sent the request
-        twin._client = self.client  # noqa: SLF001 - share the connection pool
-        twin._clock_control = self._clock_control  # noqa: SLF001
+        twin._client = self.client
+        twin._clock_control = self._clock_control
         return twin
 
     # -- HTTP ---------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 import contracts.checks  # noqa: F401 - registers the project checks with Schemathesis
 from contracts.budget import BILLABLE, ESTIMATE_OPERATIONS, BudgetExceeded, cheapest
-from contracts.report import Finding, OperationResult
+from contracts.report import OperationResult
 from contracts.schema import load_schema
 from contracts.session import Session, SuiteRun
 
