@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts import Target, check
-from contracts.check import LIVE_SAFE
+from contracts.check import LIVE_SAFE, SpendNotAllowed
 from mockserver import Settings, create_app
 from mockserver.cli import main
 from mockserver.clock import VirtualClock
@@ -100,3 +100,79 @@ def test_cli_check_against_running_emulator_exits_zero(live_server, tmp_path, ca
     assert code == 0, out
     assert "no drift" in out
     assert (tmp_path / "report.json").is_file()
+
+
+class BodyRecorder(Recorder):
+    """Records the JSON bodies of POSTs to billable paths, and the estimate calls."""
+
+    def __init__(self, app):
+        super().__init__(app)
+        self.bodies = []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in {"/v1/images", "/v1/videos"}:
+            await super().__call__(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        raw = b"".join(chunks)
+        try:
+            self.bodies.append((scope["path"], json.loads(raw)))
+        except ValueError:
+            pass
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return {"type": "http.disconnect"}
+            replayed = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        await super().__call__(scope, replay, send)
+
+
+def test_capped_spending_pins_cheapest_parameters_and_stays_under_the_cap():
+    recorder = BodyRecorder(emulator())
+    result = check(
+        Target("app", app=recorder), suites=["conformance"], operations=["createVideo"], max_credits=3, max_examples=10
+    )
+    assert result.spent <= 3
+    assert result.suite("conformance").spent == result.spent
+    sent = [body for path, body in recorder.bodies if isinstance(body, dict) and body.get("video_lora_id")]
+    accepted = [body for body in sent if body.get("duration") == 2 and body.get("resolution") == "480p"]
+    assert accepted, sent  # valid bodies went out pinned to the shortest 480p video
+    create_video = next(op for op in result.operations if op.operation_id == "createVideo")
+    assert create_video.refused > 0  # and the cap kept the rest from being sent
+
+
+def test_live_target_spends_nothing_without_allow_spend_and_a_cap():
+    live = Target.from_url("https://api.aurous-labs.com", api_key="al_live_x")
+    with pytest.raises(SpendNotAllowed, match="needs --max-credits"):
+        check(live, allow_spend=True)
+    with pytest.raises(SpendNotAllowed, match="needs --allow-spend"):
+        check(live, max_credits=10)
+
+
+def test_cli_check_refuses_spending_on_a_live_target_without_a_cap(capsys):
+    code = main(["check", "--target", "https://api.aurous-labs.com", "--api-key", "al_live_x", "--allow-spend"])
+    assert code == 2
+    assert "needs --max-credits" in capsys.readouterr().err
+
+
+def test_findings_carry_replay_commands_and_the_markdown_report(tmp_path):
+    target = Target("drifted", app=strip_headers(emulator(), b"aurous-request-id"))
+    result = check(target, suites=["conformance"], operations=["getBalance"], max_examples=1, report_dir=tmp_path)
+    finding = next(f for f in result.findings if f.failure == "MissingRequestId")
+    assert finding.suite == "conformance"
+    assert "--suite conformance --operation 'GET /v1/balance'" in finding.replay
+    assert '"X-Api-Key: $AUROUS_API_KEY"' in finding.curl or "$AUROUS_API_KEY" in finding.curl
+    markdown = (tmp_path / "report.md").read_text()
+    assert markdown.startswith("# Aurous contract check: ❌")
+    assert "| conformance |" in markdown
+    assert "MissingRequestId" in markdown
+    assert "Replay this case:" in markdown
