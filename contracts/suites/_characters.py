@@ -89,7 +89,7 @@ def _create_from_upload(flow: Flow, upload_id: str, pose: str) -> str:
     response = flow.call(
         "POST", "/v1/characters", "create character from upload", operation="createCharacter", json_body=body
     )
-    character = flow.body(response, (200, 201), "CharacterCreateFailed", "creating a character from an upload failed")
+    character = flow.created(response, "CharacterCreateFailed", "creating a character from an upload failed")
     character_id = character.get("id")
     flow.require(isinstance(character_id, str), "CharacterCreateFailed", "the character has no id")
     status = character.get("status")
@@ -134,13 +134,13 @@ def _use(flow: Flow, character_id: str) -> None:
     )
     response = flow.call("POST", "/v1/images", "create image with character", operation="createImage", json_body=body)
     flow.require(
-        200 <= response.status_code < 300,
+        200 <= response.status_code < 300 or response.status_code == 402,
         "CharacterNotUsable",
         "a ready character cannot be used in a generation",
         expected="201",
         actual=f"{response.status_code} {error_code(response) or ''}".strip(),
     )
-    generation = flow.body(response, (200, 201, 202), "CharacterNotUsable", "the generation is not a JSON object")
+    generation = flow.created(response, "CharacterNotUsable", "the generation is not a JSON object")
     flow.charged_as_estimated(generation, estimate, "at create with a character")
     echoed = generation.get("character_id")
     flow.check(
@@ -180,7 +180,7 @@ def _delete(flow: Flow, character_id: str) -> None:
     )
     read = flow.call("GET", f"/v1/characters/{character_id}", "read deleted character")
     if read.status_code == 200:  # the delete page says a deleted character stays readable for audit (§8.14)
-        status = read.json().get("status")
+        status = flow.body(read, (200,), "CharacterNotReadable", "GET failed").get("status")
         flow.check(
             status == "deleted",
             "DeletedCharacterNotDeleted",
@@ -204,7 +204,8 @@ def _delete(flow: Flow, character_id: str) -> None:
             expected="400 character_not_ready",
             actual=response.status_code,
         )
-        flow.call("POST", f"/v1/images/{response.json().get('id')}/cancel", "cancel image with deleted character")
+        created = flow.body(response, (200, 201, 202), "CharacterUsableAfterDelete", "the generation is not JSON")
+        flow.call("POST", f"/v1/images/{created.get('id')}/cancel", "cancel image with deleted character")
     else:
         flow.rejected(
             response,
@@ -224,7 +225,8 @@ def _synthesis(flow: Flow) -> None:
     before = flow.balance("balance before synthesis")
     body = {"name": "Kit Synthesis", "generate": True, "attributes": ATTRIBUTES}
     response = flow.call("POST", "/v1/characters", "synthesize character", operation="createCharacter", json_body=body)
-    character = flow.body(response, (200, 201), "SynthesisRefused", "a synthesis (generate: true) was refused")
+    character = flow.created(response, "SynthesisRefused", "a synthesis (generate: true) was refused")
+    flow.require(isinstance(character.get("id"), str), "SynthesisRefused", "the character has no id")
     status = character.get("status")
     flow.require(
         status == "synthesizing",

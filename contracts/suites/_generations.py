@@ -51,7 +51,7 @@ def create_paid(flow: Flow, kind: str, body: dict[str, Any]) -> Paid:
     estimate = flow.estimate(kind, body)
     before = flow.balance("balance before create")
     response = flow.call("POST", f"/v1/{kind}s", f"create {kind}", operation=CREATE[kind], json_body=body)
-    generation = flow.body(response, (200, 201, 202), "CreateRejected", f"the estimated {kind} body was refused")
+    generation = flow.created(response, "CreateRejected", f"the estimated {kind} body was refused")
     flow.require(isinstance(generation.get("id"), str), "CreateRejected", "the created generation has no id")
     flow.charged_as_estimated(generation, estimate, "at create")
     flow.balance_moved(

@@ -35,6 +35,11 @@ def rewrite_json(app, path_suffix: str, change):
         async def capture(message):
             if message["type"] == "http.response.start":
                 started.update(message)
+                if b"json" not in dict(message["headers"]).get(b"content-type", b""):
+                    await send(message)  # bytes (outputs) pass untouched
+                return
+            if b"json" not in dict(started["headers"]).get(b"content-type", b""):
+                await send(message)
                 return
             body = json.dumps(change(json.loads(message["body"]))).encode()
             headers = [(k, v) for k, v in started["headers"] if k.lower() != b"content-length"]
@@ -98,6 +103,22 @@ def test_workflows_charge_above_the_estimate_is_charged_more_than_estimated():
     assert finding.curl is not None
     assert "/v1/images" in finding.curl
     assert result.exit_code == 1
+
+
+def test_workflows_status_that_goes_back_is_status_went_backwards():
+    reads = {"processing": 0}
+
+    def flicker(body):  # drift: the second read while processing says pending again
+        if body.get("status") == "processing":
+            reads["processing"] += 1
+            if reads["processing"] == 2:
+                body["status"] = "pending"
+        return body
+
+    app = emulator()
+    result = run(rewrite_json(app, "", flicker), "image_create_poll_output")
+    finding = next(f for f in result.findings if f.failure == "StatusWentBackwards")
+    assert finding.actual == "pending → processing → pending"
 
 
 def test_workflows_output_that_never_expires_is_output_never_expires():
@@ -179,6 +200,28 @@ def test_workflows_budget_stops_before_the_cap_and_reports_it(tmp_path):
     assert result.exit_code == 1
     assert "**Aborted:**" in (tmp_path / "report.md").read_text()
     assert any("stopped: the next call would cross the credit cap" in line for line in lines)
+
+
+def test_workflows_rate_limits_are_waited_out_not_drift():
+    app = create_app(
+        Settings(clock="virtual", seed=11, rate_limits={"get": {"capacity": 2, "per_minute": 30}}),
+        clock=VirtualClock(datetime(2026, 6, 1, 12, tzinfo=UTC)),
+        sender=RecordingSender(),
+    )
+    statuses: list[int] = []
+
+    async def counting(scope, receive, send):
+        async def noted(message):
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+            await send(message)
+
+        await app(scope, receive, noted)
+
+    result = run(counting, "image_create_poll_output")
+    assert 429 in statuses
+    assert result.findings == [], result.summary()
+    assert result.suite("workflows").operations[0].cases > 10
 
 
 def test_workflows_without_clock_control_poll_in_real_time_and_skip_expiry():
