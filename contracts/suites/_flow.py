@@ -311,7 +311,7 @@ class Flow:
             return body
         exchanges[-1] = replace(exchanges[-1], step=f"{self.name}: poll {what}: {status}")
         seen.append(status)
-        self.require(
+        self.precondition(
             status in order,
             "UnknownStatus",
             f"the {what} reports an undocumented status",
@@ -326,5 +326,4 @@ class Flow:
             expected=f"after {previous}: a later status",
             actual=" → ".join(map(str, seen)),
         )
-        self.suite.passed(self.name)
         return body

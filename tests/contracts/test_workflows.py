@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 
 from contracts import Target, check
 from contracts.check import LIVE_SAFE
+from contracts.report import SuiteResult
+from contracts.session import Session, SuiteRun
+from contracts.suites import workflows
 from contracts.suites.workflows import WORKFLOWS
 from mockserver import Settings, create_app
 from mockserver.clock import VirtualClock
@@ -73,10 +76,6 @@ def test_workflows_emulator_in_process_has_no_drift(tmp_path):
 
 def test_workflows_same_steps_on_two_conformant_targets():
     """The differential mode compares traces step by step: the poll loop leaves one exchange per status."""
-    from contracts.report import SuiteResult
-    from contracts.session import Session, SuiteRun
-    from contracts.suites import workflows
-
     traces = []
     for seed in (1, 2):  # different seeds: different processing times, so different numbers of reads
         app = create_app(
