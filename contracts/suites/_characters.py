@@ -104,12 +104,7 @@ def _create_from_upload(flow: Flow, upload_id: str, pose: str) -> str:
     flow.check(
         refs == [pose], "CharacterRefsMismatch", "the refs are not the classified upload", expected=[pose], actual=refs
     )
-    read = flow.body(
-        flow.call("GET", f"/v1/characters/{character_id}", "read character"),
-        (200,),
-        "CharacterNotReadable",
-        "GET failed",
-    )
+    read = flow.read(f"/v1/characters/{character_id}", "read character")
     flow.check(
         read.get("status") == "ready",
         "CharacterNotReady",
@@ -192,6 +187,11 @@ def _delete(flow: Flow, character_id: str) -> None:
         flow.rejected(
             read, 404, "resource_not_found", "DeletedCharacterNotDeleted", "a deleted character's GET is not 404"
         )
+    _refused_after_delete(flow, character_id)
+
+
+def _refused_after_delete(flow: Flow, character_id: str) -> None:
+    """Reference §2.1: ``character_id`` must be ``ready``, else ``400 character_not_ready`` (soft-deleted too)."""
     body = cheapest("createImage", {**IMAGE, "character_id": character_id})
     response = flow.call(
         "POST", "/v1/images", "create image with deleted character", operation="createImage", json_body=body
@@ -244,6 +244,20 @@ def _synthesis(flow: Flow) -> None:
         spent=0,
     )
     _book_hold(flow, character, before.held if before else 0.0, held.held if held else price)
+    _settle_synthesis(flow, character)
+    flow.balance_moved(
+        before,
+        "balance after synthesis",
+        "SynthesisChargeMismatch",
+        "a synthesis does not charge 4 generations",
+        held=0,
+        spent=price,
+    )
+    flow.call("DELETE", f"/v1/characters/{character['id']}", "delete synthesized character")
+
+
+def _settle_synthesis(flow: Flow, character: dict[str, Any]) -> None:
+    """Poll to ``ready`` (saving it if the original flow stops at ``reviewing``): the four poses are there."""
     final = flow.poll(
         f"/v1/characters/{character['id']}",
         "character",
@@ -275,15 +289,6 @@ def _synthesis(flow: Flow) -> None:
         expected=sorted(SYNTHESIZED_POSES),
         actual=poses,
     )
-    flow.balance_moved(
-        before,
-        "balance after synthesis",
-        "SynthesisChargeMismatch",
-        "a synthesis does not charge 4 generations",
-        held=0,
-        spent=price,
-    )
-    flow.call("DELETE", f"/v1/characters/{character['id']}", "delete synthesized character")
 
 
 def _book_hold(flow: Flow, character: dict[str, Any], held_before: float, held_after: float) -> None:

@@ -181,6 +181,10 @@ class Flow:
         assert isinstance(body, dict)
         return body
 
+    def read(self, path: str, step: str) -> dict[str, Any]:
+        """``GET path``, which must answer 200 with a JSON object."""
+        return self.body(self.call("GET", path, step), (200,), "ReadFailed", f"GET {path} failed")
+
     def rejected(self, response: Any, status: int, code: str, failure: str, title: str) -> bool:
         """An answer that must be the error ``status`` / ``code``."""
         actual = f"{response.status_code} {error_code(response) or ''}".strip()

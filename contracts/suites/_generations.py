@@ -206,12 +206,7 @@ def check_expiry(flow: Flow, generation: dict[str, Any], kind: str) -> None:
         return
     expiry = completed + OUTPUT_TTL
     flow.session.advance((expiry - MARGIN - now).total_seconds())
-    fresh = flow.body(
-        flow.call("GET", f"/v1/images/{generation['id']}", f"read {kind} before output expiry"),
-        (200,),
-        "ReadFailed",
-        "GET failed",
-    )
+    fresh = flow.read(f"/v1/images/{generation['id']}", f"read {kind} before output expiry")
     early = download(flow, fresh, kind, f"download {kind} output a minute before expiry")
     flow.check(
         early.status_code in (200, 206),
@@ -221,12 +216,12 @@ def check_expiry(flow: Flow, generation: dict[str, Any], kind: str) -> None:
         actual=early.status_code,
     )
     flow.session.advance((MARGIN + timedelta(seconds=1)).total_seconds())
-    late = flow.body(
-        flow.call("GET", f"/v1/images/{generation['id']}", f"read {kind} after output expiry"),
-        (200,),
-        "ReadFailed",
-        "GET failed",
-    )
+    _expired(flow, fresh, kind)
+
+
+def _expired(flow: Flow, fresh: dict[str, Any], kind: str) -> None:
+    """24 h + 1 s after completion: ``410 output_expired`` (the URL of a new read, else the one read before)."""
+    late = flow.read(f"/v1/images/{fresh['id']}", f"read {kind} after output expiry")
     url = output_url(late, kind) or output_url(fresh, kind)
     assert url is not None
     expired = flow.call("GET", url, f"download {kind} output after expiry")
@@ -255,9 +250,7 @@ def estimate_holds_nothing(flow: Flow) -> None:
     """Read-only (every profile): an estimate is deterministic, holds nothing and inserts no generation."""
     image, video = cheapest("createImage", IMAGE), cheapest("createVideo", VIDEO)
     before = flow.balance("balance before estimates")
-    listed = flow.body(
-        flow.call("GET", "/v1/images?limit=1", "list before estimates"), (200,), "ListFailed", "GET /v1/images failed"
-    )
+    listed = flow.read("/v1/images?limit=1", "list before estimates")
     first, second = flow.estimate("image", image), flow.estimate("image", image, "estimate image again")
     flow.check(
         abs(first - second) < EPSILON,
@@ -270,9 +263,7 @@ def estimate_holds_nothing(flow: Flow) -> None:
     flow.balance_moved(
         before, "balance after estimates", "EstimateHeldCredits", "an estimate held or spent credits", held=0, spent=0
     )
-    after = flow.body(
-        flow.call("GET", "/v1/images?limit=1", "list after estimates"), (200,), "ListFailed", "GET /v1/images failed"
-    )
+    after = flow.read("/v1/images?limit=1", "list after estimates")
     ids = [[row.get("id") for row in page.get("data") or [] if isinstance(row, dict)] for page in (listed, after)]
     flow.check(
         ids[0] == ids[1],
@@ -341,16 +332,16 @@ def video_create_cancel(flow: Flow) -> None:
         "OutputAvailableAfterCancel",
         "a cancelled video's output is not 422 output_not_available",
     )
+    _stays_cancelled(flow, paid)
+
+
+def _stays_cancelled(flow: Flow, paid: Paid) -> None:
+    """An hour later, long past the instant it would have finished: still cancelled, still uncharged."""
     if not flow.session.clock_control:
         flow.note("a cancelled generation staying cancelled and uncharged later is not checked without clock control")
         return
-    flow.session.advance(3600)  # long past the instant the video would have finished
-    later = flow.body(
-        flow.call("GET", f"/v1/images/{paid.id}", "read cancelled video an hour later"),
-        (200,),
-        "ReadFailed",
-        "GET failed",
-    )
+    flow.session.advance(3600)
+    later = flow.read(f"/v1/images/{paid.id}", "read cancelled video an hour later")
     flow.check(
         later.get("status") == "cancelled",
         "TerminalStatusChanged",

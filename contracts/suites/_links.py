@@ -44,7 +44,8 @@ def _body(response: Any) -> Any:
         return None
 
 
-def links(flow: Flow) -> None:
+def _machine(flow: Flow) -> type[Any]:
+    """The spec's state machine, authenticated per scenario, budget-guarded, its failures turned into findings."""
     session, suite, name = flow.session, flow.suite, flow.name
     schema = load_schema(session.target)
     schema.config.generation.update(modes=[GenerationMode.POSITIVE])
@@ -94,6 +95,12 @@ def links(flow: Flow) -> None:
                         count=False,
                     )
 
+    return Links
+
+
+def links(flow: Flow) -> None:
+    session = flow.session
+    machine = _machine(flow)
     settings = hypothesis.settings(
         max_examples=session.max_examples,
         stateful_step_count=STEPS,
@@ -106,6 +113,6 @@ def links(flow: Flow) -> None:
     )
     with contextlib.redirect_stdout(io.StringIO()):  # Hypothesis narrates; findings carry what matters
         if session.seed is None:
-            Links.run(settings=settings)
+            machine.run(settings=settings)
         else:
-            hypothesis.seed(session.seed)(get_state_machine_test(Links, settings=settings))()
+            hypothesis.seed(session.seed)(get_state_machine_test(machine, settings=settings))()
