@@ -31,6 +31,7 @@ Suite = Callable[["Session", "SuiteRun"], None]
 # name → module; modules are imported only when their suite runs.
 SUITES: dict[str, str] = {
     "conformance": "contracts.suites.conformance",
+    "workflows": "contracts.suites.workflows",
     "lifecycle": "contracts.suites.lifecycle",
 }
 
