@@ -6,7 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BILLABLE", "CHEAPEST", "ESTIMATE_OPERATIONS", "FALLBACK_COST", "Budget", "BudgetExceeded", "charged", "cheapest"]
+__all__ = [
+    "BILLABLE",
+    "CHEAPEST",
+    "ESTIMATE_OPERATIONS",
+    "FALLBACK_COST",
+    "Budget",
+    "BudgetExceeded",
+    "charged",
+    "cheapest",
+]
 
 # Operations that hold or spend credits on the paid API.
 BILLABLE = frozenset(
