@@ -132,8 +132,15 @@ class _Run:
     budget: Budget
     first: Session
     second: Session | None
-    differential: Differential | None
     replay: Callable[..., str]
+    differential: Differential | None = None
+
+    def __post_init__(self) -> None:
+        if self.second is not None:
+            report = SuiteRun(
+                SuiteResult(DIFFERENTIAL), self.first, lambda op: self.replay(DIFFERENTIAL, op, pair=True)
+            )
+            self.differential = Differential(report, lambda suite, op: self.replay(suite, op, pair=True))
 
     def suite(self, name: str, run: Suite) -> None:
         primary = SuiteResult(name)
@@ -146,35 +153,62 @@ class _Run:
                 skipped.skipped.append("not run: the budget aborted the run")
             return
         first = SuiteRun(primary, self.first, lambda operation: self.replay(name, operation))
-        if self.second is None or other is None:
+        if self.second is None or other is None or self.differential is None:
             self._guarded(name, primary, lambda: run(self.first, first))
             return
-        second_session = self.second
+        second_session, differential = self.second, self.differential
         second = SuiteRun(other, second_session, lambda operation: self.replay(name, operation, second=True))
-        if name in PAIRED_SUITES:  # it sends every generated case to both targets itself
-            first.against, first.differential = second, self.differential
+        if name in PAIRED_SUITES:  # it sends every generated case to both targets itself (spending on both)
+            first.against, first.differential = second, differential
             self._guarded(name, primary, lambda: run(self.first, first), other)
             return
-        start_first, start_second = len(self.first.trace.exchanges), len(second_session.trace.exchanges)
+        a_start, b_start = len(self.first.trace.exchanges), len(second_session.trace.exchanges)
         if self._guarded(name, primary, lambda: run(self.first, first)) and self._guarded(
             name, other, lambda: run(second_session, second)
         ):
-            assert self.differential is not None
-            self.differential.compare_suite(
-                name, self.first.trace.exchanges[start_first:], second_session.trace.exchanges[start_second:]
-            )
+            a, b = self.first.trace.exchanges[a_start:], second_session.trace.exchanges[b_start:]
+            differential.compare_suite(name, a, b)
 
-    def _guarded(self, name: str, suite: SuiteResult, body: Callable[[], None], *also: SuiteResult) -> bool:
-        """Run a suite; False when the budget aborted it."""
-        before = {id(each): self.budget.spent for each in (suite, *also)}
+    def _guarded(
+        self, name: str, suite: SuiteResult, body: Callable[[], None], paired: SuiteResult | None = None
+    ) -> bool:
+        """Run a suite; False when the budget aborted it. ``paired``: the second target's run, which the same body
+        spent on too (it keeps its own account)."""
+        before = self.budget.spent
         try:
             body()
         except BudgetExceeded as exc:
             self.result.aborted = f"{name}: {exc}; spent {self.budget.spent:g} credits"
             return False
         finally:
-            suite.spent = self.budget.spent - before[id(suite)]
+            suite.spent = self.budget.spent - before - (paired.spent if paired is not None else 0.0)
         return True
+
+    def close(self) -> None:
+        self.first.close()
+        if self.second is not None:
+            self.second.close()
+
+    def finish(self, report_dir: str | Path | None) -> CheckResult:
+        if self.differential is not None:
+            self.result.suites.append(self.differential.suite.result)
+        self.result.spent = self.budget.spent
+        if report_dir is not None:
+            write_report(self.result, report_dir)
+        return self.result
+
+
+def _replayer(target: Target, against: Target | None, **options: Any) -> Callable[..., str]:
+    def replay(suite: str, operation: str | None, *, second: bool = False, pair: bool = False) -> str:
+        """A finding's replay: on the first target, on the second (``second``), or of the pair (``pair``)."""
+        chosen = against if second and against is not None else target
+        variable = AGAINST_KEY_VARIABLE if second else "AUROUS_API_KEY"
+        paired = against if pair else None
+        return replay_command(
+            chosen, suite=suite, operation=operation, against=paired, key_variable=variable, **options
+        )
+
+    return replay
 
 
 def check(
@@ -229,47 +263,20 @@ def check(
     first = Session(target, progress=progress, **options)
     second = None if against is None else Session(against, progress=_labelled(progress, against.name), **options)
     budget.estimator = _estimator(first, *filter(None, [second]))
-    result = CheckResult(
-        target=target.name,
+    replay = _replayer(
+        target,
+        against,
         profile=profile,
-        max_credits=cap,
         seed=seed,
-        against=None if against is None else against.name,
+        max_examples=max_examples,
+        allow_spend=bool(allow_spend),
+        max_credits=max_credits,
     )
-
-    def replay(suite: str, operation: str | None, *, second: bool = False, pair: bool = False) -> str:
-        chosen = against if second and against is not None else target
-        return replay_command(
-            chosen,
-            suite=suite,
-            operation=operation,
-            profile=profile,
-            seed=seed,
-            max_examples=max_examples,
-            allow_spend=bool(allow_spend),
-            max_credits=max_credits,
-            against=against if pair else None,
-            key_variable=AGAINST_KEY_VARIABLE if second else "AUROUS_API_KEY",
-        )
-
-    differential = None
-    if second is not None:
-        report = SuiteResult(DIFFERENTIAL)
-        differential = Differential(
-            SuiteRun(report, first, lambda operation: replay(DIFFERENTIAL, operation, pair=True)),
-            lambda suite, operation: replay(suite, operation, pair=True),
-        )
-    state = _Run(result, budget, first, second, differential, replay)
+    result = CheckResult(target.name, profile, cap, seed=seed, against=None if against is None else against.name)
+    state = _Run(result, budget, first, second, replay)
     try:
         for name, run in runners:
             state.suite(name, run)
     finally:
-        first.close()
-        if second is not None:
-            second.close()
-    if differential is not None:
-        result.suites.append(differential.suite.result)
-    result.spent = budget.spent
-    if report_dir is not None:
-        write_report(result, report_dir)
-    return result
+        state.close()
+    return state.finish(report_dir)

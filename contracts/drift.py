@@ -125,7 +125,10 @@ def _undocumented_enum(reply: Reply) -> None:
 def _rename_field(reply: Reply) -> None:
     for generation in _generations(reply.document):
         if "status" in generation:
-            generation["state"], reply.changed = generation.pop("status"), True
+            renamed = {("state" if key == "status" else key): value for key, value in generation.items()}
+            generation.clear()
+            generation.update(renamed)  # in place and in the same position, as a renamed column would be
+            reply.changed = True
 
 
 def _drop_header(reply: Reply) -> None:

@@ -160,10 +160,11 @@ def render_markdown(result: CheckResult) -> str:
     cap = "unlimited" if result.max_credits is None else f"{result.max_credits:g}"
     verdict = "✅ no drift" if result.ok else f"❌ {len(result.findings)} finding(s)"
     versus = f" against `{result.against}`" if result.against else ""
+    seeded = "" if result.seed is None else f", seed `{result.seed}`"
     lines = [
         f"# Aurous contract check: {verdict}",
         "",
-        f"Target `{result.target}`{versus}, profile `{result.profile}`, seed `{result.seed}`; "
+        f"Target `{result.target}`{versus}, profile `{result.profile}`{seeded}; "
         f"credits spent **{result.spent:g}** (cap {cap}).",
         "",
         "| suite | operations | cases | findings | credits spent | skipped |",
@@ -184,10 +185,9 @@ def render_markdown(result: CheckResult) -> str:
 
 
 def _markdown_finding(result: CheckResult, finding: Finding) -> list[str]:
-    lines = [f"**{finding.title}**" + (f" (HTTP {finding.status})" if finding.status is not None else "")]
-    if finding.occurrences > 1:
-        lines.append(f"Seen {finding.occurrences} times.")
-    lines.append("")
+    status = f" (HTTP {finding.status})" if finding.status is not None else ""
+    seen = f" — seen {finding.occurrences} times" if finding.occurrences > 1 else ""
+    lines = [f"**{finding.title}**{status}{seen}", ""]
     if finding.suite == DIFFERENTIAL:  # side by side: what A answered, what B answered
         lines += [
             f"| | A `{result.target}` | B `{result.against}` |",

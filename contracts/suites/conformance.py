@@ -94,7 +94,12 @@ def _send(suite: SuiteRun, outcome: OperationResult, case: Any, headers: dict[st
         suite.finding(outcome.operation, "RequestFailed", "Request failed", repr(exc)[:300], count=True)
         return None
     if outcome.operation_id in BILLABLE and 200 <= response.status_code < 300:
-        suite.session.budget.book(outcome.operation_id, _body(response))  # BudgetExceeded ends the run
+        budget = suite.session.budget
+        before = budget.spent
+        try:
+            budget.book(outcome.operation_id, _body(response))  # BudgetExceeded ends the run
+        finally:
+            suite.result.spent += budget.spent - before  # each target's run of the suite keeps its own account
     return response
 
 

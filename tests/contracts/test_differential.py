@@ -79,6 +79,11 @@ def test_compare_status_first_then_shape_and_headers():
     assert compare(answer(200, generation("pending")), answer(200, generation("pending"))) == []
 
 
+def test_compare_a_429_on_one_side_only_is_not_compared():
+    # Rate limits are per team and per moment: a 429 says nothing about the request's contract.
+    assert compare(answer(201, generation("pending")), answer(429, {"error": {"code": "rate_limited"}})) == []
+
+
 def test_compare_traces_collapses_polling_so_only_skipped_states_count():
     def polls(*statuses: str) -> list[Exchange]:
         return [answer(201, generation("pending"), step="create")] + [
@@ -124,6 +129,9 @@ def test_differential_emulator_against_the_same_emulator_has_no_difference(probe
     assert compared.cases > 100  # every conformance case, plus the probe's steps
     assert {operation.operation for operation in compared.operations} >= {"conformance: POST /v1/images", "probe"}
     assert result.suite("conformance", target="twin").cases == result.suite("conformance").cases
+    # Each target's run keeps its own account; together they are what the run spent.
+    assert result.suite("conformance").spent == result.suite("conformance", target="twin").spent > 0
+    assert sum(suite.spent for suite in result.suites) == result.spent
 
 
 def test_differential_rename_field_is_a_different_shape_naming_the_paths(probe):

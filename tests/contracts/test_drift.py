@@ -12,7 +12,7 @@ from contracts import drift as drift_module
 from contracts.drift import DRIFTS, DriftProxy, parse_drifts
 from contracts.signature import SignatureMismatchError, verify_signature
 from contracts.suites import SUITES
-from mockserver.cli import _parser
+from mockserver.cli import _parser, main
 from mockserver.webhooks import RecordingSender
 from tests.contracts.emulators import emulator
 
@@ -208,3 +208,24 @@ def test_check_reports_scripted_drift(drift, suite, failure):
     result = check(Target("drifted", app=DriftProxy(emulator(), [drift])), suites=[suite], max_examples=1)
     assert result.exit_code == 1
     assert failure in {finding.failure for finding in result.findings}, result.summary()
+
+
+# -- the console script -------------------------------------------------------------------------------------------
+
+
+def test_cli_drift_proxy_lists_the_drifts_one_line_each(capsys):
+    assert main(["drift-proxy", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(DRIFTS)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["drift-proxy", "--upstream", "http://127.0.0.1:1", "--drift", "teleport"], "unknown drift teleport"),
+        (["drift-proxy", "--drift", "wrong-status"], "--upstream URL is required"),
+    ],
+)
+def test_cli_drift_proxy_refuses_bad_options_with_status_2(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
