@@ -13,7 +13,7 @@ from contracts.drift import DRIFTS, DriftProxy, parse_drifts
 from contracts.signature import SignatureMismatchError, verify_signature
 from contracts.suites import SUITES
 from mockserver.cli import _parser, main
-from mockserver.webhooks import RecordingSender
+from mockserver.webhooks import HttpxSender, RecordingSender
 from tests.contracts.emulators import emulator
 
 KEY = {"X-Api-Key": "al_live_drift_tests_0000000000000000"}
@@ -205,7 +205,9 @@ SCRIPTED = [
     ],
 )
 def test_check_reports_scripted_drift(drift, suite, failure):
-    result = check(Target("drifted", app=DriftProxy(emulator(), [drift])), suites=[suite], max_examples=1)
+    # Deliveries must really reach the webhooks suite's loopback receiver, so this emulator sends for real.
+    upstream = emulator(HttpxSender()) if suite == "webhooks" else emulator()
+    result = check(Target("drifted", app=DriftProxy(upstream, [drift])), suites=[suite], max_examples=1)
     assert result.exit_code == 1
     assert failure in {finding.failure for finding in result.findings}, result.summary()
 
