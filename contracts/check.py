@@ -10,20 +10,27 @@ Example:
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from contracts import suites as registry
 from contracts.budget import ESTIMATE_OPERATIONS, Budget, BudgetExceeded
-from contracts.report import CheckResult, SuiteResult, write_report
+from contracts.differential import Differential
+from contracts.report import DIFFERENTIAL, CheckResult, SuiteResult, write_report
 from contracts.session import Progress, Session, SuiteRun
+from contracts.suites import Suite
 from contracts.targets import Target
 
-__all__ = ["FULL", "LIVE_SAFE", "PROFILES", "SpendNotAllowed", "check", "replay_command"]
+__all__ = ["FULL", "LIVE_SAFE", "PAIRED_SUITES", "PROFILES", "SpendNotAllowed", "check", "replay_command"]
 
 LIVE_SAFE, FULL = "live-safe", "full"
 PROFILES = (LIVE_SAFE, FULL)
+# Suites that send each generated case to both targets of a differential run themselves; the others run once per
+# target and their traces are compared step by step.
+PAIRED_SUITES = frozenset({"conformance"})
+AGAINST_KEY_VARIABLE = "AUROUS_AGAINST_API_KEY"
 
 
 class SpendNotAllowed(ValueError):
@@ -34,18 +41,30 @@ def replay_command(
     target: Target,
     *,
     suite: str,
-    operation: str,
+    operation: str | None,
     profile: str,
     seed: int | None,
     max_examples: int,
     allow_spend: bool,
     max_credits: float | None,
+    against: Target | None = None,
+    key_variable: str = "AUROUS_API_KEY",
 ) -> str:
-    """The ``aurous-mock check`` command that runs one operation of one suite again, with the same cases."""
-    parts = ["aurous-mock", "check", "--target", target.base_url if not target.in_process else target.name]
+    """The ``aurous-mock check`` command that runs one operation of one suite again, with the same cases.
+
+    ``operation=None`` replays the whole suite; ``against`` replays a differential run between two targets.
+    """
+    parts = ["aurous-mock", "check", "--target", _where(target)]
     if target.api_key is not None:
-        parts += ["--api-key", "$AUROUS_API_KEY"]
-    parts += ["--profile", profile, "--suite", suite, "--operation", operation, "--max-examples", str(max_examples)]
+        parts += ["--api-key", f"${key_variable}"]
+    if against is not None:
+        parts += ["--against", _where(against)]
+        if against.api_key is not None:
+            parts += ["--against-api-key", f"${AGAINST_KEY_VARIABLE}"]
+    parts += ["--profile", profile, "--suite", suite]
+    if operation is not None:
+        parts += ["--operation", operation]
+    parts += ["--max-examples", str(max_examples)]
     if seed is not None:
         parts += ["--seed", str(seed)]
     if allow_spend:
@@ -55,7 +74,11 @@ def replay_command(
     return " ".join(part if part.startswith("$") else shlex.quote(part) for part in parts)
 
 
-def _estimator(session: Session) -> Any:
+def _where(target: Target) -> str:
+    return target.name if target.in_process else target.base_url
+
+
+def _estimate_on(session: Session) -> Callable[[str, Any], float | None]:
     def estimate(operation_id: str, body: Any) -> float | None:
         """The target's own estimate for a billable body, or ``None`` to fall back to the rate card."""
         path = {"estimateImage": "/v1/images/estimate", "estimateVideo": "/v1/videos/estimate"}.get(
@@ -73,6 +96,121 @@ def _estimator(session: Session) -> Any:
     return estimate
 
 
+def _estimator(*sessions: Session) -> Callable[[str, Any], float | None]:
+    """The highest of the targets' own estimates; the rate card as soon as one of them cannot say."""
+    estimates = [_estimate_on(session) for session in sessions]
+
+    def estimate(operation_id: str, body: Any) -> float | None:
+        known = [value for value in (each(operation_id, body) for each in estimates) if value is not None]
+        return max(known) if len(known) == len(estimates) else None
+
+    return estimate
+
+
+def _cap(live: bool, max_credits: float | None, allow_spend: bool | None) -> float | None:
+    if not live:
+        return max_credits
+    if allow_spend and max_credits is None:
+        raise SpendNotAllowed("--allow-spend needs --max-credits N: a live target is never spent on without a cap")
+    if max_credits and not allow_spend:
+        raise SpendNotAllowed("--max-credits on a live target needs --allow-spend as well")
+    return max_credits if allow_spend else 0.0
+
+
+def _labelled(progress: Progress | None, label: str) -> Progress | None:
+    if progress is None:
+        return None
+    report = progress
+    return lambda line: report(f"[{label}] {line}")
+
+
+@dataclass
+class _Run:
+    """One ``check``: the sessions (a second one in a differential run), the shared budget, the result."""
+
+    result: CheckResult
+    budget: Budget
+    first: Session
+    second: Session | None
+    replay: Callable[..., str]
+    differential: Differential | None = None
+
+    def __post_init__(self) -> None:
+        if self.second is not None:
+            report = SuiteRun(
+                SuiteResult(DIFFERENTIAL), self.first, lambda op: self.replay(DIFFERENTIAL, op, pair=True)
+            )
+            self.differential = Differential(report, lambda suite, op: self.replay(suite, op, pair=True))
+
+    def suite(self, name: str, run: Suite) -> None:
+        primary = SuiteResult(name)
+        self.result.suites.append(primary)
+        other = None if self.second is None else SuiteResult(name, target=self.second.target.name)
+        if other is not None:
+            self.result.suites.append(other)
+        if self.result.aborted is not None:
+            for skipped in filter(None, (primary, other)):
+                skipped.skipped.append("not run: the budget aborted the run")
+            return
+        first = SuiteRun(primary, self.first, lambda operation: self.replay(name, operation))
+        if self.second is None or other is None or self.differential is None:
+            self._guarded(name, primary, lambda: run(self.first, first))
+            return
+        second_session, differential = self.second, self.differential
+        second = SuiteRun(other, second_session, lambda operation: self.replay(name, operation, second=True))
+        if name in PAIRED_SUITES:  # it sends every generated case to both targets itself (spending on both)
+            first.against, first.differential = second, differential
+            self._guarded(name, primary, lambda: run(self.first, first), other)
+            return
+        a_start, b_start = len(self.first.trace.exchanges), len(second_session.trace.exchanges)
+        if self._guarded(name, primary, lambda: run(self.first, first)) and self._guarded(
+            name, other, lambda: run(second_session, second)
+        ):
+            a, b = self.first.trace.exchanges[a_start:], second_session.trace.exchanges[b_start:]
+            differential.compare_suite(name, a, b)
+
+    def _guarded(
+        self, name: str, suite: SuiteResult, body: Callable[[], None], paired: SuiteResult | None = None
+    ) -> bool:
+        """Run a suite; False when the budget aborted it. ``paired``: the second target's run, which the same body
+        spent on too (it keeps its own account)."""
+        before = self.budget.spent
+        try:
+            body()
+        except BudgetExceeded as exc:
+            self.result.aborted = f"{name}: {exc}; spent {self.budget.spent:g} credits"
+            return False
+        finally:
+            suite.spent = self.budget.spent - before - (paired.spent if paired is not None else 0.0)
+        return True
+
+    def close(self) -> None:
+        self.first.close()
+        if self.second is not None:
+            self.second.close()
+
+    def finish(self, report_dir: str | Path | None) -> CheckResult:
+        if self.differential is not None:
+            self.result.suites.append(self.differential.suite.result)
+        self.result.spent = self.budget.spent
+        if report_dir is not None:
+            write_report(self.result, report_dir)
+        return self.result
+
+
+def _replayer(target: Target, against: Target | None, **options: Any) -> Callable[..., str]:
+    def replay(suite: str, operation: str | None, *, second: bool = False, pair: bool = False) -> str:
+        """A finding's replay: on the first target, on the second (``second``), or of the pair (``pair``)."""
+        chosen = against if second and against is not None else target
+        variable = AGAINST_KEY_VARIABLE if second else "AUROUS_API_KEY"
+        paired = against if pair else None
+        return replay_command(
+            chosen, suite=suite, operation=operation, against=paired, key_variable=variable, **options
+        )
+
+    return replay
+
+
 def check(
     target: Target,
     *,
@@ -85,8 +223,9 @@ def check(
     operations: Iterable[str] | None = None,
     report_dir: str | Path | None = None,
     progress: Progress | None = None,
+    against: Target | None = None,
 ) -> CheckResult:
-    """Check ``target`` against openapi.yaml and the API's conventions.
+    """Check ``target`` against openapi.yaml and the API's conventions (and, with ``against``, against another target).
 
     Args:
         target: the API to check.
@@ -100,63 +239,44 @@ def check(
         operations: only these operationIds (or workflow names) run.
         report_dir: where to write ``report.md``, ``report.json`` and ``junit.xml``.
         progress: called with one line per operation (the CLI prints them).
+        against: a second target for the differential mode: the same cases and suites run on both, and what they
+            answer differently is reported in the ``differential`` suite (:mod:`contracts.differential`), as are
+            the second target's own findings. The profile and the cap cover both: if either target is live, the
+            live rules apply, and ``max_credits`` caps what both together spend.
     """
-    if target.is_live:
-        if allow_spend and max_credits is None:
-            raise SpendNotAllowed("--allow-spend needs --max-credits N: a live target is never spent on without a cap")
-        if max_credits and not allow_spend:
-            raise SpendNotAllowed("--max-credits on a live target needs --allow-spend as well")
-        cap: float | None = max_credits if allow_spend else 0.0
-    else:
-        cap = max_credits
-    profile = profile or (LIVE_SAFE if target.is_live else FULL)
+    live = target.is_live or (against is not None and against.is_live)
+    cap = _cap(live, max_credits, allow_spend)
+    profile = profile or (LIVE_SAFE if live else FULL)
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     names = list(suites) if suites is not None else list(registry.SUITES)
     runners = [(name, registry.load(name)) for name in names]
 
     budget = Budget(cap)
-    session = Session(
+    options: dict[str, Any] = {
+        "profile": profile,
+        "budget": budget,
+        "seed": seed,
+        "max_examples": max_examples,
+        "operations": frozenset(operations) if operations is not None else None,
+    }
+    first = Session(target, progress=progress, **options)
+    second = None if against is None else Session(against, progress=_labelled(progress, against.name), **options)
+    budget.estimator = _estimator(first, *filter(None, [second]))
+    replay = _replayer(
         target,
+        against,
         profile=profile,
-        budget=budget,
         seed=seed,
         max_examples=max_examples,
-        operations=frozenset(operations) if operations is not None else None,
-        progress=progress,
+        allow_spend=bool(allow_spend),
+        max_credits=max_credits,
     )
-    budget.estimator = _estimator(session)
-    result = CheckResult(target=target.name, profile=profile, max_credits=cap, seed=seed)
+    result = CheckResult(target.name, profile, cap, seed=seed, against=None if against is None else against.name)
+    state = _Run(result, budget, first, second, replay)
     try:
         for name, run in runners:
-            suite = SuiteResult(name)
-            result.suites.append(suite)
-            if result.aborted is not None:
-                suite.skipped.append("not run: the budget aborted the run")
-                continue
-
-            def replay(operation: str, suite_name: str = name) -> str:
-                return replay_command(
-                    target,
-                    suite=suite_name,
-                    operation=operation,
-                    profile=profile,
-                    seed=seed,
-                    max_examples=max_examples,
-                    allow_spend=bool(allow_spend),
-                    max_credits=max_credits,
-                )
-
-            before = budget.spent
-            try:
-                run(session, SuiteRun(suite, session, replay))
-            except BudgetExceeded as exc:
-                result.aborted = f"{name}: {exc}; spent {budget.spent:g} credits"
-            finally:
-                suite.spent = budget.spent - before
+            state.suite(name, run)
     finally:
-        session.close()
-    result.spent = budget.spent
-    if report_dir is not None:
-        write_report(result, report_dir)
-    return result
+        state.close()
+    return state.finish(report_dir)

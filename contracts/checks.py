@@ -38,8 +38,9 @@ VERSION = "aurous-version"
 class _ProjectFailure(Failure):
     code = "AU900"
 
-    def __init__(self, *, operation: str, message: str) -> None:
+    def __init__(self, *, operation: str, message: str, expected: str | None = None, actual: str | None = None) -> None:
         super().__init__(operation=operation, title=self.kind_title, message=message)
+        self.expected, self.actual = expected, actual  # for the report (contracts.expectation)
 
 
 class MissingRequestId(_ProjectFailure):
@@ -82,13 +83,21 @@ def request_id_conformance(ctx: Any, response: Any, case: Any) -> bool | None:
     """Every response carries ``Aurous-Request-Id``; an error body repeats it as ``error.request_id``."""
     request_id = _header(response, REQUEST_ID)
     if not request_id:
-        raise MissingRequestId(operation=case.operation.label, message=f"status {response.status_code}, no header")
+        raise MissingRequestId(
+            operation=case.operation.label,
+            message=f"status {response.status_code}, no header",
+            expected="an Aurous-Request-Id header",
+            actual="none",
+        )
     body = _json(response)
     if response.status_code >= 400 and isinstance(body, dict) and isinstance(body.get("error"), dict):
         echoed = body["error"].get("request_id")
         if echoed != request_id:
             raise RequestIdMismatch(
-                operation=case.operation.label, message=f"header {request_id!r}, error.request_id {echoed!r}"
+                operation=case.operation.label,
+                message=f"header {request_id!r}, error.request_id {echoed!r}",
+                expected=f"error.request_id {request_id!r}",
+                actual=f"error.request_id {echoed!r}",
             )
     return None
 
@@ -98,10 +107,20 @@ def version_echo_conformance(ctx: Any, response: Any, case: Any) -> bool | None:
     """Every response names the API version it answered in; a 2xx answers in the version that was asked for."""
     echoed = _header(response, VERSION)
     if not echoed:
-        raise MissingVersionEcho(operation=case.operation.label, message=f"status {response.status_code}, no header")
+        raise MissingVersionEcho(
+            operation=case.operation.label,
+            message=f"status {response.status_code}, no header",
+            expected="an Aurous-Version header",
+            actual="none",
+        )
     sent = response.request.headers.get("Aurous-Version") if response.request is not None else None
     if sent and 200 <= response.status_code < 300 and echoed != sent:
-        raise MissingVersionEcho(operation=case.operation.label, message=f"sent {sent!r}, echoed {echoed!r}")
+        raise MissingVersionEcho(
+            operation=case.operation.label,
+            message=f"sent {sent!r}, echoed {echoed!r}",
+            expected=f"Aurous-Version {sent!r}",
+            actual=f"Aurous-Version {echoed!r}",
+        )
     return None
 
 
@@ -114,12 +133,18 @@ def error_envelope_conformance(ctx: Any, response: Any, case: Any) -> bool | Non
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict) or not isinstance(error.get("code"), str):
         raise ErrorEnvelopeMissing(
-            operation=case.operation.label, message=f"status {response.status_code}: {body!r}"[:300]
+            operation=case.operation.label,
+            message=f"status {response.status_code}: {body!r}"[:300],
+            expected='{"error": {"code": "…", "message": "…", …}}',
+            actual=repr(body)[:200],
         )
     expected = DOC_URL + error["code"]
     if error.get("doc_url") != expected:
         raise DocUrlMismatch(
-            operation=case.operation.label, message=f"expected {expected!r}, got {error.get('doc_url')!r}"
+            operation=case.operation.label,
+            message=f"expected {expected!r}, got {error.get('doc_url')!r}",
+            expected=expected,
+            actual=repr(error.get("doc_url")),
         )
     return None
 

@@ -8,7 +8,17 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-__all__ = ["CheckResult", "Finding", "OperationResult", "SuiteResult", "render_markdown", "write_report"]
+__all__ = [
+    "DIFFERENTIAL",
+    "CheckResult",
+    "Finding",
+    "OperationResult",
+    "SuiteResult",
+    "render_markdown",
+    "write_report",
+]
+
+DIFFERENTIAL = "differential"  # the suite holding what two targets answered differently
 
 
 @dataclass
@@ -26,6 +36,8 @@ class Finding:
     expected: str | None = None
     actual: str | None = None
     replay: str | None = None  # the command that runs this single case again
+    target: str | None = None  # the second target of a differential run, when the finding is about it alone
+    against_curl: str | None = None  # a differential finding: the same request as sent to the second target
 
 
 @dataclass
@@ -46,6 +58,11 @@ class SuiteResult:
     operations: list[OperationResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # why parts did not run (profile, budget, target)
     spent: float = 0.0
+    target: str | None = None  # set for the second target's run of a suite in a differential run
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} [{self.target}]" if self.target else self.name
 
     @property
     def findings(self) -> list[Finding]:
@@ -89,9 +106,10 @@ class CheckResult:
     def exit_code(self) -> int:
         return 0 if self.ok else 1
 
-    def suite(self, name: str) -> SuiteResult:
+    def suite(self, name: str, target: str | None = None) -> SuiteResult:
+        """A suite's result; ``target`` picks the second target's run of it in a differential run."""
         for suite in self.suites:
-            if suite.name == name:
+            if suite.name == name and suite.target == target:
                 return suite
         raise KeyError(name)
 
@@ -104,8 +122,11 @@ class CheckResult:
             f"{self.cases} cases, {verdict}; credits spent {self.spent:g} (cap {cap})"
         ]
         for finding in self.findings:
-            lines.append(f"  {finding.suite} · {finding.failure} · {finding.operation}: {finding.title}")
-            if finding.expected is not None or finding.actual is not None:
+            lines.append(f"  {_where(finding)} · {finding.failure} · {finding.operation}: {finding.title}")
+            if finding.suite == DIFFERENTIAL:
+                lines.append(f"      A {self.target}: {finding.expected}")
+                lines.append(f"      B {self.against}: {finding.actual}")
+            elif finding.expected is not None or finding.actual is not None:
                 lines.append(f"      expected {finding.expected}, got {finding.actual}")
             else:
                 lines.append(f"      {finding.message[:300]}")
@@ -121,6 +142,14 @@ class CheckResult:
         return data
 
 
+def _where(finding: Finding) -> str:
+    return f"{finding.suite} [{finding.target}]" if finding.target else finding.suite
+
+
+def _cell(text: str | None) -> str:
+    return "`" + (text or "—").replace("|", "\\|").replace("`", "'") + "`"
+
+
 def _code(text: str, language: str = "") -> list[str]:
     fence = "````" if "```" in text else "```"
     return [f"{fence}{language}", text, fence]
@@ -131,10 +160,11 @@ def render_markdown(result: CheckResult) -> str:
     cap = "unlimited" if result.max_credits is None else f"{result.max_credits:g}"
     verdict = "✅ no drift" if result.ok else f"❌ {len(result.findings)} finding(s)"
     versus = f" against `{result.against}`" if result.against else ""
+    seeded = "" if result.seed is None else f", seed `{result.seed}`"
     lines = [
         f"# Aurous contract check: {verdict}",
         "",
-        f"Target `{result.target}`{versus}, profile `{result.profile}`, seed `{result.seed}`; "
+        f"Target `{result.target}`{versus}, profile `{result.profile}`{seeded}; "
         f"credits spent **{result.spent:g}** (cap {cap}).",
         "",
         "| suite | operations | cases | findings | credits spent | skipped |",
@@ -143,25 +173,38 @@ def render_markdown(result: CheckResult) -> str:
     for suite in result.suites:
         skipped = "; ".join(suite.skipped).replace("|", "\\|") or "—"
         lines.append(
-            f"| {suite.name} | {len(suite.operations)} | {suite.cases} | {len(suite.findings)} | {suite.spent:g} "
+            f"| {suite.label} | {len(suite.operations)} | {suite.cases} | {len(suite.findings)} | {suite.spent:g} "
             f"| {skipped} |"
         )
     if result.aborted:
         lines += ["", f"**Aborted:** {result.aborted}"]
     for number, finding in enumerate(result.findings, 1):
-        lines += ["", f"## {number}. {finding.suite} · `{finding.operation}` · {finding.failure}", ""]
-        lines.append(f"**{finding.title}**" + (f" (HTTP {finding.status})" if finding.status is not None else ""))
-        if finding.occurrences > 1:
-            lines.append(f"Seen {finding.occurrences} times.")
-        lines.append("")
-        if finding.expected is not None or finding.actual is not None:
-            lines += [f"- expected: `{finding.expected}`", f"- actual: `{finding.actual}`", ""]
-        lines += _code(finding.message)
-        if finding.curl:
-            lines += ["", "Request:", "", *_code(finding.curl, "sh")]
-        if finding.replay:
-            lines += ["", "Replay this case:", "", *_code(finding.replay, "sh")]
+        lines += ["", f"## {number}. {_where(finding)} · `{finding.operation}` · {finding.failure}", ""]
+        lines += _markdown_finding(result, finding)
     return "\n".join(lines) + "\n"
+
+
+def _markdown_finding(result: CheckResult, finding: Finding) -> list[str]:
+    status = f" (HTTP {finding.status})" if finding.status is not None else ""
+    seen = f" — seen {finding.occurrences} times" if finding.occurrences > 1 else ""
+    lines = [f"**{finding.title}**{status}{seen}", ""]
+    if finding.suite == DIFFERENTIAL:  # side by side: what A answered, what B answered
+        lines += [
+            f"| | A `{result.target}` | B `{result.against}` |",
+            "|---|---|---|",
+            f"| {finding.failure} | {_cell(finding.expected)} | {_cell(finding.actual)} |",
+            "",
+        ]
+    elif finding.expected is not None or finding.actual is not None:
+        lines += [f"- expected: `{finding.expected}`", f"- actual: `{finding.actual}`", ""]
+    lines += _code(finding.message)
+    if finding.curl:
+        lines += ["", "Request to A:" if finding.against_curl else "Request:", "", *_code(finding.curl, "sh")]
+    if finding.against_curl:
+        lines += ["", "Request to B:", "", *_code(finding.against_curl, "sh")]
+    if finding.replay:
+        lines += ["", "Replay this case:", "", *_code(finding.replay, "sh")]
+    return lines
 
 
 def _junit(result: CheckResult) -> ET.Element:
@@ -170,21 +213,25 @@ def _junit(result: CheckResult) -> ET.Element:
         element = ET.SubElement(
             root,
             "testsuite",
-            name=suite.name,
+            name=suite.label,
             tests=str(len(suite.operations)),
             failures=str(sum(1 for op in suite.operations if op.findings)),
             skipped="0",
         )
         for operation in suite.operations:
             case = ET.SubElement(
-                element, "testcase", classname=f"{result.profile}.{suite.name}", name=operation.operation
+                element, "testcase", classname=f"{result.profile}.{suite.label}", name=operation.operation
             )
             for finding in operation.findings:
                 failure = ET.SubElement(case, "failure", type=finding.failure, message=finding.title)
                 detail = [finding.message]
                 if finding.expected is not None or finding.actual is not None:
                     detail.append(f"expected: {finding.expected}\nactual: {finding.actual}")
-                detail += [finding.curl or "", f"replay: {finding.replay}" if finding.replay else ""]
+                detail += [
+                    finding.curl or "",
+                    finding.against_curl or "",
+                    f"replay: {finding.replay}" if finding.replay else "",
+                ]
                 failure.text = "\n".join(filter(None, detail))
         for reason in suite.skipped:
             skipped = ET.SubElement(element, "testcase", classname=f"{result.profile}.{suite.name}", name="skipped")

@@ -20,7 +20,7 @@ import secrets
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -28,7 +28,10 @@ from contracts.budget import BILLABLE, Budget
 from contracts.report import Finding, OperationResult, SuiteResult
 from contracts.targets import Target
 
-__all__ = ["Exchange", "Progress", "Session", "SuiteRun", "Trace", "shape"]
+if TYPE_CHECKING:
+    from contracts.differential import Differential
+
+__all__ = ["Exchange", "Progress", "Session", "SuiteRun", "Trace", "exchange", "shape"]
 
 Progress = Callable[[str], None]
 REDACTED_KEY = "$AUROUS_API_KEY"
@@ -89,6 +92,22 @@ class Exchange:
     body_shape: Any
     headers: tuple[str, ...]  # the conventional headers present
     curl: str
+    content_type: str | None = None  # the media type, without parameters
+
+
+def exchange(step: str, method: str, path: str, response: Any, curl: str) -> Exchange:
+    """What a response (httpx, Starlette's TestClient, or Schemathesis') says, reduced for comparison."""
+    content_type = _header(response, "content-type")
+    return Exchange(
+        step=step,
+        method=method,
+        path=path,
+        status=response.status_code,
+        body_shape=shape(_json(response)),
+        headers=tuple(name for name in CONVENTIONAL_HEADERS if _header(response, name) is not None),
+        curl=curl,
+        content_type=content_type.split(";")[0].strip().lower() if content_type else None,
+    )
 
 
 @dataclass
@@ -210,17 +229,8 @@ class Session:
         response = self.client.request(method, path, headers=sent, **kwargs)
         if operation in BILLABLE and 200 <= response.status_code < 300:
             self.budget.book(operation, _json(response))
-        self.trace.exchanges.append(
-            Exchange(
-                step=step or f"{method} {path}",
-                method=method,
-                path=path,
-                status=response.status_code,
-                body_shape=shape(_json(response)),
-                headers=tuple(name for name in CONVENTIONAL_HEADERS if name in response.headers),
-                curl=self.curl(method, path, json_body=json_body, headers=sent),
-            )
-        )
+        curl = self.curl(method, path, json_body=json_body, headers=sent)
+        self.trace.exchanges.append(exchange(step or f"{method} {path}", method, path, response, curl))
         return response
 
     def curl(self, method: str, path: str, *, json_body: Any = None, headers: dict[str, str] | None = None) -> str:
@@ -255,8 +265,16 @@ class Session:
         return bool(answer.status_code == 200)
 
 
+def _header(response: Any, name: str) -> str | None:
+    """A header of an httpx-style response (a string) or of a Schemathesis one (a list per lower-case name)."""
+    value = response.headers.get(name)
+    if isinstance(value, list):
+        return str(value[0]) if value else None
+    return None if value is None else str(value)
+
+
 def _json(response: Any) -> Any:
-    if "json" not in response.headers.get("content-type", ""):
+    if "json" not in (_header(response, "content-type") or ""):
         return None
     try:
         return response.json()
@@ -265,10 +283,23 @@ def _json(response: Any) -> Any:
 
 
 class SuiteRun:
-    """A suite's handle on its result: count cases per operation/workflow, record findings, say what was skipped."""
+    """A suite's handle on its result: count cases per operation/workflow, record findings, say what was skipped.
 
-    def __init__(self, result: SuiteResult, session: Session, replay: Callable[[str], str]) -> None:
+    In a differential run, a suite that pairs its own requests (conformance) finds the second target's run in
+    ``against`` and the comparison in ``differential``; every other suite simply runs once per target.
+    """
+
+    def __init__(
+        self,
+        result: SuiteResult,
+        session: Session,
+        replay: Callable[[str], str],
+        *,
+        against: SuiteRun | None = None,
+        differential: Differential | None = None,
+    ) -> None:
         self.result, self.session, self._replay = result, session, replay
+        self.against, self.differential = against, differential
 
     @property
     def name(self) -> str:
@@ -294,10 +325,12 @@ class SuiteRun:
         status: int | None = None,
         curl: str | None = None,
         count: bool = True,
+        against_curl: str | None = None,
     ) -> Finding:
         """Record drift; a repeat of the same (failure, title) on the operation only counts an occurrence.
 
-        ``count`` adds one failed case to the operation (off when the caller counts cases itself).
+        ``count`` adds one failed case to the operation (off when the caller counts cases itself);
+        ``against_curl`` is the same request as sent to the second target of a differential run.
         """
         outcome = self.operation(operation)
         if count:
@@ -312,7 +345,9 @@ class SuiteRun:
             suite=self.result.name,
             expected=None if expected is None else str(expected)[:500],
             actual=None if actual is None else str(actual)[:500],
-            replay=self._replay(operation),
+            replay=self._replay(outcome.operation_id),  # what --operation selects (an operationId or workflow)
+            target=self.result.target,
+            against_curl=against_curl,
         )
         for known in outcome.findings:
             if (known.failure, known.title) == (finding.failure, finding.title):

@@ -1,4 +1,4 @@
-"""The ``aurous-mock`` console script: ``serve`` (the emulator), ``check`` and ``listen`` (the contract kit)."""
+"""The ``aurous-mock`` console script: ``serve`` (the emulator), ``check``, ``listen`` and ``drift-proxy`` (the kit)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     _add_check(commands)
     _add_listen(commands)
+    _add_drift_proxy(commands)
     return parser
 
 
@@ -66,10 +67,27 @@ def _add_listen(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     listen.add_argument("--json", action="store_true", help="print each event as one line of JSON on stdout")
 
 
+def _add_drift_proxy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    proxy = commands.add_parser(
+        "drift-proxy", help="forward to an API and answer with named drifts, to see what `check` reports"
+    )
+    proxy.add_argument("--upstream", metavar="URL", help="the API to forward to, e.g. http://127.0.0.1:8080")
+    proxy.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    proxy.add_argument("--port", type=int, default=0, help="port (default 0: a free port, printed when ready)")
+    proxy.add_argument(
+        "--drift", action="append", metavar="NAME[,NAME…]", help="drifts to apply (repeatable; `all`; see --list)"
+    )
+    proxy.add_argument("--list", action="store_true", help="print the drifts, one line each, and exit")
+
+
 def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = commands.add_parser("check", help="check an API (live or emulator) against openapi.yaml; exit 1 on drift")
     check.add_argument("--target", required=True, metavar="URL", help="API root, e.g. http://127.0.0.1:8080")
     check.add_argument("--api-key", help="sent as X-Api-Key (a loopback target gets a throwaway key)")
+    check.add_argument(
+        "--against", metavar="URL2", help="differential: send the same requests to URL2 and report what differs"
+    )
+    check.add_argument("--against-api-key", help="X-Api-Key for --against (a loopback target gets a throwaway key)")
     check.add_argument(
         "--profile", choices=["live-safe", "full"], help="default: live-safe unless the target is loopback"
     )
@@ -102,6 +120,7 @@ def check(args: argparse.Namespace) -> int:
     try:
         result = run_check(
             Target.from_url(args.target, api_key=args.api_key),
+            against=Target.from_url(args.against, api_key=args.against_api_key) if args.against else None,
             profile=args.profile,
             max_credits=args.max_credits,
             allow_spend=args.allow_spend,
@@ -123,6 +142,12 @@ def listen(args: argparse.Namespace) -> int:
     from contracts.listen import main as listen_main  # the kit's receiver; the emulator does not need it
 
     return listen_main(args)
+
+
+def drift_proxy(args: argparse.Namespace) -> int:
+    from contracts.drift import main as drift_main  # the kit's proxy; the emulator does not need it
+
+    return drift_main(args)
 
 
 def _bind(settings: Settings) -> socket.socket:
@@ -174,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check(args)
     if args.command == "listen":
         return listen(args)
+    if args.command == "drift-proxy":
+        return drift_proxy(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

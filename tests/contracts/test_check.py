@@ -169,7 +169,7 @@ def test_findings_carry_replay_commands_and_the_markdown_report(tmp_path):
     result = check(target, suites=["conformance"], operations=["getBalance"], max_examples=1, report_dir=tmp_path)
     finding = next(f for f in result.findings if f.failure == "MissingRequestId")
     assert finding.suite == "conformance"
-    assert "--suite conformance --operation 'GET /v1/balance'" in finding.replay
+    assert "--suite conformance --operation getBalance" in finding.replay
     assert '"X-Api-Key: $AUROUS_API_KEY"' in finding.curl or "$AUROUS_API_KEY" in finding.curl
     markdown = (tmp_path / "report.md").read_text()
     assert markdown.startswith("# Aurous contract check: ❌")
