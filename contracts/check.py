@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,7 @@ def check(
     operations: Iterable[str] | None = None,
     report_dir: str | Path | None = None,
     progress: Progress | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> CheckResult:
     """Check ``target`` against openapi.yaml and the API's conventions.
 
@@ -100,6 +101,8 @@ def check(
         operations: only these operationIds (or workflow names) run.
         report_dir: where to write ``report.md``, ``report.json`` and ``junit.xml``.
         progress: called with one line per operation (the CLI prints them).
+        options: suite settings: ``receiver_url`` (a public URL forwarding to the local webhook receiver) with
+            ``receiver_port`` (the local port it forwards to), ``read_only_key`` (a key of scope ``read``).
     """
     if target.is_live:
         if allow_spend and max_credits is None:
@@ -124,6 +127,7 @@ def check(
         max_examples=max_examples,
         operations=frozenset(operations) if operations is not None else None,
         progress=progress,
+        options=options,
     )
     budget.estimator = _estimator(session)
     result = CheckResult(target=target.name, profile=profile, max_credits=cap, seed=seed)

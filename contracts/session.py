@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import secrets
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,7 @@ class Session:
         max_examples: generated cases per operation and data mode (suites scale their own loops from it).
         operations: only these operationIds / workflow names run (``None``: all).
         progress: called with one line per operation or workflow.
+        options: suite settings given by the user (``receiver_url``, ``receiver_port``, ``read_only_key``).
     """
 
     def __init__(
@@ -120,8 +121,10 @@ class Session:
         operations: frozenset[str] | None = None,
         progress: Progress | None = None,
         api_key: str | None = None,
+        options: Mapping[str, str] | None = None,
     ) -> None:
         self.target, self.profile, self.seed, self.max_examples = target, profile, seed, max_examples
+        self.options: dict[str, str] = dict(options or {})
         self.budget = budget if budget is not None else Budget(None)
         self.operations, self.progress = operations, progress
         if api_key is None and target.api_key is None and not target.is_live:
@@ -155,6 +158,7 @@ class Session:
             operations=self.operations,
             progress=self.progress,
             api_key=f"al_live_{secrets.token_hex(16)}",
+            options=self.options,
         )
         twin.trace = self.trace  # one trace per target, whichever team sent the request
         twin._client = self.client
@@ -227,7 +231,12 @@ class Session:
         """The request as a ``curl`` command with the API key replaced by ``$AUROUS_API_KEY``."""
         parts = ["curl", "-X", method]
         for name, value in (headers or {}).items():
-            shown = f'"{name}: {REDACTED_KEY}"' if name.lower() == "x-api-key" else shlex.quote(f"{name}: {value}")
+            if name.lower() == "x-api-key":
+                shown = f'"{name}: {REDACTED_KEY}"'
+            elif self.api_key and self.api_key in value:  # e.g. "Authorization: Bearer <key>"
+                shown = '"' + f"{name}: {value}".replace(self.api_key, REDACTED_KEY).replace('"', '\\"') + '"'
+            else:
+                shown = shlex.quote(f"{name}: {value}")
             parts += ["-H", shown]
         if json_body is not None:
             parts += ["-H", "'Content-Type: application/json'", "-d", shlex.quote(json.dumps(json_body))]
