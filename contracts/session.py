@@ -132,6 +132,7 @@ class Session:
         self.api_key = api_key if api_key is not None else target.key()
         self.trace = Trace()
         self._client: Any = None
+        self._lifespan = False  # whether the in-process client runs the app's lifespan (then close() ends it)
         self._clock_control: bool | None = None
 
     # -- what may be sent ---------------------------------------------------------------------------------------
@@ -174,15 +175,23 @@ class Session:
             if self.target.in_process:
                 from starlette.testclient import TestClient  # only in-process targets need it
 
-                self._client = TestClient(self.target.app, base_url=self.target.base_url)
+                client = TestClient(self.target.app, base_url=self.target.base_url)
+                try:  # lifespan on, as under a server: one event loop, the app's background tasks (webhook delivery)
+                    self._client = client.__enter__()
+                    self._lifespan = True
+                except Exception:  # an app without lifespan support still answers requests
+                    self._client = client
             else:
                 self._client = httpx.Client(base_url=self.target.base_url, timeout=60.0)
         return self._client
 
     def close(self) -> None:
         if self._client is not None:
-            self._client.close()
-            self._client = None
+            if self._lifespan:
+                self._client.__exit__(None, None, None)
+            else:
+                self._client.close()
+            self._client, self._lifespan = None, False
 
     def headers(self, extra: dict[str, str] | None = None, *, auth: bool = True) -> dict[str, str]:
         headers = {"X-Api-Key": self.api_key} if auth and self.api_key else {}

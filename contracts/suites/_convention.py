@@ -6,9 +6,10 @@ A :class:`Convention` is one named check (``auth``, ``scopes`` …), an "operati
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
-from contracts.session import Session, SuiteRun
+from contracts.session import REDACTED_KEY, Session, SuiteRun
 
 __all__ = ["DOC_URL", "ERROR_TYPES", "Convention", "describe", "envelope_problems", "json_object"]
 
@@ -27,12 +28,15 @@ def json_object(response: Any) -> dict[str, Any]:
 
 
 def describe(response: Any) -> str:
-    """``401 authentication/missing_api_key`` (or the body's start), with the convention headers present."""
-    error = json_object(response).get("error")
+    """``401 authentication/missing_api_key`` (or the id / start of a success), with the convention headers present."""
+    body = json_object(response)
+    error = body.get("error")
     if isinstance(error, dict):
         what = f"{error.get('type')}/{error.get('code')}"
+    elif isinstance(body.get("id"), str):
+        what = f"id {body['id']}"
     else:
-        what = response.text[:200]
+        what = response.text[:120]
     headers = [f"{name}: {response.headers[name]}" for name in SHOWN_HEADERS if name in response.headers]
     return " ".join([str(response.status_code), what, *([f"({', '.join(headers)})"] if headers else [])])
 
@@ -67,9 +71,26 @@ class Convention:
         self.name, self.session, self.suite = name, session, suite
         self._curls: dict[int, str] = {}  # response id → the curl of its request
 
-    def send(self, method: str, path: str, step: str, **kwargs: Any) -> Any:
+    def send(
+        self, method: str, path: str, step: str, *, key: str | None = None, shown: str | None = None, **kwargs: Any
+    ) -> Any:
+        """Send through the session; ``key`` replaces the session's ``X-Api-Key``.
+
+        The curl redacts every ``X-Api-Key``; ``shown`` is what it shows for ``key`` instead: the key itself when the
+        kit made it up (so the command reproduces the case), a variable such as ``$AUROUS_READ_ONLY_KEY`` for a secret.
+        """
+        if key is not None:
+            kwargs = {**kwargs, "auth": False, "headers": {**kwargs.get("headers", {}), "X-Api-Key": key}}
         response = self.session.request(method, path, step=f"{self.name}: {step}", **kwargs)
-        self._curls[id(response)] = self.session.trace.exchanges[-1].curl
+        curl = self.session.trace.exchanges[-1].curl
+        if key is not None:
+            header = (
+                f'"X-Api-Key: {shown}"'
+                if shown and shown.startswith("$")
+                else shlex.quote(f"X-Api-Key: {shown or key}")
+            )
+            curl = curl.replace(f'"X-Api-Key: {REDACTED_KEY}"', header)
+        self._curls[id(response)] = curl
         return response
 
     def verdict(self, failure: str, title: str, problems: list[str], *, expected: str, response: Any) -> bool:
