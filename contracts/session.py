@@ -221,7 +221,8 @@ class Session:
         if json_body is not None:
             kwargs["json"] = json_body
         response = self.client.request(method, path, headers=sent, **kwargs)
-        if operation in BILLABLE and 200 <= response.status_code < 300:
+        replayed = response.headers.get("aurous-idempotent-replayed") == "true"  # a replay is never billed (§1.9)
+        if operation in BILLABLE and 200 <= response.status_code < 300 and not replayed:
             self.budget.book(operation, _json(response))
         self.trace.exchanges.append(
             Exchange(

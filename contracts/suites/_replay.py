@@ -133,10 +133,13 @@ def _files(check: Convention) -> None:
 
 
 def idempotency(check: Convention) -> None:
-    if check.session.spend_allowed:
-        _images(check)
-    else:
+    body = cheapest("createImage", {"prompt": PROMPT})
+    if not check.session.spend_allowed:
         check.skip("the image replay needs spending: --allow-spend --max-credits N")
+    elif not check.session.budget.affords("createImage", body, times=2):  # the first call, and one that may be billed
+        check.skip("the image replay needs room for two of the cheapest images under --max-credits")
+    else:
+        _images(check)
     if check.session.profile == "full":
         _files(check)
     else:

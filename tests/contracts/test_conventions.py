@@ -42,6 +42,14 @@ def test_conventions_emulator_has_no_drift():
     assert {op.operation for op in result.operations} == set(CHECKS)
     assert all(op.cases > 0 for op in result.operations)
     assert result.exit_code == 0
+    assert result.spent == 1  # one cheapest image: its replay is not billed (nor booked), the 409 neither
+
+
+def test_idempotency_under_a_cap_needs_room_for_two_images():
+    assert conventions(emulator(), "idempotency", max_credits=2).spent == 1
+    result = conventions(emulator(), "idempotency", max_credits=1)
+    assert result.spent == 0
+    assert "room for two of the cheapest images" in " ".join(result.suite("conventions").skipped)
 
 
 def test_tiny_png_is_a_valid_image():
