@@ -13,6 +13,7 @@ from contracts.suites._replay import tiny_png
 from mockserver import Settings, create_app
 from mockserver.clock import VirtualClock
 from mockserver.media import inspect_image
+from mockserver.settings import KeyConfig
 from tests.contracts.drift import (
     drop_request_headers,
     post_to,
@@ -123,6 +124,19 @@ def test_unenforced_scope_is_scope_not_enforced():
     result = conventions(rewrite_request(emulator(), post_to("/_mock/keys"), _read_keys_get_full_scope), "scopes")
     assert failures(result) == {"ScopeNotEnforced"}
     assert all(f.actual.startswith("404") for f in result.findings)
+
+
+def test_read_only_key_option_is_used_and_never_shown():
+    secret = "al_live_" + "5" * 64
+    clean = conventions(
+        emulator(keys=[KeyConfig(key=secret, scope="read")]), "scopes", options={"read_only_key": secret}
+    )
+    assert clean.findings == []
+    assert clean.operations[0].cases == 3
+    drifted = emulator(keys=[KeyConfig(key=secret, scope="full")])  # the "read-only" key writes
+    result = conventions(drifted, "scopes", options={"read_only_key": secret})
+    assert failures(result) == {"ScopeNotEnforced"}
+    assert all('"X-Api-Key: $AUROUS_READ_ONLY_KEY"' in f.curl and secret not in f.curl for f in result.findings)
 
 
 def test_auth_error_without_request_id_is_auth_error_shape():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -12,9 +14,10 @@ from contracts.check import LIVE_SAFE
 from contracts.schema import spec_document
 from contracts.suites._webhook_spec import WebhookSpec, json_path
 from mockserver import Settings, create_app
+from mockserver.cli import _check_options
 from mockserver.clock import VirtualClock
 from mockserver.webhooks import HttpxSender, RecordingSender
-from tests.contracts.drift import post_to, rewrite_json_response
+from tests.contracts.drift import post_to, rewrite_json_response, rewrite_request
 
 EVENT_TYPES = {
     "image.completed",
@@ -134,6 +137,22 @@ def test_nothing_sent_is_webhook_not_delivered():
     assert "received: nothing" in result.findings[0].actual
 
 
+class RequestBodies:
+    """Records the JSON bodies of POST /v1/webhook_endpoints."""
+
+    def __init__(self, app):
+        self.bodies = []
+
+        def keep(headers, body):
+            self.bodies.append(json.loads(body))
+            return headers, body
+
+        self.app = rewrite_request(app, post_to("/v1/webhook_endpoints"), keep)
+
+    async def __call__(self, scope, receive, send):
+        await self.app(scope, receive, send)
+
+
 class Recorder:
     def __init__(self, app):
         self.app, self.seen = app, []
@@ -166,6 +185,24 @@ def test_live_target_without_public_receiver_is_skipped_before_any_request():
     result = check(live, suites=["webhooks"], profile="full")
     assert result.findings == []
     assert "--receiver-url" in result.suite("webhooks").skipped[0]
+
+
+def test_receiver_url_and_port_options_are_where_deliveries_go():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    options = {"receiver_url": f"http://localhost:{port}", "receiver_port": str(port)}
+    recorder = RequestBodies(emulator())
+    result = webhooks(recorder, options=options, max_credits=0)
+    assert result.findings == [], result.summary()
+    assert recorder.bodies[0]["url"] == f"http://localhost:{port}/endpoint"
+    skipped = webhooks(emulator(), options={"receiver_url": "https://hooks.example.com"}).suite("webhooks").skipped
+    assert "--receiver-url needs --receiver-port" in skipped[0]
+
+
+def test_cli_check_options_reach_the_suites():
+    args = argparse.Namespace(receiver_url="https://hooks.example.com", receiver_port=8765, read_only_key=None)
+    assert _check_options(args) == {"receiver_url": "https://hooks.example.com", "receiver_port": "8765"}
 
 
 def test_spec_knows_every_event_type_and_required_headers():
