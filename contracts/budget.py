@@ -122,6 +122,12 @@ class Budget:
             raise BudgetExceeded(operation_id, cost, self.spent, self.max_credits)
         return cost
 
+    def affords(self, operation_id: str, body: Any, times: int = 1) -> bool:
+        """Whether ``times`` such calls fit under the cap (a suite asks before a flow that needs several)."""
+        if operation_id not in BILLABLE or self.max_credits is None:
+            return True
+        return self.spent + times * self.estimate(operation_id, body) <= self.max_credits
+
     def book(self, operation_id: str, body: Any) -> None:
         """After a 2xx on a billable operation: record what it charged; raise if that crossed the cap."""
         if operation_id not in BILLABLE:

@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,6 +224,7 @@ def check(
     report_dir: str | Path | None = None,
     progress: Progress | None = None,
     against: Target | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> CheckResult:
     """Check ``target`` against openapi.yaml and the API's conventions (and, with ``against``, against another target).
 
@@ -243,6 +244,8 @@ def check(
             answer differently is reported in the ``differential`` suite (:mod:`contracts.differential`), as are
             the second target's own findings. The profile and the cap cover both: if either target is live, the
             live rules apply, and ``max_credits`` caps what both together spend.
+        options: suite settings: ``receiver_url`` (a public URL forwarding to the local webhook receiver) with
+            ``receiver_port`` (the local port it forwards to), ``read_only_key`` (a key of scope ``read``).
     """
     live = target.is_live or (against is not None and against.is_live)
     cap = _cap(live, max_credits, allow_spend)
@@ -253,15 +256,16 @@ def check(
     runners = [(name, registry.load(name)) for name in names]
 
     budget = Budget(cap)
-    options: dict[str, Any] = {
+    shared: dict[str, Any] = {
         "profile": profile,
         "budget": budget,
         "seed": seed,
         "max_examples": max_examples,
         "operations": frozenset(operations) if operations is not None else None,
+        "options": options,
     }
-    first = Session(target, progress=progress, **options)
-    second = None if against is None else Session(against, progress=_labelled(progress, against.name), **options)
+    first = Session(target, progress=progress, **shared)
+    second = None if against is None else Session(against, progress=_labelled(progress, against.name), **shared)
     budget.estimator = _estimator(first, *filter(None, [second]))
     replay = _replayer(
         target,

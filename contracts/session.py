@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import secrets
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +126,7 @@ class Session:
         max_examples: generated cases per operation and data mode (suites scale their own loops from it).
         operations: only these operationIds / workflow names run (``None``: all).
         progress: called with one line per operation or workflow.
+        options: suite settings given by the user (``receiver_url``, ``receiver_port``, ``read_only_key``).
     """
 
     def __init__(
@@ -139,8 +140,10 @@ class Session:
         operations: frozenset[str] | None = None,
         progress: Progress | None = None,
         api_key: str | None = None,
+        options: Mapping[str, str] | None = None,
     ) -> None:
         self.target, self.profile, self.seed, self.max_examples = target, profile, seed, max_examples
+        self.options: dict[str, str] = dict(options or {})
         self.budget = budget if budget is not None else Budget(None)
         self.operations, self.progress = operations, progress
         if api_key is None and target.api_key is None and not target.is_live:
@@ -148,6 +151,7 @@ class Session:
         self.api_key = api_key if api_key is not None else target.key()
         self.trace = Trace()
         self._client: Any = None
+        self._lifespan = False  # whether the in-process client runs the app's lifespan (then close() ends it)
         self._clock_control: bool | None = None
 
     # -- what may be sent ---------------------------------------------------------------------------------------
@@ -174,6 +178,7 @@ class Session:
             operations=self.operations,
             progress=self.progress,
             api_key=f"al_live_{secrets.token_hex(16)}",
+            options=self.options,
         )
         twin.trace = self.trace  # one trace per target, whichever team sent the request
         twin._client = self.client
@@ -189,15 +194,23 @@ class Session:
             if self.target.in_process:
                 from starlette.testclient import TestClient  # only in-process targets need it
 
-                self._client = TestClient(self.target.app, base_url=self.target.base_url)
+                client = TestClient(self.target.app, base_url=self.target.base_url)
+                try:  # lifespan on, as under a server: one event loop, the app's background tasks (webhook delivery)
+                    self._client = client.__enter__()
+                    self._lifespan = True
+                except Exception:  # an app without lifespan support still answers requests
+                    self._client = client
             else:
                 self._client = httpx.Client(base_url=self.target.base_url, timeout=60.0)
         return self._client
 
     def close(self) -> None:
         if self._client is not None:
-            self._client.close()
-            self._client = None
+            if self._lifespan:
+                self._client.__exit__(None, None, None)
+            else:
+                self._client.close()
+            self._client, self._lifespan = None, False
 
     def headers(self, extra: dict[str, str] | None = None, *, auth: bool = True) -> dict[str, str]:
         headers = {"X-Api-Key": self.api_key} if auth and self.api_key else {}
@@ -227,7 +240,8 @@ class Session:
         if json_body is not None:
             kwargs["json"] = json_body
         response = self.client.request(method, path, headers=sent, **kwargs)
-        if operation in BILLABLE and 200 <= response.status_code < 300:
+        replayed = response.headers.get("aurous-idempotent-replayed") == "true"  # a replay is never billed (§1.9)
+        if operation in BILLABLE and 200 <= response.status_code < 300 and not replayed:
             self.budget.book(operation, _json(response))
         curl = self.curl(method, path, json_body=json_body, headers=sent)
         self.trace.exchanges.append(exchange(step or f"{method} {path}", method, path, response, curl))
@@ -237,7 +251,12 @@ class Session:
         """The request as a ``curl`` command with the API key replaced by ``$AUROUS_API_KEY``."""
         parts = ["curl", "-X", method]
         for name, value in (headers or {}).items():
-            shown = f'"{name}: {REDACTED_KEY}"' if name.lower() == "x-api-key" else shlex.quote(f"{name}: {value}")
+            if name.lower() == "x-api-key":
+                shown = f'"{name}: {REDACTED_KEY}"'
+            elif self.api_key and self.api_key in value:  # e.g. "Authorization: Bearer <key>"
+                shown = '"' + f"{name}: {value}".replace(self.api_key, REDACTED_KEY).replace('"', '\\"') + '"'
+            else:
+                shown = shlex.quote(f"{name}: {value}")
             parts += ["-H", shown]
         if json_body is not None:
             parts += ["-H", "'Content-Type: application/json'", "-d", shlex.quote(json.dumps(json_body))]

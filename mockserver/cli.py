@@ -107,6 +107,9 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check.add_argument(
         "--operation", action="append", metavar="NAME", help="run only this operationId or workflow (repeatable)"
     )
+    check.add_argument("--receiver-url", metavar="URL", help="webhooks suite, live target: public URL of the receiver")
+    check.add_argument("--receiver-port", type=int, metavar="N", help="the local port --receiver-url forwards to")
+    check.add_argument("--read-only-key", metavar="KEY", help="conventions suite, live target: a key of scope read")
 
 
 def check(args: argparse.Namespace) -> int:
@@ -130,12 +133,18 @@ def check(args: argparse.Namespace) -> int:
             operations=args.operation,
             report_dir=args.report,
             progress=progress,
+            options=_check_options(args),
         )
     except SpendNotAllowed as exc:
         print(f"aurous-mock check: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     progress(result.summary())
     return result.exit_code
+
+
+def _check_options(args: argparse.Namespace) -> dict[str, str]:
+    names = ("receiver_url", "receiver_port", "read_only_key")
+    return {name: str(getattr(args, name)) for name in names if getattr(args, name) is not None}
 
 
 def listen(args: argparse.Namespace) -> int:

@@ -33,6 +33,8 @@ SUITES: dict[str, str] = {
     "conformance": "contracts.suites.conformance",
     "workflows": "contracts.suites.workflows",
     "lifecycle": "contracts.suites.lifecycle",
+    "webhooks": "contracts.suites.webhooks",
+    "conventions": "contracts.suites.conventions",
 }
 
 
