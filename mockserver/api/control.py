@@ -109,8 +109,8 @@ async def advance_clock(ctx: Ctx) -> Response:
     if flag(ctx, "global"):
         ctx.emulator.global_clock.advance(body.seconds)
     else:
-        with ctx.emulator.store.transaction():
-            ctx.team.time.advance(ctx.emulator.clock, body.seconds)
+        base = ctx.emulator.clock
+        ctx.emulator.accounts.move_time(ctx.team, lambda time: time.advance(base, body.seconds))
     await _fire_due(ctx)
     return _clock_state(ctx)
 
@@ -125,8 +125,8 @@ async def set_clock(ctx: Ctx) -> Response:
     if flag(ctx, "global"):
         ctx.emulator.global_clock.set(when)
     else:
-        with ctx.emulator.store.transaction():
-            ctx.team.time.set(ctx.emulator.clock, when)
+        base = ctx.emulator.clock
+        ctx.emulator.accounts.move_time(ctx.team, lambda time: time.set(base, when))
     await _fire_due(ctx)
     return _clock_state(ctx)
 
@@ -135,8 +135,8 @@ async def freeze_clock(ctx: Ctx) -> Response:
     if flag(ctx, "global"):
         ctx.emulator.global_clock.freeze()
     else:
-        with ctx.emulator.store.transaction():
-            ctx.team.time.freeze(ctx.emulator.clock)
+        base = ctx.emulator.clock
+        ctx.emulator.accounts.move_time(ctx.team, lambda time: time.freeze(base))
     return _clock_state(ctx)
 
 
@@ -144,8 +144,8 @@ async def unfreeze_clock(ctx: Ctx) -> Response:
     if flag(ctx, "global"):
         ctx.emulator.global_clock.unfreeze()
     else:
-        with ctx.emulator.store.transaction():
-            ctx.team.time.unfreeze(ctx.emulator.clock)
+        base = ctx.emulator.clock
+        ctx.emulator.accounts.move_time(ctx.team, lambda time: time.unfreeze(base))
     return _clock_state(ctx)
 
 
