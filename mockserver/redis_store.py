@@ -87,6 +87,7 @@ class RedisStore:
     shared = True
 
     def __init__(self, url: str) -> None:
+        self.url = url
         address, self.prefix = split_url(url)
         self.client = redis.Redis.from_url(address)
         self.client.ping()  # fail at start-up, not on the first request

@@ -60,6 +60,7 @@ class SqliteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
         self._local = _Local()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()  # guards _connections
