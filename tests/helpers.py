@@ -101,7 +101,11 @@ class CliProcess:
 
 @contextlib.contextmanager
 def cli_process(tmp_path: Path, *args: str, stop: signal.Signals = signal.SIGTERM) -> Iterator[CliProcess]:
-    """Run the console script with a clean environment; ``stop`` it (then kill it if it hangs) on exit."""
+    """Run the console script with a clean environment; ``stop`` it (then kill it if it hangs) on exit.
+
+    It runs in a process group of its own and the signal goes to the whole group, so ``serve --workers N``
+    stops with its workers (``SIGKILL`` kills them all, as a crash of the machine would).
+    """
     env = {name: value for name, value in os.environ.items() if not name.startswith("AUROUS_MOCK_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env["PYTHONIOENCODING"] = "utf-8"
@@ -110,7 +114,14 @@ def cli_process(tmp_path: Path, *args: str, stop: signal.Signals = signal.SIGTER
     with (
         stderr_path.open("w") as stderr,
         subprocess.Popen(
-            command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True, encoding="utf-8"
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            encoding="utf-8",
+            start_new_session=True,
         ) as proc,
     ):
         lines: queue.Queue[str] = queue.Queue()
@@ -119,13 +130,18 @@ def cli_process(tmp_path: Path, *args: str, stop: signal.Signals = signal.SIGTER
         try:
             yield CliProcess(proc, lines, stderr_path)
         finally:
-            proc.send_signal(stop)
+            _signal_group(proc, stop)
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _signal_group(proc, signal.SIGKILL)
                 proc.wait()
             reader.join(timeout=5)
+
+
+def _signal_group(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
 
 
 def _pump(stream: Any, lines: queue.Queue[str]) -> None:
