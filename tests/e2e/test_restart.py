@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -126,25 +125,3 @@ def test_a_restart_mid_flight_loses_and_duplicates_nothing(tmp_path: Path, stop:
     finally:
         stopped.set()
         hook.close()
-
-
-def test_serve_refuses_workers_without_a_shared_store(tmp_path: Path) -> None:
-    with cli_run(tmp_path, "serve", "--port", "0", "--workers", "2") as finished:
-        assert finished.returncode == 2
-        assert "--workers 2 needs a shared store" in finished.stderr
-
-
-@contextlib.contextmanager
-def cli_run(directory: Path, *args: str) -> Iterator[Any]:
-    """The console script run to completion (it must exit by itself)."""
-    import subprocess
-    import sys
-
-    yield subprocess.run(
-        [sys.executable, "-m", "mockserver", *args],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
