@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.api.pipeline import Ctx, json_response
-from mockserver.clock import rfc3339
+from mockserver.clock import TeamTime, rfc3339
 from mockserver.core.errors import (
     DomainError,
     InvalidApiKeyError,
@@ -126,7 +126,13 @@ async def set_clock(ctx: Ctx) -> Response:
         ctx.emulator.global_clock.set(when)
     else:
         base = ctx.emulator.clock
-        ctx.emulator.accounts.move_time(ctx.team, lambda time: time.set(base, when))
+
+        def forward(time: TeamTime) -> datetime:  # checked again on the stored clock: another worker may have moved it
+            if when < time.now(base):
+                raise ValueOutOfRangeError(NEVER_BACKWARDS, param="now")
+            return time.set(base, when)
+
+        ctx.emulator.accounts.move_time(ctx.team, forward)
     await _fire_due(ctx)
     return _clock_state(ctx)
 
