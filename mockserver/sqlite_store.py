@@ -4,6 +4,8 @@ One table holds every record: ``(kind, key)`` is unique, ``owner`` indexes per-t
 ``seq`` (the rowid, kept by an update) gives the insertion order ``values`` promises. The file is in WAL mode,
 so readers never wait for a writer; a transaction is ``BEGIN IMMEDIATE`` (the one writer, across every process
 that opened the file), re-entrant within a thread. A process killed mid-transaction leaves nothing of it behind.
+Writers queue on an ``flock`` of ``<file>.lock`` first, so a waiting process wakes the moment the lock is free
+instead of in SQLite's busy handler, which sleeps up to 100 ms between tries.
 
 Values are pickled. Pickle runs code when it loads, which is acceptable here and only here: the file is written
 by this emulator alone and is as trusted as its code (never point ``--store`` at a file someone else wrote).
@@ -11,6 +13,7 @@ by this emulator alone and is as trusted as its code (never point ``--store`` at
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import sqlite3
 import threading
@@ -20,6 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.store import SYSTEM, Records
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 BUSY_TIMEOUT_MS = 60_000  # how long a writer waits for another process's transaction before failing
 SCHEMA = """
@@ -64,8 +72,9 @@ class SqliteStore:
         self._local = _Local()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()  # guards _connections
-        # One writer per process at a time: threads queue here instead of in SQLite's sleeping busy handler.
+        # One writer per process at a time: threads queue here, processes on the lock file.
         self._writer = threading.RLock()
+        self._lock_file = open(f"{self.path}.lock", "ab")  # held open for the store's life
         self._conn().executescript(SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
@@ -91,7 +100,7 @@ class SqliteStore:
             finally:
                 local.depth -= 1
             return
-        with self._writer:
+        with self._writer, self._exclusive():
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             local.depth = 1
@@ -104,6 +113,17 @@ class SqliteStore:
                 raise
             local.depth = 0
             conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        if fcntl is None:  # no flock (Windows): SQLite's own locking still serializes the writers
+            yield
+            return
+        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
 
     def get(self, kind: str, key: str) -> Any | None:
         row = self._conn().execute("SELECT value FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
@@ -174,3 +194,4 @@ class SqliteStore:
         for conn in connections:
             conn.close()
         self._local = _Local()
+        self._lock_file.close()
