@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import secrets
 import socket
@@ -10,11 +11,20 @@ import sys
 from collections.abc import Sequence
 
 import uvicorn
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from uvicorn.supervisors import Multiprocess
 
 from mockserver._version import __version__
 from mockserver.app import create_app
 from mockserver.core.scenarios import ScenarioFileError
-from mockserver.settings import Settings, load_settings
+from mockserver.settings import Settings, hand_off, handed_off, load_settings
+from mockserver.store import MEMORY, StoreOpenError
+
+NEEDS_SHARED_STORE = (
+    "aurous-mock: --workers {workers} needs a shared store (--store sqlite:///state.db or redis://host:port/db): "
+    "with the in-memory store each worker would be a separate emulator."
+)
 
 log = logging.getLogger("mockserver")
 
@@ -23,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aurous-mock", description="Emulator of the Aurous Labs public API v1.")
     parser.add_argument("--version", action="version", version=f"aurous-mock {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the emulator (in-memory store, no other setup)")
+    serve = commands.add_parser("serve", help="run the emulator (in-memory store unless --store says otherwise)")
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080; 0 picks a free port)")
     serve.add_argument("--seed", type=int, help="make ids and outcomes reproducible")
@@ -31,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--clock", choices=["system", "virtual"], help="base clock (default system)")
     serve.add_argument("--config", help="YAML or TOML settings file (below AUROUS_MOCK_* variables)")
     serve.add_argument("--scenarios", metavar="FILE", help="YAML scenario rules applied to every team")
+    serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="memory (default), sqlite:///state.db (survives restarts) or redis://host:port/db",
+    )
+    serve.add_argument(
+        "--workers", type=_positive, default=1, help="worker processes sharing the store (default 1; needs --store)"
+    )
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     _add_check(commands)
     _add_listen(commands)
@@ -45,6 +63,13 @@ def _tolerance(value: str) -> int | None:
     if seconds < 0:
         raise ValueError(value)
     return seconds
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
 
 
 def _answer_status(value: str) -> int:
@@ -171,33 +196,78 @@ def _bind(settings: Settings) -> socket.socket:
     return sock
 
 
+def _fail(message: str) -> int:
+    print(f"aurous-mock: {message}", file=sys.stderr)  # noqa: T201
+    return 2
+
+
 def serve(args: argparse.Namespace) -> int:
-    settings = load_settings(
-        args.config,
-        host=args.host,
-        port=args.port,
-        seed=args.seed,
-        speed=args.speed,
-        clock=args.clock,
-        scenarios_file=args.scenarios,
-    )
+    try:
+        settings = load_settings(
+            args.config,
+            host=args.host,
+            port=args.port,
+            seed=args.seed,
+            speed=args.speed,
+            clock=args.clock,
+            scenarios_file=args.scenarios,
+            store=args.store,
+        )
+    except ValidationError as exc:
+        return _fail(f"invalid settings: {exc}")
+    if args.workers > 1 and settings.store == MEMORY:
+        print(NEEDS_SHARED_STORE.format(workers=args.workers), file=sys.stderr)  # noqa: T201
+        return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s")
     try:
         app = create_app(settings)
     except ScenarioFileError as exc:
-        print(f"aurous-mock: invalid scenario file: {exc}", file=sys.stderr)  # noqa: T201
-        return 2
+        return _fail(f"invalid scenario file: {exc}")
+    except StoreOpenError as exc:
+        return _fail(str(exc))
     sock = _bind(settings)
+    _banner(sock)
+    if args.workers > 1:
+        app.state.emulator.close()
+        app.state.emulator.store.close()  # the parent only checked the settings; each worker opens its own
+        _run_workers(settings, args, sock)
+        return 0
+    config = uvicorn.Config(app, log_level=args.log_level, access_log=args.log_level == "debug", lifespan="on")
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    return 0
+
+
+def _banner(sock: socket.socket) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     key = f"al_live_{secrets.token_hex(32)}"
     print(f"aurous-mock {__version__} serving on http://{shown}:{port}", flush=True)  # noqa: T201
     print(f"  try: curl -H 'X-Api-Key: {key}' http://{shown}:{port}/v1/balance", flush=True)  # noqa: T201
     print("  any well-formed key (al_live_… or og_…) gets its own team", flush=True)  # noqa: T201
-    config = uvicorn.Config(app, log_level=args.log_level, access_log=args.log_level == "debug", lifespan="on")
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
-    return 0
+
+
+def _run_workers(settings: Settings, args: argparse.Namespace, sock: socket.socket) -> None:
+    """``--workers N``: uvicorn's supervisor spawns N processes on our socket; each builds its app from
+    :func:`worker_app`, which reads the settings handed off through the environment."""
+    hand_off(settings)
+    config = uvicorn.Config(
+        "mockserver.cli:worker_app",
+        factory=True,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+        lifespan="on",
+    )
+    if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.36 passes the server's run
+        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()  # type: ignore[call-arg]
+    else:
+        Multiprocess(config, sockets=[sock]).run()
+
+
+def worker_app() -> Starlette:
+    """The application of one ``serve --workers N`` worker process (uvicorn imports and calls this)."""
+    return create_app(handed_off())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
