@@ -12,6 +12,7 @@ Failures (each a Schemathesis ``Failure`` named for the property it breaks)::
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import schemathesis
@@ -33,6 +34,8 @@ __all__ = [
 DOC_URL = "https://docs.aurous-labs.com/errors#"
 REQUEST_ID = "aurous-request-id"
 VERSION = "aurous-version"
+FIRST_VERSION = "2026-05-15"  # the first (and so far only) published version, reference §1.3
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class _ProjectFailure(Failure):
@@ -104,7 +107,11 @@ def request_id_conformance(ctx: Any, response: Any, case: Any) -> bool | None:
 
 @schemathesis.check
 def version_echo_conformance(ctx: Any, response: Any, case: Any) -> bool | None:
-    """Every response names the API version it answered in; a 2xx answers in the version that was asked for."""
+    """Every response names the API version it applied; a 2xx never applies a version newer than was asked for.
+
+    The applied version for a pinned date is the newest published version on or before it; any date before the
+    first published version (``2026-05-15``, reference §1.3) applies that first version.
+    """
     echoed = _header(response, VERSION)
     if not echoed:
         raise MissingVersionEcho(
@@ -114,11 +121,14 @@ def version_echo_conformance(ctx: Any, response: Any, case: Any) -> bool | None:
             actual="none",
         )
     sent = response.request.headers.get("Aurous-Version") if response.request is not None else None
-    if sent and 200 <= response.status_code < 300 and echoed != sent:
+    if not sent or not 200 <= response.status_code < 300 or not _DATE.fullmatch(sent):
+        return None
+    newest_allowed = max(sent, FIRST_VERSION)
+    if not _DATE.fullmatch(echoed) or echoed > newest_allowed:
         raise MissingVersionEcho(
             operation=case.operation.label,
             message=f"sent {sent!r}, echoed {echoed!r}",
-            expected=f"Aurous-Version {sent!r}",
+            expected=f"Aurous-Version on or before {newest_allowed!r}",
             actual=f"Aurous-Version {echoed!r}",
         )
     return None

@@ -180,3 +180,26 @@ def test_findings_carry_replay_commands_and_the_markdown_report(tmp_path):
     assert "| conformance |" in markdown
     assert "MissingRequestId" in markdown
     assert "Replay this case:" in markdown
+
+
+def newer_version(app):
+    """A drifted target: every 2xx claims a version newer than any the client could have pinned."""
+
+    async def drifted(scope, receive, send):
+        async def rewrite(message):
+            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
+                headers = [(k, v) for k, v in message["headers"] if k.lower() != b"aurous-version"]
+                message = {**message, "headers": [*headers, (b"aurous-version", b"2099-01-01")]}
+            await send(message)
+
+        await app(scope, receive, rewrite)
+
+    return drifted
+
+
+def test_version_echo_allows_the_first_version_for_prior_dates_but_never_a_newer_one():
+    clean = check(Target("app", app=emulator()), suites=["conformance"], operations=["getBalance"], max_examples=5)
+    assert clean.findings == [], clean.summary()
+    drifted = check(Target("drifted", app=newer_version(emulator())), suites=["conformance"], operations=["getBalance"])
+    finding = next(f for f in drifted.findings if f.failure == "MissingVersionEcho")
+    assert finding.actual == "Aurous-Version '2099-01-01'"
