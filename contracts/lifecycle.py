@@ -161,9 +161,9 @@ class JobLifecycle(RuleBasedStateMachine):
             gen.succeeded_by = self.now
 
     def _read(self, gen: Gen) -> str:
-        answer = self._request("GET", f"/v1/generations/{gen.id}")
+        answer = self._request("GET", f"/v1/images/{gen.id}")
         if answer.status_code != 200:
-            raise LifecycleViolation("generation_readable", f"GET /v1/generations/{gen.id} → {answer.status_code}")
+            raise LifecycleViolation("generation_readable", f"GET /v1/images/{gen.id} → {answer.status_code}")
         status = str(answer.json()["status"])
         self._observe(gen, status)
         return status
