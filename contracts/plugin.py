@@ -41,6 +41,7 @@ class AurousTarget:
     allow_spend: bool = False
     max_credits: float | None = None
     max_examples: int = 10
+    options: tuple[tuple[str, str], ...] = ()  # suite settings: receiver_url, receiver_port, read_only_key
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,6 +61,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--aurous-max-examples", type=int, default=10, metavar="N", help="generated cases per operation and mode"
     )
+    group.addoption("--aurous-receiver-url", metavar="URL", help="webhooks suite, live target: public receiver URL")
+    group.addoption("--aurous-receiver-port", metavar="N", help="the local port --aurous-receiver-url forwards to")
+    group.addoption("--aurous-read-only-key", metavar="KEY", help="conventions suite, live target: a read-scope key")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -85,6 +89,11 @@ def aurous_target(request: pytest.FixtureRequest) -> AurousTarget:
         allow_spend=bool(request.config.getoption("--aurous-allow-spend")),
         max_credits=request.config.getoption("--aurous-max-credits"),
         max_examples=request.config.getoption("--aurous-max-examples"),
+        options=tuple(
+            (name, str(value))
+            for name in ("receiver_url", "receiver_port", "read_only_key")
+            if (value := request.config.getoption(f"--aurous-{name.replace('_', '-')}")) is not None
+        ),
     )
 
 
@@ -107,6 +116,7 @@ def aurous_check(aurous_target: AurousTarget) -> Callable[..., CheckResult]:
             "allow_spend": aurous_target.allow_spend,
             "max_credits": aurous_target.max_credits,
             "max_examples": aurous_target.max_examples,
+            "options": dict(aurous_target.options),
         }
         options.update(kwargs)
         target = Target.from_url(aurous_target.base_url, api_key=aurous_target.api_key or None)

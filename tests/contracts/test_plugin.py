@@ -112,3 +112,24 @@ def test_balance_conforms(aurous_check):
         result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", f"--aurous-target={server.base_url}")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*MissingRequestId*"])
+
+
+def test_suite_settings_reach_the_target_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_team="""
+def test_options(aurous_target):
+    assert dict(aurous_target.options) == {"read_only_key": "al_live_ro", "receiver_port": "9000"}
+    assert aurous_target.allow_spend and aurous_target.max_credits == 5.0
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--aurous-target=https://api.example.test",
+        "--aurous-read-only-key=al_live_ro",
+        "--aurous-receiver-port=9000",
+        "--aurous-allow-spend",
+        "--aurous-max-credits=5",
+    )
+    result.assert_outcomes(passed=1)
