@@ -52,6 +52,9 @@ __all__ = [
     # Webhook receiver (aurous-mock listen)
     "Listener",
     "Received",
+    # Drifted targets, to see what the kit reports (aurous-mock drift-proxy)
+    "DriftProxy",
+    "DRIFTS",
 ]
 
 # The checking half loads Schemathesis (and registers its checks); receivers and signature helpers must not pay
@@ -72,6 +75,8 @@ _LAZY = {
     "MissingVersionEcho": "contracts.checks",
     "ErrorEnvelopeMissing": "contracts.checks",
     "DocUrlMismatch": "contracts.checks",
+    "DriftProxy": "contracts.drift",
+    "DRIFTS": "contracts.drift",
 }
 
 

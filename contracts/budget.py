@@ -6,7 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BILLABLE", "ESTIMATE_OPERATIONS", "FALLBACK_COST", "Budget", "BudgetExceeded", "charged"]
+__all__ = [
+    "BILLABLE",
+    "CHEAPEST",
+    "ESTIMATE_OPERATIONS",
+    "FALLBACK_COST",
+    "Budget",
+    "BudgetExceeded",
+    "charged",
+    "cheapest",
+]
 
 # Operations that hold or spend credits on the paid API.
 BILLABLE = frozenset(
@@ -38,6 +47,26 @@ FALLBACK_COST = {
     "resynthesizeCharacter": 10.0,
     "regenerateCharacterRef": 2.0,
 }
+
+# The parameters that drive the price, pinned to their cheapest values (reference §4): one image without the
+# prompt rewrite (which doubles the price); the shortest 480p video (0.5 credit/s × factor 1 × 2 s = 1 credit).
+CHEAPEST: dict[str, dict[str, Any]] = {
+    "createImage": {"count": 1, "enhance_prompt": False},
+    "legacyCreateGeneration": {"count": 1, "enhance_prompt": False},
+    "createVideo": {"duration": 2, "resolution": "480p", "enhance_prompt": False},
+    "legacyCreateVideoGeneration": {"duration": 2, "resolution": "480p", "enhance_prompt": False},
+}
+
+
+def cheapest(operation_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with its price-driving parameters pinned to the cheapest values that still test the property.
+
+    Example:
+        >>> cheapest("createVideo", {"video_lora_id": "seedance-1-pro", "duration": 12, "resolution": "1080p"})
+        {'video_lora_id': 'seedance-1-pro', 'duration': 2, 'resolution': '480p', 'enhance_prompt': False}
+    """
+    return {**body, **CHEAPEST.get(operation_id, {})}
+
 
 Estimator = Callable[[str, Any], "float | None"]
 
@@ -92,6 +121,12 @@ class Budget:
             self.refused.append(operation_id)
             raise BudgetExceeded(operation_id, cost, self.spent, self.max_credits)
         return cost
+
+    def affords(self, operation_id: str, body: Any, times: int = 1) -> bool:
+        """Whether ``times`` such calls fit under the cap (a suite asks before a flow that needs several)."""
+        if operation_id not in BILLABLE or self.max_credits is None:
+            return True
+        return self.spent + times * self.estimate(operation_id, body) <= self.max_credits
 
     def book(self, operation_id: str, body: Any) -> None:
         """After a 2xx on a billable operation: record what it charged; raise if that crossed the cap."""

@@ -1,4 +1,4 @@
-"""The runner: generate Schemathesis cases per operation, send them within the profile and budget, collect drift.
+"""The runner: run the suites against a target within its profile and budget, collect drift, write the report.
 
 Example:
     >>> from contracts import Target, check
@@ -9,161 +9,206 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import shlex
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hypothesis
-from hypothesis import HealthCheck, Phase
-from hypothesis.errors import Unsatisfiable
-from schemathesis import GenerationMode
-from schemathesis.core.failures import Failure, FailureGroup
-from schemathesis.core.result import Err
-from schemathesis.schemas import APIOperation
-from schemathesis.specs.openapi.checks import positive_data_acceptance
-from schemathesis.specs.openapi.schemas import OpenApiSchema
-
-import contracts.checks  # noqa: F401 - registers the project checks with Schemathesis
-from contracts.budget import BILLABLE, ESTIMATE_OPERATIONS, Budget, BudgetExceeded
-from contracts.report import CheckResult, Finding, OperationResult, write_report
-from contracts.schema import load_schema
+from contracts import suites as registry
+from contracts.budget import ESTIMATE_OPERATIONS, Budget, BudgetExceeded
+from contracts.differential import Differential
+from contracts.report import DIFFERENTIAL, CheckResult, SuiteResult, write_report
+from contracts.session import Progress, Session, SuiteRun
+from contracts.suites import Suite
 from contracts.targets import Target
 
-__all__ = ["FULL", "LIVE_SAFE", "PROFILES", "check", "modes_for"]
+__all__ = ["FULL", "LIVE_SAFE", "PAIRED_SUITES", "PROFILES", "SpendNotAllowed", "check", "replay_command"]
 
 LIVE_SAFE, FULL = "live-safe", "full"
 PROFILES = (LIVE_SAFE, FULL)
-ESTIMATES = frozenset(ESTIMATE_OPERATIONS.values())
-Progress = Callable[[str], None]
+# Suites that send each generated case to both targets of a differential run themselves; the others run once per
+# target and their traces are compared step by step.
+PAIRED_SUITES = frozenset({"conformance"})
+AGAINST_KEY_VARIABLE = "AUROUS_AGAINST_API_KEY"
 
 
-def modes_for(profile: str, method: str, operation_id: str) -> list[GenerationMode]:
-    """Which data an operation gets under a profile; an empty list means the operation is not run.
+class SpendNotAllowed(ValueError):
+    """Spending on a live target was asked for without both ``allow_spend`` and a cap."""
 
-    ``live-safe`` sends reads and estimates, and billable creates only with schema-invalid data (which must be
-    rejected before billing; the budget still books any 2xx and aborts). Other writes are not sent at all.
+
+def replay_command(
+    target: Target,
+    *,
+    suite: str,
+    operation: str | None,
+    profile: str,
+    seed: int | None,
+    max_examples: int,
+    allow_spend: bool,
+    max_credits: float | None,
+    against: Target | None = None,
+    key_variable: str = "AUROUS_API_KEY",
+) -> str:
+    """The ``aurous-mock check`` command that runs one operation of one suite again, with the same cases.
+
+    ``operation=None`` replays the whole suite; ``against`` replays a differential run between two targets.
     """
-    both = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
-    if profile == FULL:
-        return both
-    if profile != LIVE_SAFE:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    if method.upper() == "GET" or operation_id in ESTIMATES:
-        return both
-    if operation_id in BILLABLE:
-        return [GenerationMode.NEGATIVE]
-    return []
+    parts = ["aurous-mock", "check", "--target", _where(target)]
+    if target.api_key is not None:
+        parts += ["--api-key", f"${key_variable}"]
+    if against is not None:
+        parts += ["--against", _where(against)]
+        if against.api_key is not None:
+            parts += ["--against-api-key", f"${AGAINST_KEY_VARIABLE}"]
+    parts += ["--profile", profile, "--suite", suite]
+    if operation is not None:
+        parts += ["--operation", operation]
+    parts += ["--max-examples", str(max_examples)]
+    if seed is not None:
+        parts += ["--seed", str(seed)]
+    if allow_spend:
+        parts.append("--allow-spend")
+    if max_credits is not None:
+        parts += ["--max-credits", f"{max_credits:g}"]
+    return " ".join(part if part.startswith("$") else shlex.quote(part) for part in parts)
 
 
-def _failures(error: BaseException) -> Iterator[Failure]:
-    if isinstance(error, FailureGroup):
-        for inner in error.exceptions:
-            yield from _failures(inner)
-    elif isinstance(error, Failure):
-        yield error
+def _where(target: Target) -> str:
+    return target.name if target.in_process else target.base_url
 
 
-class _Run:
-    """One run's state: the schema, auth headers, budget and results; ``exercise`` handles one case."""
-
-    def __init__(self, target: Target, schema: OpenApiSchema, budget: Budget, result: CheckResult) -> None:
-        self.target, self.schema, self.budget, self.result = target, schema, budget, result
-        key = target.key()
-        self.headers = {"X-Api-Key": key} if key else {}
-        self.redacted = {"X-Api-Key": "$AUROUS_API_KEY"} if key else {}
-
-    def estimate(self, operation_id: str, body: Any) -> float | None:
+def _estimate_on(session: Session) -> Callable[[str, Any], float | None]:
+    def estimate(operation_id: str, body: Any) -> float | None:
         """The target's own estimate for a billable body, or ``None`` to fall back to the rate card."""
-        estimate_id = ESTIMATE_OPERATIONS.get(operation_id)
-        if estimate_id is None or not isinstance(body, dict):
+        path = {"estimateImage": "/v1/images/estimate", "estimateVideo": "/v1/videos/estimate"}.get(
+            ESTIMATE_OPERATIONS.get(operation_id, "")
+        )
+        if path is None or not isinstance(body, dict):
             return None
         try:
-            response = self.schema.find_operation_by_id(estimate_id).Case(body=body).call(headers=self.headers)
+            response = session.client.post(path, json=body, headers=session.headers())
             amount = response.json()["estimated_cost"]["amount"]
         except Exception:  # any failure to estimate means the pessimistic rate card applies
             return None
         return float(amount) if response.status_code == 200 and isinstance(amount, int | float) else None
 
-    def exercise(self, case: Any, mode: GenerationMode, outcome: OperationResult) -> None:
-        if self.result.aborted is not None:
-            return  # after a budget abort nothing else is sent
-        if mode is GenerationMode.POSITIVE:
-            try:
-                self.budget.guard(outcome.operation_id, case.body)
-            except BudgetExceeded:
-                outcome.refused += 1
-                return
-        outcome.cases += 1
-        try:
-            response = case.call(headers=self.headers)
-        except Exception as exc:  # the target is unreachable or broke the connection: that is a finding too
-            self.record(outcome, Finding(outcome.operation, "RequestFailed", "Request failed", repr(exc)[:300]))
-            return
-        if 200 <= response.status_code < 300:
-            try:
-                self.budget.book(outcome.operation_id, _body(response))
-            except BudgetExceeded as exc:
-                self.result.aborted = f"{exc} (the request was sent with {mode.value} data)"
-        try:
-            case.validate_response(response, headers=self.headers, excluded_checks=[positive_data_acceptance])
-        except (FailureGroup, Failure) as error:
-            outcome.failed += 1
-            curl = case.as_curl_command(headers=self.redacted)
-            for failure in _failures(error):
-                finding = Finding(
-                    outcome.operation,
-                    type(failure).__name__,
-                    failure.title,
-                    failure.message[:500],
-                    response.status_code,
-                    curl,
-                )
-                self.record(outcome, finding)
-
-    @staticmethod
-    def record(outcome: OperationResult, finding: Finding) -> None:
-        for known in outcome.findings:
-            if (known.failure, known.title) == (finding.failure, finding.title):
-                known.occurrences += 1
-                return
-        outcome.findings.append(finding)
+    return estimate
 
 
-def _body(response: Any) -> Any:
-    try:
-        return response.json()
-    except ValueError:
+def _estimator(*sessions: Session) -> Callable[[str, Any], float | None]:
+    """The highest of the targets' own estimates; the rate card as soon as one of them cannot say."""
+    estimates = [_estimate_on(session) for session in sessions]
+
+    def estimate(operation_id: str, body: Any) -> float | None:
+        known = [value for value in (each(operation_id, body) for each in estimates) if value is not None]
+        return max(known) if len(known) == len(estimates) else None
+
+    return estimate
+
+
+def _cap(live: bool, max_credits: float | None, allow_spend: bool | None) -> float | None:
+    if not live:
+        return max_credits
+    if allow_spend and max_credits is None:
+        raise SpendNotAllowed("--allow-spend needs --max-credits N: a live target is never spent on without a cap")
+    if max_credits and not allow_spend:
+        raise SpendNotAllowed("--max-credits on a live target needs --allow-spend as well")
+    return max_credits if allow_spend else 0.0
+
+
+def _labelled(progress: Progress | None, label: str) -> Progress | None:
+    if progress is None:
         return None
+    report = progress
+    return lambda line: report(f"[{label}] {line}")
 
 
-def _drive(
-    run: _Run,
-    operation: APIOperation[Any, Any, Any, Any],
-    mode: GenerationMode,
-    outcome: OperationResult,
-    **options: Any,
-) -> None:
-    seed = options["seed"]
+@dataclass
+class _Run:
+    """One ``check``: the sessions (a second one in a differential run), the shared budget, the result."""
 
-    @hypothesis.settings(
-        max_examples=options["max_examples"],
-        database=None,
-        deadline=None,
-        derandomize=seed is None,
-        phases=[Phase.explicit, Phase.generate],  # no shrinking: every replay would be another real request
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
-    )
-    @hypothesis.given(operation.as_strategy(generation_mode=mode))
-    def cases(case: Any) -> None:
-        run.exercise(case, mode, outcome)
+    result: CheckResult
+    budget: Budget
+    first: Session
+    second: Session | None
+    replay: Callable[..., str]
+    differential: Differential | None = None
 
-    if seed is not None:
-        cases = hypothesis.seed(seed)(cases)
-    try:
-        cases()
-    except Unsatisfiable:
-        pass  # e.g. no way to make an operation without parameters invalid
+    def __post_init__(self) -> None:
+        if self.second is not None:
+            report = SuiteRun(
+                SuiteResult(DIFFERENTIAL), self.first, lambda op: self.replay(DIFFERENTIAL, op, pair=True)
+            )
+            self.differential = Differential(report, lambda suite, op: self.replay(suite, op, pair=True))
+
+    def suite(self, name: str, run: Suite) -> None:
+        primary = SuiteResult(name)
+        self.result.suites.append(primary)
+        other = None if self.second is None else SuiteResult(name, target=self.second.target.name)
+        if other is not None:
+            self.result.suites.append(other)
+        if self.result.aborted is not None:
+            for skipped in filter(None, (primary, other)):
+                skipped.skipped.append("not run: the budget aborted the run")
+            return
+        first = SuiteRun(primary, self.first, lambda operation: self.replay(name, operation))
+        if self.second is None or other is None or self.differential is None:
+            self._guarded(name, primary, lambda: run(self.first, first))
+            return
+        second_session, differential = self.second, self.differential
+        second = SuiteRun(other, second_session, lambda operation: self.replay(name, operation, second=True))
+        if name in PAIRED_SUITES:  # it sends every generated case to both targets itself (spending on both)
+            first.against, first.differential = second, differential
+            self._guarded(name, primary, lambda: run(self.first, first), other)
+            return
+        a_start, b_start = len(self.first.trace.exchanges), len(second_session.trace.exchanges)
+        if self._guarded(name, primary, lambda: run(self.first, first)) and self._guarded(
+            name, other, lambda: run(second_session, second)
+        ):
+            a, b = self.first.trace.exchanges[a_start:], second_session.trace.exchanges[b_start:]
+            differential.compare_suite(name, a, b)
+
+    def _guarded(
+        self, name: str, suite: SuiteResult, body: Callable[[], None], paired: SuiteResult | None = None
+    ) -> bool:
+        """Run a suite; False when the budget aborted it. ``paired``: the second target's run, which the same body
+        spent on too (it keeps its own account)."""
+        before = self.budget.spent
+        try:
+            body()
+        except BudgetExceeded as exc:
+            self.result.aborted = f"{name}: {exc}; spent {self.budget.spent:g} credits"
+            return False
+        finally:
+            suite.spent = self.budget.spent - before - (paired.spent if paired is not None else 0.0)
+        return True
+
+    def close(self) -> None:
+        self.first.close()
+        if self.second is not None:
+            self.second.close()
+
+    def finish(self, report_dir: str | Path | None) -> CheckResult:
+        if self.differential is not None:
+            self.result.suites.append(self.differential.suite.result)
+        self.result.spent = self.budget.spent
+        if report_dir is not None:
+            write_report(self.result, report_dir)
+        return self.result
+
+
+def _replayer(target: Target, against: Target | None, **options: Any) -> Callable[..., str]:
+    def replay(suite: str, operation: str | None, *, second: bool = False, pair: bool = False) -> str:
+        """A finding's replay: on the first target, on the second (``second``), or of the pair (``pair``)."""
+        chosen = against if second and against is not None else target
+        variable = AGAINST_KEY_VARIABLE if second else "AUROUS_API_KEY"
+        paired = against if pair else None
+        return replay_command(
+            chosen, suite=suite, operation=operation, against=paired, key_variable=variable, **options
+        )
+
+    return replay
 
 
 def check(
@@ -171,50 +216,71 @@ def check(
     *,
     profile: str | None = None,
     max_credits: float | None = None,
+    allow_spend: bool | None = None,
     seed: int | None = None,
     max_examples: int = 10,
+    suites: Iterable[str] | None = None,
+    operations: Iterable[str] | None = None,
     report_dir: str | Path | None = None,
     progress: Progress | None = None,
+    against: Target | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> CheckResult:
-    """Check ``target`` against openapi.yaml and the project conventions.
+    """Check ``target`` against openapi.yaml and the API's conventions (and, with ``against``, against another target).
 
     Args:
         target: the API to check.
         profile: ``live-safe`` (default for a live target) or ``full`` (default for loopback / in-process).
-        max_credits: the spending cap; defaults to 0 for a live target (nothing billable is sent) and
-            unlimited for a local one.
-        seed: a Hypothesis seed; without one the run is derandomized (the same cases every time).
+        max_credits: the spending cap. A live target spends nothing unless ``allow_spend`` is set *and* a cap
+            is given (``SpendNotAllowed`` otherwise); a local target is unlimited unless capped.
+        allow_spend: let billable requests with valid data reach a live target, within ``max_credits``.
+        seed: a Hypothesis seed; without one every run sends the same cases.
         max_examples: generated cases per operation and data mode.
-        report_dir: where to write ``report.json`` and ``junit.xml``.
+        suites: which suites run (default: all, in :data:`contracts.suites.SUITES` order).
+        operations: only these operationIds (or workflow names) run.
+        report_dir: where to write ``report.md``, ``report.json`` and ``junit.xml``.
         progress: called with one line per operation (the CLI prints them).
+        against: a second target for the differential mode: the same cases and suites run on both, and what they
+            answer differently is reported in the ``differential`` suite (:mod:`contracts.differential`), as are
+            the second target's own findings. The profile and the cap cover both: if either target is live, the
+            live rules apply, and ``max_credits`` caps what both together spend.
+        options: suite settings: ``receiver_url`` (a public URL forwarding to the local webhook receiver) with
+            ``receiver_port`` (the local port it forwards to), ``read_only_key`` (a key of scope ``read``).
     """
-    profile = profile or (LIVE_SAFE if target.is_live else FULL)
-    if max_credits is None and target.is_live:
-        max_credits = 0
-    schema = load_schema(target)
-    result = CheckResult(target=target.name, profile=profile, max_credits=max_credits)
-    budget = Budget(max_credits)
-    run = _Run(target, schema, budget, result)
-    budget.estimator = run.estimate
-    for item in schema.get_all_operations():
-        if isinstance(item, Err):
-            raise item.err()  # openapi.yaml itself is broken: not drift of the target
-        operation = item.ok()
-        operation_id = str(operation.definition.raw.get("operationId", operation.label))
-        modes = modes_for(profile, operation.method, operation_id)
-        if not modes or result.aborted is not None:
-            continue
-        outcome = OperationResult(operation.label, operation_id)
-        result.operations.append(outcome)
-        for mode in modes:
-            _drive(run, operation, mode, outcome, seed=seed, max_examples=max_examples)
-        if progress is not None:
-            refused = f", {outcome.refused} refused by budget" if outcome.refused else ""
-            progress(
-                f"{'FAIL' if outcome.findings else 'ok  '} {outcome.operation}: "
-                f"{outcome.cases - outcome.failed} passed, {outcome.failed} failed{refused}"
-            )
-    result.spent = budget.spent
-    if report_dir is not None:
-        write_report(result, report_dir)
-    return result
+    live = target.is_live or (against is not None and against.is_live)
+    cap = _cap(live, max_credits, allow_spend)
+    profile = profile or (LIVE_SAFE if live else FULL)
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    names = list(suites) if suites is not None else list(registry.SUITES)
+    runners = [(name, registry.load(name)) for name in names]
+
+    budget = Budget(cap)
+    shared: dict[str, Any] = {
+        "profile": profile,
+        "budget": budget,
+        "seed": seed,
+        "max_examples": max_examples,
+        "operations": frozenset(operations) if operations is not None else None,
+        "options": options,
+    }
+    first = Session(target, progress=progress, **shared)
+    second = None if against is None else Session(against, progress=_labelled(progress, against.name), **shared)
+    budget.estimator = _estimator(first, *filter(None, [second]))
+    replay = _replayer(
+        target,
+        against,
+        profile=profile,
+        seed=seed,
+        max_examples=max_examples,
+        allow_spend=bool(allow_spend),
+        max_credits=max_credits,
+    )
+    result = CheckResult(target.name, profile, cap, seed=seed, against=None if against is None else against.name)
+    state = _Run(result, budget, first, second, replay)
+    try:
+        for name, run in runners:
+            state.suite(name, run)
+    finally:
+        state.close()
+    return state.finish(report_dir)

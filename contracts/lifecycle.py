@@ -29,7 +29,6 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 from hypothesis import HealthCheck, settings
@@ -46,6 +45,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from contracts.budget import Budget, BudgetExceeded, cheapest
+from contracts.targets import Target
+
 __all__ = ["JobLifecycle", "LifecycleConfig", "LifecycleViolation", "run_lifecycle"]
 
 ORDER = {"pending": 0, "processing": 1, "succeeded": 2, "failed": 2, "cancelled": 2}
@@ -53,7 +55,6 @@ ACTIVE = frozenset({"pending", "processing"})
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 OUTPUT_TTL = 86_400
 EPSILON = 1e-6
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 VIDEO_LORA = "seedance-1-pro"
 
 
@@ -76,6 +77,7 @@ class LifecycleConfig:
     max_creates: int | None = None
     poll_timeout: float = 30.0
     creates: int = 0
+    budget: Budget | None = None  # when set, every create is pinned cheapest, guarded and booked (the kit's cap)
     _clock_control: bool | None = field(default=None, repr=False)
 
     @property
@@ -101,7 +103,7 @@ class LifecycleConfig:
 
 
 def is_loopback(base_url: str) -> bool:
-    return (urlsplit(base_url).hostname or "") in LOOPBACK
+    return Target.from_url(base_url).is_loopback
 
 
 @dataclass
@@ -159,9 +161,9 @@ class JobLifecycle(RuleBasedStateMachine):
             gen.succeeded_by = self.now
 
     def _read(self, gen: Gen) -> str:
-        answer = self._request("GET", f"/v1/generations/{gen.id}")
+        answer = self._request("GET", f"/v1/images/{gen.id}")
         if answer.status_code != 200:
-            raise LifecycleViolation("generation_readable", f"GET /v1/generations/{gen.id} → {answer.status_code}")
+            raise LifecycleViolation("generation_readable", f"GET /v1/images/{gen.id} → {answer.status_code}")
         status = str(answer.json()["status"])
         self._observe(gen, status)
         return status
@@ -170,9 +172,19 @@ class JobLifecycle(RuleBasedStateMachine):
         return self.config.creates < self.config.creates_allowed
 
     def _create(self, kind: str, body: dict[str, Any], idempotency_key: str | None) -> Gen | None:
+        operation, budget = ("createImage" if kind == "image" else "createVideo"), self.config.budget
+        if budget is not None:
+            if budget.max_credits is not None:
+                body = cheapest(operation, body)
+            try:
+                budget.guard(operation, body)
+            except BudgetExceeded:
+                return None  # the cap would be crossed: model nothing, send nothing
         self.config.creates += 1
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         answer = self._request("POST", f"/v1/{kind}s", json=body, headers=headers)
+        if budget is not None and 200 <= answer.status_code < 300:
+            budget.book(operation, answer.json())
         if answer.status_code == 402:
             return None  # balance_too_low: nothing held, nothing to model
         if answer.status_code != 201:
@@ -381,11 +393,13 @@ def run_lifecycle(
     seed: int | None = None,
     max_creates: int | None = None,
     poll_timeout: float = 30.0,
+    budget: Budget | None = None,
 ) -> None:
     """Run the lifecycle machine against a target; raises :class:`LifecycleViolation` with a minimal program.
 
     ``client`` (an ``httpx.Client`` with its own base URL, e.g. Starlette's ``TestClient``) replaces ``transport``.
-    ``max_creates`` caps billable requests over the whole run (``None``: unlimited on loopback, else 0).
+    ``max_creates`` caps billable requests over the whole run (``None``: unlimited on loopback, else 0);
+    ``budget`` additionally pins each create to its cheapest parameters and refuses what would cross its cap.
     """
     config = LifecycleConfig(
         base_url=base_url,
@@ -394,6 +408,7 @@ def run_lifecycle(
         client=client,
         max_creates=max_creates,
         poll_timeout=poll_timeout,
+        budget=budget,
     )
     machine = type("ConfiguredJobLifecycle", (JobLifecycle,), {"config": config})
     run_settings = settings(
@@ -401,6 +416,7 @@ def run_lifecycle(
         stateful_step_count=steps,
         deadline=None,
         database=None,
+        derandomize=seed is None,  # the same programs every run unless a seed asks for others
         suppress_health_check=list(HealthCheck),
     )
     if seed is None:

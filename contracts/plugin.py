@@ -2,8 +2,13 @@
 
 ``--aurous-target URL`` points tests at a target; ``--aurous-api-key KEY`` (or ``AUROUS_API_KEY``, read when the
 fixture runs) authenticates; ``--aurous-profile live-safe|full`` (default: ``full`` on loopback, ``live-safe``
-elsewhere) decides whether the lifecycle suite may create generations. Tests marked ``real_api`` are skipped
-unless ``--aurous-target`` is given.
+elsewhere) decides what may be sent; ``--aurous-allow-spend --aurous-max-credits N`` lets a live target be spent on
+under a cap. Tests marked ``real_api`` are skipped unless ``--aurous-target`` is given.
+
+The suites themselves run as ordinary tests, one per operation of the conformance suite and one per other suite,
+so pytest's own ``--junitxml`` reports them::
+
+    pytest --pyargs contracts.suite_tests --aurous-target https://api.aurous-labs.com --junitxml=contracts.xml
 """
 
 from __future__ import annotations
@@ -11,11 +16,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from contracts.lifecycle import is_loopback, run_lifecycle
+
+if TYPE_CHECKING:
+    from contracts.report import CheckResult
 
 __all__ = ["AurousTarget"]
 
@@ -30,6 +38,10 @@ class AurousTarget:
     api_key: str
     profile: str
     is_live: bool
+    allow_spend: bool = False
+    max_credits: float | None = None
+    max_examples: int = 10
+    options: tuple[tuple[str, str], ...] = ()  # suite settings: receiver_url, receiver_port, read_only_key
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,6 +54,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=PROFILES,
         help="live-safe: reads only, no creates (default beyond loopback); full: the whole lifecycle",
     )
+    group.addoption(
+        "--aurous-allow-spend", action="store_true", help="let billable requests reach a live target (needs a cap)"
+    )
+    group.addoption("--aurous-max-credits", type=float, default=None, metavar="N", help="spending cap in credits")
+    group.addoption(
+        "--aurous-max-examples", type=int, default=10, metavar="N", help="generated cases per operation and mode"
+    )
+    group.addoption("--aurous-receiver-url", metavar="URL", help="webhooks suite, live target: public receiver URL")
+    group.addoption("--aurous-receiver-port", metavar="N", help="the local port --aurous-receiver-url forwards to")
+    group.addoption("--aurous-read-only-key", metavar="KEY", help="conventions suite, live target: a read-scope key")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,7 +81,48 @@ def aurous_target(request: pytest.FixtureRequest) -> AurousTarget:
     key = request.config.getoption("--aurous-api-key") or os.environ.get("AUROUS_API_KEY", "")
     live = not is_loopback(url)
     profile = request.config.getoption("--aurous-profile") or ("live-safe" if live else "full")
-    return AurousTarget(base_url=url.rstrip("/"), api_key=key, profile=profile, is_live=live)
+    return AurousTarget(
+        base_url=url.rstrip("/"),
+        api_key=key,
+        profile=profile,
+        is_live=live,
+        allow_spend=bool(request.config.getoption("--aurous-allow-spend")),
+        max_credits=request.config.getoption("--aurous-max-credits"),
+        max_examples=request.config.getoption("--aurous-max-examples"),
+        options=tuple(
+            (name, str(value))
+            for name in ("receiver_url", "receiver_port", "read_only_key")
+            if (value := request.config.getoption(f"--aurous-{name.replace('_', '-')}")) is not None
+        ),
+    )
+
+
+@pytest.fixture
+def aurous_check(aurous_target: AurousTarget) -> Callable[..., CheckResult]:
+    """Run ``contracts.check`` on the target with the command-line options; keywords override them.
+
+    Example (in a team's test)::
+
+        def test_images_conform(aurous_check):
+            result = aurous_check(suites=["conformance"], operations=["createImage", "getImage"])
+            assert result.ok, result.summary()
+    """
+    from contracts.check import check  # loads Schemathesis only when a test asks for it
+    from contracts.targets import Target
+
+    def run(**kwargs: Any) -> CheckResult:
+        options: dict[str, Any] = {
+            "profile": aurous_target.profile,
+            "allow_spend": aurous_target.allow_spend,
+            "max_credits": aurous_target.max_credits,
+            "max_examples": aurous_target.max_examples,
+            "options": dict(aurous_target.options),
+        }
+        options.update(kwargs)
+        target = Target.from_url(aurous_target.base_url, api_key=aurous_target.api_key or None)
+        return check(target, **options)
+
+    return run
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,7 +11,8 @@ from urllib.parse import urlsplit
 __all__ = ["IN_PROCESS_URL", "LOCAL_API_KEY", "Target"]
 
 IN_PROCESS_URL = "http://localhost"
-# Any well-formed key gets its own team on the emulator; a live target always needs the user's key.
+# Any well-formed key gets its own team on the emulator (a run's throwaway key starts with this); a live target always
+# needs the user's key.
 LOCAL_API_KEY = "al_live_aurous_contracts"
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
@@ -55,7 +57,12 @@ class Target:
         return not self.in_process and not self.is_loopback
 
     def key(self) -> str | None:
-        """The key to send: the user's, or a throwaway one for a local target."""
+        """The key to send: the user's, or a throwaway one for a local target.
+
+        The throwaway key is new on every call (every run): the emulator gives each key a team of its own, so a run
+        (or the replay of one of its findings) starts from fresh credits and rate-limit buckets, not from whatever
+        the previous run left behind.
+        """
         if self.api_key is not None:
             return self.api_key
-        return None if self.is_live else LOCAL_API_KEY
+        return None if self.is_live else f"{LOCAL_API_KEY}_{secrets.token_hex(8)}"

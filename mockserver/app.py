@@ -18,7 +18,7 @@ from mockserver.api.pipeline import request_id_of
 from mockserver.api.routes import PUBLIC, routes
 from mockserver.api.scenarios import install as install_scenarios
 from mockserver.api.webhooks import install
-from mockserver.clock import Clock, SystemClock, VirtualClock
+from mockserver.clock import Clock
 from mockserver.core.emulator import Emulator
 from mockserver.core.errors import (
     DomainError,
@@ -27,16 +27,11 @@ from mockserver.core.errors import (
     PayloadTooLargeError,
     RouteNotFoundError,
 )
+from mockserver.core.shared import StoredPositions, base_clock
 from mockserver.ids import IdSource
 from mockserver.settings import Settings, load_settings
-from mockserver.store import InMemoryStore, Store
+from mockserver.store import Store, open_store
 from mockserver.webhooks import HttpxSender, Sender, WebhookDispatcher
-
-
-def build_clock(settings: Settings) -> Clock:
-    if settings.clock == "virtual":
-        return VirtualClock(settings.clock_start)
-    return SystemClock(settings.speed, start=settings.clock_start)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -64,21 +59,26 @@ def create_app(
     ids: IdSource | None = None,
     sender: Sender | None = None,
 ) -> Starlette:
-    """Build the emulator. Collaborators not given are built from ``settings``; webhooks go through ``sender``."""
-    settings = settings or load_settings()
-    emulator = Emulator(
-        settings=settings,
-        store=store or InMemoryStore(),
-        clock=clock or build_clock(settings),
-        ids=ids or IdSource(settings.seed),
-    )
+    """Build the emulator. Collaborators not given are built from ``settings``; webhooks go through ``sender``.
 
-    install(emulator)
-    try:
+    Without ``store`` the one ``settings.store`` names is opened here, and closed when the lifespan ends.
+    """
+    settings = settings or load_settings()
+    opened: Store | None = None
+    with contextlib.ExitStack() as undo:  # on failure, close what was opened so far
+        if store is None:
+            store = opened = open_store(settings.store)
+            undo.callback(opened.close)
+        emulator = Emulator(
+            settings=settings,
+            store=store,
+            clock=clock or base_clock(store, settings),
+            ids=ids or IdSource(settings.seed, positions=StoredPositions(store) if store.shared else None),
+        )
+        undo.callback(emulator.close)
+        install(emulator)
         install_scenarios(emulator, PUBLIC)  # may raise ScenarioFileError (the CLI reports it)
-    except BaseException:
-        emulator.close()
-        raise
+        undo.pop_all()
     sender = sender or HttpxSender(
         max_connections=settings.webhook_max_in_flight, allow_loopback=settings.webhook_allow_http_loopback
     )
@@ -96,6 +96,8 @@ def create_app(
                     await worker
             await dispatcher.aclose()
             emulator.close()
+            if opened is not None:
+                opened.close()
 
     app = Starlette(
         lifespan=lifespan,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -24,9 +26,10 @@ class Clock(Protocol):
 class SystemClock:
     """Wall-clock time, optionally running faster or slower than real time (``speed``)."""
 
-    def __init__(self, speed: float = 1.0, *, start: datetime | None = None) -> None:
+    def __init__(self, speed: float = 1.0, *, start: datetime | None = None, started: float | None = None) -> None:
+        """``start`` is the time shown at the real instant ``started`` (default: now, shown as itself)."""
         self.speed = speed
-        self._anchor_real = time.time()
+        self._anchor_real = time.time() if started is None else started
         self._anchor = start or datetime.fromtimestamp(self._anchor_real, UTC)
 
     def now(self) -> datetime:
@@ -98,49 +101,74 @@ class TeamTime:
         self.offset = 0.0 if frozen else (when - base.now()).total_seconds()
 
 
+class ShiftCell(Protocol):
+    """Where a :class:`ShiftedClock` keeps its shift: in the process (:class:`LocalShift`) or in a shared store."""
+
+    def load(self) -> TeamTime: ...
+
+    def change(self) -> AbstractContextManager[TeamTime]:
+        """The shift to change, kept when the block ends; atomic with respect to other changes."""
+
+
+class LocalShift:
+    """The shift of a single process: an attribute behind a lock."""
+
+    def __init__(self) -> None:
+        self.shift = TeamTime()
+        self._lock = threading.Lock()
+
+    def load(self) -> TeamTime:
+        return self.shift
+
+    @contextmanager
+    def change(self) -> Iterator[TeamTime]:
+        with self._lock:
+            yield self.shift
+
+
 class ShiftedClock:
     """The emulator's base time: a clock moved as a whole (``/_mock/clock/*?global=true``), beneath every team.
 
     Each team's :class:`TeamTime` applies on top of this one, so a global move reaches every team, including
-    teams created later; a team frozen on its own stays at its instant. Thread-safe.
+    teams created later; a team frozen on its own stays at its instant. Thread-safe. The shift lives in ``cell``:
+    in the process by default, in the store when several processes must share one clock.
     """
 
-    def __init__(self, base: Clock) -> None:
+    def __init__(self, base: Clock, cell: ShiftCell | None = None) -> None:
         self.base = base
-        self.shift = TeamTime()
-        self._lock = threading.Lock()
+        self.cell: ShiftCell = cell or LocalShift()
 
     def now(self) -> datetime:
-        return self.shift.now(self.base)
+        return self.cell.load().now(self.base)
 
     @property
     def frozen(self) -> bool:
-        return self.shift.frozen_at is not None
+        return self.cell.load().frozen_at is not None
 
     def advance(self, seconds: float) -> datetime:
-        with self._lock:
-            return self.shift.advance(self.base, seconds)
+        with self.cell.change() as shift:
+            return shift.advance(self.base, seconds)
 
     def set(self, when: datetime) -> datetime:
-        with self._lock:
-            return self.shift.set(self.base, when)
+        with self.cell.change() as shift:
+            return shift.set(self.base, when)
 
     def freeze(self) -> datetime:
-        with self._lock:
-            return self.shift.freeze(self.base)
+        with self.cell.change() as shift:
+            return shift.freeze(self.base)
 
     def unfreeze(self) -> datetime:
-        with self._lock:
-            return self.shift.unfreeze(self.base)
+        with self.cell.change() as shift:
+            return shift.unfreeze(self.base)
 
     def place(self, when: datetime, *, frozen: bool) -> None:
-        with self._lock:
-            self.shift.place(self.base, when, frozen=frozen)
+        with self.cell.change() as shift:
+            shift.place(self.base, when, frozen=frozen)
 
     def reset(self) -> None:
         """Back to the base clock (a global reset)."""
-        with self._lock:
-            self.shift = TeamTime()
+        with self.cell.change() as shift:
+            shift.offset, shift.frozen_at = 0.0, None
 
 
 def rfc3339(when: datetime) -> str:

@@ -1,7 +1,9 @@
 """The one seedable source of ids and randomness: ``prefix_`` + 26-character Crockford ULIDs.
 
 With a seed, every team draws from its own deterministic stream, so a team's ids, secrets and
-seeds are the same on every run even when tests run in parallel in a different order.
+seeds are the same on every run even when tests run in parallel in a different order. Processes that share a
+store (``--workers``, replicas, restarts) share each stream's position through :class:`Positions`: draw ``n`` of
+a scope is then derived from ``(seed, scope, n)``, so no two processes ever mint the same id.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import random
 import threading
 from collections.abc import Collection
 from datetime import datetime
+from typing import Protocol
 
 from ulid import ULID
 
@@ -19,13 +22,34 @@ from mockserver.clock import EPOCH
 ID_PATTERN = r"^[a-z]+_[0-9A-Za-z]+$"
 
 
-class IdSource:
-    """Mints ids and random values; deterministic per scope when ``seed`` is given."""
+class Positions(Protocol):
+    """How many values each scope has drawn, kept where every process sharing the state sees it."""
 
-    def __init__(self, seed: int | None = None) -> None:
+    def next(self, scope: str) -> int:
+        """The scope's next position (0, 1, 2 …), atomically: no two callers get the same one."""
+
+    def forget(self, scope: str | None, keep: Collection[str]) -> None:
+        """Start the scope again at 0 (every scope but ``keep`` when ``scope`` is None)."""
+
+
+class IdSource:
+    """Mints ids and random values; deterministic per scope when ``seed`` is given.
+
+    With ``positions`` (a shared store) a seeded value is derived from its scope's position instead of a
+    per-process stream: the same seed then gives other ids than in memory, equally reproducible.
+    """
+
+    def __init__(self, seed: int | None = None, *, positions: Positions | None = None) -> None:
         self.seed = seed
+        self.positions = positions if seed is not None else None
         self._streams: dict[str, random.Random] = {}
         self._lock = threading.Lock()
+
+    def _derived(self, scope: str, nbytes: int) -> int:
+        """``nbytes`` of the scope's next position, from the seed: the same on every process."""
+        assert self.positions is not None
+        position = self.positions.next(scope)
+        return int.from_bytes(hashlib.shake_256(f"{self.seed}:{scope}:{position}".encode()).digest(nbytes), "big")
 
     def _stream(self, scope: str) -> random.Random:
         stream = self._streams.get(scope)
@@ -41,21 +65,30 @@ class IdSource:
     def new(self, prefix: str, *, at: datetime, scope: str = "") -> str:
         """A new ``prefix_<ULID>`` whose time part is ``at`` (the team's clock)."""
         millis = max(0, int((at - EPOCH).total_seconds() * 1000)) & ((1 << 48) - 1)
-        with self._lock:
-            tail = self._stream(scope).getrandbits(80)
+        if self.positions is not None:
+            tail = self._derived(scope, 10)
+        else:
+            with self._lock:
+                tail = self._stream(scope).getrandbits(80)
         raw = millis.to_bytes(6, "big") + tail.to_bytes(10, "big")
         return f"{prefix}_{ULID.from_bytes(raw)}"
 
     def token_hex(self, nbytes: int, *, scope: str = "") -> str:
+        if self.positions is not None:
+            return self._derived(scope, nbytes).to_bytes(nbytes, "big").hex()
         with self._lock:
             return self._stream(scope).getrandbits(nbytes * 8).to_bytes(nbytes, "big").hex()
 
     def randint(self, low: int, high: int, *, scope: str = "") -> int:
+        if self.positions is not None:
+            return low + self._derived(scope, 16) % (high - low + 1)
         with self._lock:
             return self._stream(scope).randint(low, high)
 
     def reset(self, scope: str | None = None, *, keep: Collection[str] = ()) -> None:
         """Forget a scope's stream (every stream but ``keep`` when ``scope`` is None): a reset replays the same ids."""
+        if self.positions is not None:
+            self.positions.forget(scope, keep)
         with self._lock:
             if scope is None:
                 self._streams = {name: stream for name, stream in self._streams.items() if name in keep}

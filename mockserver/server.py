@@ -3,7 +3,8 @@
 uvicorn's httptools protocol buffers a request head of any size (a 20 MB header line is parsed and handed on)
 and answers malformed HTTP with a plain-text 400. :class:`BoundedHttpToolsProtocol` stops a head at
 ``max_header_bytes`` with ``431`` and answers malformed requests with ``400 invalid_format``, both in the
-envelope with a request id, then closes the connection. Apps other than the emulator get uvicorn's defaults.
+envelope with a request id, then closes the connection. Apps other than the emulator get uvicorn's defaults;
+``serve --workers N`` uses :class:`SharedHttpProtocol`, bound in each worker process.
 """
 
 from __future__ import annotations
@@ -69,6 +70,16 @@ def protocol_for(emulator: Emulator) -> type[BoundedHttpToolsProtocol]:
         emulator = bound
 
     return EmulatorHttpProtocol
+
+
+class SharedHttpProtocol(BoundedHttpToolsProtocol):
+    """The protocol of ``serve --workers N``: uvicorn imports it by name in each worker process, where
+    :func:`bind_worker` gives it that process's emulator before the first connection."""
+
+
+def bind_worker(emulator: Emulator) -> None:
+    SharedHttpProtocol.emulator = emulator
+    SharedHttpProtocol.max_head_bytes = emulator.settings.max_header_bytes
 
 
 def config(app: Any, **options: Any) -> uvicorn.Config:

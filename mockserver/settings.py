@@ -22,8 +22,12 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from mockserver.store import MEMORY, parse_store_url
+
 Scope = Literal["read", "write", "full"]
 CONFIG_ENV = "AUROUS_MOCK_CONFIG_FILE"
+# How ``serve --workers N`` hands its resolved settings to the worker processes it spawns (see ``cli.py``).
+HANDOFF_ENV = "AUROUS_MOCK_WORKER_SETTINGS"
 
 
 class KeyConfig(BaseModel):
@@ -58,6 +62,10 @@ class Settings(BaseSettings):
     clock_start: datetime | None = None
     public_url: str | None = Field(
         default=None, description="Base URL written into output URLs; default: the URL the client called."
+    )
+    store: str = Field(
+        default=MEMORY,
+        description="Where state lives: memory, sqlite:///path.db (survives restarts) or redis://host:port/db (shared)",
     )
 
     # Teams and keys
@@ -137,6 +145,12 @@ class Settings(BaseSettings):
             return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
         return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=path))
 
+    @field_validator("store")
+    @classmethod
+    def _store_is_a_known_url(cls, value: str) -> str:
+        parse_store_url(value)  # ValueError names the accepted forms
+        return value
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _schedule_never_goes_back(cls, value: list[float]) -> list[float]:
@@ -164,3 +178,13 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     if config_file is not None:
         explicit["config_file"] = Path(config_file)
     return Settings(**explicit)
+
+
+def hand_off(settings: Settings) -> None:
+    """Put ``settings`` where worker processes started from now on find them (:func:`handed_off`)."""
+    os.environ[HANDOFF_ENV] = settings.model_dump_json()
+
+
+def handed_off() -> Settings:
+    """The settings :func:`hand_off` left for this worker process, exactly (no other source is read)."""
+    return Settings.model_validate_json(os.environ[HANDOFF_ENV])

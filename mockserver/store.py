@@ -1,8 +1,13 @@
-"""State: the ``Store`` protocol and ``InMemoryStore``, the embedded default.
+"""State: the ``Store`` protocol, ``InMemoryStore`` (the embedded default) and :func:`open_store` (``--store URL``).
 
 Records are grouped by *kind* (``"generation"``, ``"team"`` …) and owned by a team, so one team's
 state can be listed, reset or snapshotted without touching another's. Lookups by key are global
 (ids are unique), and the service checks ownership so another team's id answers 404.
+
+Three backends implement the protocol: ``memory`` (this module: live objects behind one lock),
+``sqlite:///path.db`` (:mod:`mockserver.sqlite_store`) and ``redis://host:port/db``
+(:mod:`mockserver.redis_store`). The last two serialize every value, so a service must ``put`` each record it
+changes inside the transaction that read it; they are ``shared``: several processes may use one state.
 """
 
 from __future__ import annotations
@@ -10,17 +15,35 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 Records = dict[str, dict[str, tuple[str, Any]]]  # kind → key → (owner, value): what a snapshot holds
+# The owner of the emulator's own records (the shared clock, seeded id positions, snapshots). No team can have
+# it, and the global verbs (clear, snapshot, restore with ``owner=None``) leave its records alone.
+SYSTEM = "_system"
+MEMORY = "memory"
+BAD_URL = "store must be 'memory', 'sqlite:///path/to/file.db' or 'redis://host:port/db', not {url!r}."
+CANNOT_OPEN = "cannot open the store {url}: {error}"
+
+
+class StoreOpenError(Exception):
+    """The store a URL names could not be opened (a missing directory, Redis not answering …)."""
 
 
 class Store(Protocol):
     """The small interface every state backend implements."""
 
-    def transaction(self) -> Any:
-        """A context manager that makes the enclosed reads and writes atomic."""
+    shared: bool  # other processes may use the same state: per-process copies of it must not stand in for it
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A context manager that makes the enclosed reads and writes atomic (re-entrant within a thread).
+
+        Shared backends also make it all-or-nothing: an exception inside it discards its writes.
+        """
 
     def get(self, kind: str, key: str) -> Any | None: ...
 
@@ -44,9 +67,18 @@ class Store(Protocol):
     def restore(self, records: Records, *, owner: str | None = None) -> None:
         """Replace the owner's records (all records when ``owner`` is None) by a copy of ``records``."""
 
+    def close(self) -> None:
+        """Release connections; the state itself stays where it is (gone, for ``memory``)."""
+
 
 class InMemoryStore:
-    """Dictionaries behind one re-entrant lock; the default for ``aurous-mock serve``."""
+    """Dictionaries behind one re-entrant lock; the default for ``aurous-mock serve``.
+
+    Values are the live objects: a service that changes a record it got sees the change at once, even before
+    it ``put`` s it back. The shared backends do not forgive a missing ``put``, so the services never rely on that.
+    """
+
+    shared = False
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -96,8 +128,7 @@ class InMemoryStore:
     def clear(self, *, owner: str | None = None) -> None:
         with self._lock:
             if owner is None:
-                self._records.clear()
-                self._by_owner.clear()
+                self._keep_only(SYSTEM)
                 return
             for (kind, who), rows in list(self._by_owner.items()):
                 if who == owner:
@@ -109,7 +140,13 @@ class InMemoryStore:
         """A deep copy of the owner's records (of every record when ``owner`` is None)."""
         with self._lock:
             if owner is None:
-                return copy.deepcopy(self._records)
+                return copy.deepcopy(
+                    {
+                        kind: kept
+                        for kind, rows in self._records.items()
+                        if (kept := {key: entry for key, entry in rows.items() if entry[0] != SYSTEM})
+                    }
+                )
             return copy.deepcopy(
                 {
                     kind: {key: (owner, value) for key, value in rows.items()}
@@ -126,15 +163,58 @@ class InMemoryStore:
         """
         fresh = copy.deepcopy(records)
         with self._lock:
-            if owner is None:
-                self._records = fresh
-                self._by_owner = {}
-                for kind, rows in self._records.items():
-                    for key, (who, value) in rows.items():
-                        self._by_owner.setdefault((kind, who), {})[key] = value
-                return
             self.clear(owner=owner)
             for kind, rows in fresh.items():
                 for key, (who, value) in rows.items():
-                    if who == owner:
-                        self.put(kind, key, value, owner=owner)
+                    if who == owner or (owner is None and who != SYSTEM):
+                        self.put(kind, key, value, owner=who)
+
+    def _keep_only(self, owner: str) -> None:
+        """Forget every record not owned by ``owner``."""
+        kept = {kind: {k: e for k, e in rows.items() if e[0] == owner} for kind, rows in self._records.items()}
+        self._records = {kind: rows for kind, rows in kept.items() if rows}
+        self._by_owner = {(kind, who): rows for (kind, who), rows in self._by_owner.items() if who == owner}
+
+    def close(self) -> None:
+        """Nothing to release: the records go with the object."""
+
+
+# --- --store URL ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUrl:
+    """A parsed ``--store`` value: ``scheme`` is ``memory``, ``sqlite`` or ``redis``; ``target`` the path or URL."""
+
+    scheme: str
+    target: str
+
+
+def parse_store_url(url: str) -> StoreUrl:
+    """Check a ``--store`` value without opening anything (``ValueError`` with the accepted forms otherwise)."""
+    if url == MEMORY:
+        return StoreUrl(MEMORY, "")
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite" and not parts.netloc and len(parts.path) > 1 and not parts.query:
+        # sqlite:///relative.db and sqlite:////absolute/path.db, as SQLAlchemy spells them
+        return StoreUrl("sqlite", parts.path[1:])
+    if parts.scheme in ("redis", "rediss", "unix") and (parts.netloc or parts.path):
+        return StoreUrl("redis", url)
+    raise ValueError(BAD_URL.format(url=url))
+
+
+def open_store(url: str) -> Store:
+    """The backend a ``--store`` URL names; the only place that knows the forms (see :func:`parse_store_url`)."""
+    parsed = parse_store_url(url)
+    try:
+        if parsed.scheme == "sqlite":
+            from mockserver.sqlite_store import SqliteStore  # imported on demand: the default needs neither
+
+            return SqliteStore(Path(parsed.target))
+        if parsed.scheme == "redis":
+            from mockserver.redis_store import RedisStore
+
+            return RedisStore(parsed.target)
+    except Exception as error:  # each backend fails in its own way; the caller needs one
+        raise StoreOpenError(CANNOT_OPEN.format(url=url, error=error)) from error
+    return InMemoryStore()

@@ -5,6 +5,10 @@ moves bytes. Under uvicorn one lifespan task (:meth:`WebhookDispatcher.run`) pol
 settles its finished generations, and sends due attempts concurrently (one at a time per target, a bounded
 number overall), so a hanging receiver never holds up a request or another target. Tests call
 :meth:`WebhookDispatcher.flush` instead, which delivers everything due now and waits for it.
+
+Every worker process runs its own dispatcher over the shared store; each attempt is leased to the one that
+claimed it (:meth:`~mockserver.core.webhooks.Webhooks.claim`), so exactly one of them sends it, and a flush
+waits for attempts another process is sending.
 """
 
 from __future__ import annotations
@@ -221,11 +225,13 @@ class WebhookDispatcher:
         team, now = self._now(team_id)
         with self._lock:
             busy = {target for owner, target in self._busy if owner == team_id}
-            claims = self.webhooks.claim(team_id, now, busy, room, signed_at=int(self.wall_clock()))
+            wall = self.wall_clock()
+            claims = self.webhooks.claim(team_id, now, busy, room, signed_at=int(wall), leased_at=wall)
             self._busy.update((team_id, claim.target) for claim in claims)
         return [(team, claim) for claim in claims]
 
     async def _deliver(self, team: Team, claim: Claim) -> None:
+        recorded = False
         try:
             timeout = self.settings.webhook_timeout_seconds
             try:
@@ -234,14 +240,20 @@ class WebhookDispatcher:
                 log.exception("webhook sender failed for %s", claim.url)
                 result = SendResult(None, f"{type(exc).__name__}: {exc}")
             self.webhooks.record(team, claim, result, self.accounts.now(team))
-        finally:  # also on cancellation: the attempt stays due and is sent again later
+            recorded = True
+        finally:  # also on cancellation: the attempt stays due (unleased) and is sent again later, maybe elsewhere
+            if not recorded:
+                self.webhooks.release(claim)
             with self._lock:
                 self._busy.discard((claim.team_id, claim.target))
 
-    def _in_flight(self, teams: Iterable[str]) -> bool:
+    def _in_flight(self, teams: list[str]) -> bool:
+        """Whether this process, or another one sharing the store, is sending an attempt of these teams."""
         wanted = set(teams)
         with self._lock:
-            return any(team in wanted for team, _ in self._busy)
+            if any(team in wanted for team, _ in self._busy):
+                return True
+        return self.webhooks.in_flight(teams, self.wall_clock())
 
     # --- tests: deliver everything due now ---------------------------------------------------------
 

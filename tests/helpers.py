@@ -6,10 +6,13 @@ import contextlib
 import os
 import queue
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +101,11 @@ class CliProcess:
 
 @contextlib.contextmanager
 def cli_process(tmp_path: Path, *args: str, stop: signal.Signals = signal.SIGTERM) -> Iterator[CliProcess]:
-    """Run the console script with a clean environment; ``stop`` it (then kill it if it hangs) on exit."""
+    """Run the console script with a clean environment; ``stop`` it (then kill it if it hangs) on exit.
+
+    It runs in a process group of its own and the signal goes to the whole group, so ``serve --workers N``
+    stops with its workers (``SIGKILL`` kills them all, as a crash of the machine would).
+    """
     env = {name: value for name, value in os.environ.items() if not name.startswith("AUROUS_MOCK_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env["PYTHONIOENCODING"] = "utf-8"
@@ -107,7 +114,14 @@ def cli_process(tmp_path: Path, *args: str, stop: signal.Signals = signal.SIGTER
     with (
         stderr_path.open("w") as stderr,
         subprocess.Popen(
-            command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True, encoding="utf-8"
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            encoding="utf-8",
+            start_new_session=True,
         ) as proc,
     ):
         lines: queue.Queue[str] = queue.Queue()
@@ -116,15 +130,73 @@ def cli_process(tmp_path: Path, *args: str, stop: signal.Signals = signal.SIGTER
         try:
             yield CliProcess(proc, lines, stderr_path)
         finally:
-            proc.send_signal(stop)
+            _signal_group(proc, stop)
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _signal_group(proc, signal.SIGKILL)
                 proc.wait()
             reader.join(timeout=5)
+
+
+def _signal_group(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
 
 
 def _pump(stream: Any, lines: queue.Queue[str]) -> None:
     for line in stream:
         lines.put(line.rstrip("\n"))
+
+
+# --- a real redis-server for the store tests ----------------------------------------------------------------------
+
+NO_REDIS = "redis-server is not installed here (apt-get install redis-server; .ci/run installs it)"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def redis_server(directory: Path) -> Iterator[str]:
+    """``redis-server`` on a free 127.0.0.1 port, data in ``directory``, nothing saved; stopped on exit.
+
+    Yields its URL (``redis://127.0.0.1:PORT/0``). A port taken between choosing and binding is retried.
+    """
+    binary = shutil.which("redis-server")
+    assert binary is not None, NO_REDIS
+    for _ in range(5):
+        port = free_port()
+        log = directory / f"redis-{port}.log"
+        command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
+        command += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", str(log)]
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            if _answers(port, proc):
+                yield f"redis://127.0.0.1:{port}/0"
+                return
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    pytest.fail(f"redis-server did not start; see {directory}")
+
+
+def _answers(port: int, proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the server on ``port`` answers PING before it exits or ``START_TIMEOUT`` passes."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return True
+        except OSError:
+            time.sleep(0.02)
+    return False

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.api.pipeline import Ctx, json_response
-from mockserver.clock import rfc3339
+from mockserver.clock import TeamTime, rfc3339
 from mockserver.core.errors import (
     DomainError,
     InvalidApiKeyError,
@@ -128,8 +128,8 @@ async def advance_clock(ctx: Ctx) -> Response:
     if flag(ctx, "global"):
         ctx.emulator.global_clock.advance(body.seconds)
     else:
-        with ctx.emulator.store.transaction():
-            ctx.team.time.advance(ctx.emulator.clock, body.seconds)
+        base = ctx.emulator.clock
+        ctx.emulator.accounts.move_time(ctx.team, lambda time: time.advance(base, body.seconds))
     await _fire_due(ctx)
     return _clock_state(ctx)
 
@@ -147,8 +147,14 @@ async def set_clock(ctx: Ctx) -> Response:
     if flag(ctx, "global"):
         ctx.emulator.global_clock.set(when)
     else:
-        with ctx.emulator.store.transaction():
-            ctx.team.time.set(ctx.emulator.clock, when)
+        base = ctx.emulator.clock
+
+        def forward(time: TeamTime) -> datetime:  # checked again on the stored clock: another worker may have moved it
+            if when < time.now(base):
+                raise ValueOutOfRangeError(NEVER_BACKWARDS, param="now")
+            return time.set(base, when)
+
+        ctx.emulator.accounts.move_time(ctx.team, forward)
     await _fire_due(ctx)
     return _clock_state(ctx)
 
@@ -157,8 +163,8 @@ async def freeze_clock(ctx: Ctx) -> Response:
     if flag(ctx, "global"):
         ctx.emulator.global_clock.freeze()
     else:
-        with ctx.emulator.store.transaction():
-            ctx.team.time.freeze(ctx.emulator.clock)
+        base = ctx.emulator.clock
+        ctx.emulator.accounts.move_time(ctx.team, lambda time: time.freeze(base))
     return _clock_state(ctx)
 
 
@@ -166,8 +172,8 @@ async def unfreeze_clock(ctx: Ctx) -> Response:
     if flag(ctx, "global"):
         ctx.emulator.global_clock.unfreeze()
     else:
-        with ctx.emulator.store.transaction():
-            ctx.team.time.unfreeze(ctx.emulator.clock)
+        base = ctx.emulator.clock
+        ctx.emulator.accounts.move_time(ctx.team, lambda time: time.unfreeze(base))
     return _clock_state(ctx)
 
 

@@ -134,6 +134,11 @@ class Delivery:
     schedule: tuple[float, ...]
     attempts: int = 0
     last: bool = False  # sent after every other delivery due at the same time (scenario webhook_out_of_order)
+    lease_until: float | None = None  # real time (epoch seconds) until which a dispatcher is sending the next attempt
+
+    def leased(self, wall: float | None) -> bool:
+        """Whether a dispatcher (of any process) is sending its next attempt at real time ``wall``."""
+        return self.lease_until is not None and (wall is None or self.lease_until > wall)
 
     @property
     def target(self) -> str:

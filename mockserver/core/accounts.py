@@ -8,9 +8,10 @@ be declared up front (settings) with a team, balance, scope, revoked state and b
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 
-from mockserver.clock import Clock
+from mockserver.clock import Clock, TeamTime
 from mockserver.core.errors import (
     InvalidApiKeyError,
     InvalidFormatError,
@@ -33,6 +34,18 @@ KEY_PATTERN = re.compile(r"^(?:al_live_|og_)[A-Za-z0-9_\-]{1,200}$")
 KEY_PREVIEW_LENGTH = 14
 KEY_FORMAT = "key must be al_live_… or og_… followed by 1-200 letters, digits, '_' or '-'."
 KEY_TAKEN = "The API key {preview}… exists already; change it with PATCH /_mock/keys/{{key}}."
+
+
+def refreshed(store: Store, team: Team) -> Team:
+    """``team`` brought up to date from the store, in place; call it inside the transaction that changes the team.
+
+    A request holds the team it authenticated with; another request (or worker) may have moved its credits or
+    clock since. With ``InMemoryStore`` the stored team is that very object and this costs one lookup.
+    """
+    current: Team | None = store.get("team", team.id)
+    if current is not None and current is not team:
+        team.assign(current)
+    return team
 
 
 def team_id_for(key: str) -> str:
@@ -113,8 +126,11 @@ class Accounts:
     def team(self, team_id: str) -> Team:
         team: Team | None = self.store.get("team", team_id)
         if team is None:  # the team was reset while a key was cached: provision again
-            team = self._new_team(team_id, team_id)
-            self.store.put("team", team_id, team, owner=team_id)
+            with self.store.transaction():
+                team = self.store.get("team", team_id)
+                if team is None:
+                    team = self._new_team(team_id, team_id)
+                    self.store.put("team", team_id, team, owner=team_id)
         return team
 
     def team_id_of(self, raw: str) -> str:
@@ -170,11 +186,21 @@ class Accounts:
 
         ``default_api_version`` must come from :func:`pinned_version`, so nothing here can fail half-way.
         """
-        if default_api_version is not None:
-            team.default_api_version = default_api_version
-        if billing_mode is not None:
-            team.billing_mode = billing_mode
-        self.store.put("team", team.id, team, owner=team.id)
+        with self.store.transaction():
+            refreshed(self.store, team)
+            if default_api_version is not None:
+                team.default_api_version = default_api_version
+            if billing_mode is not None:
+                team.billing_mode = billing_mode
+            self.store.put("team", team.id, team, owner=team.id)
+
+    def move_time(self, team: Team, move: Callable[[TeamTime], datetime]) -> datetime:
+        """Apply ``move`` to the team's clock (advance, set, freeze …) and keep it; the team's new instant."""
+        with self.store.transaction():
+            refreshed(self.store, team)
+            moved = move(team.time)
+            self.store.put("team", team.id, team, owner=team.id)
+        return moved
 
     def reset(self, team: Team) -> None:
         """Forget every record the team owns, then re-declare its configured keys."""

@@ -143,9 +143,11 @@ class Characters:
             raise InvalidFormatError(
                 WRONG_BYTES.format(found=info.mime_type, expected=ticket.content_type), param="body"
             )
-        ticket.data, ticket.width, ticket.height = data, info.width, info.height
-        ticket.pose = ticket.confidence = None
-        self.store.put(UPLOAD, ticket.id, ticket, owner=ticket.team_id)
+        with self.store.transaction():
+            ticket = self.find_upload(ticket.id) or ticket
+            ticket.data, ticket.width, ticket.height = data, info.width, info.height
+            ticket.pose = ticket.confidence = None
+            self.store.put(UPLOAD, ticket.id, ticket, owner=ticket.team_id)
         return ticket
 
     def _ticket(self, team: Team, upload_id: str, now: datetime, param: str) -> UploadTicket:
@@ -159,10 +161,11 @@ class Characters:
 
     def classify(self, team: Team, upload_id: str, now: datetime) -> UploadTicket:
         """Deterministic from the bytes; the pose is kept for the ref this ticket becomes."""
-        ticket = self._ticket(team, upload_id, now, "upload_id")
-        assert ticket.data is not None
-        ticket.pose, ticket.confidence = classification(ticket.data)
-        self.store.put(UPLOAD, ticket.id, ticket, owner=team.id)
+        with self.store.transaction():
+            ticket = self._ticket(team, upload_id, now, "upload_id")
+            assert ticket.data is not None
+            ticket.pose, ticket.confidence = classification(ticket.data)
+            self.store.put(UPLOAD, ticket.id, ticket, owner=team.id)
         return ticket
 
     # --- create -----------------------------------------------------------------------------------------
@@ -172,7 +175,13 @@ class Characters:
         now: datetime = meta["now"]
         if (req.upload_ids is not None) == bool(req.generate):
             raise ParameterInvalidCombinationError(EXACTLY_ONE, param="upload_ids")
-        tickets = self._tickets(team, req.upload_ids or [], now)
+        with self.store.transaction():  # a ticket is consumed by one create only
+            return self._create(team, req, meta, self._tickets(team, req.upload_ids or [], now))
+
+    def _create(
+        self, team: Team, req: CreateCharacterRequest, meta: dict[str, Any], tickets: list[UploadTicket]
+    ) -> Character:
+        now: datetime = meta["now"]
         character = Character(
             id=self.ids.new("char", at=now, scope=team.id),
             team_id=team.id,
@@ -186,14 +195,13 @@ class Characters:
             state=CharacterStatus.READY,
             refs=keyed([Ref("", t.pose or "other", t.content_type, data=t.data) for t in tickets]),
         )
-        with self.store.transaction():
-            if req.generate:
-                self._start(team, character, SYNTH_POSES, meta)
-            else:
-                self.store.put(KIND, character.id, character, owner=team.id)
-            for ticket in tickets:
-                ticket.consumed = True
-                self.store.put(UPLOAD, ticket.id, ticket, owner=team.id)
+        if req.generate:
+            self._start(team, character, SYNTH_POSES, meta)
+        else:
+            self.store.put(KIND, character.id, character, owner=team.id)
+        for ticket in tickets:
+            ticket.consumed = True
+            self.store.put(UPLOAD, ticket.id, ticket, owner=team.id)
         return character
 
     def _tickets(self, team: Team, upload_ids: list[str], now: datetime) -> list[UploadTicket]:
@@ -244,6 +252,9 @@ class Characters:
         if not due or due[0][0] > now:
             return
         with self.store.transaction():
+            due = self.store.get(DUE, team.id)  # again, inside: another request or worker may have settled them
+            if not due or due[0][0] > now:
+                return
             while due and due[0][0] <= now:
                 _, character_id, number = heapq.heappop(due)
                 character: Character | None = self.store.get(KIND, character_id)
@@ -302,26 +313,27 @@ class Characters:
 
     def update(self, team: Team, character_id: str, req: UpdateCharacterRequest, now: datetime) -> Character:
         """Only ``name`` and ``attributes``; attributes are replaced wholesale, never merged."""
-        character = self.get(team, character_id, param="character_id")
-        if req.name is not None:
-            character.name = req.name
-        if req.attributes is not None:
-            character.attributes = dict(req.attributes)
-        if req.model_fields_set:
-            character.updated_at = now
-        self.store.put(KIND, character.id, character, owner=team.id)
+        with self.store.transaction():
+            character = self.get(team, character_id, param="character_id")
+            if req.name is not None:
+                character.name = req.name
+            if req.attributes is not None:
+                character.attributes = dict(req.attributes)
+            if req.model_fields_set:
+                character.updated_at = now
+            self.store.put(KIND, character.id, character, owner=team.id)
         return character
 
     def delete(self, team: Team, character_id: str, now: datetime) -> None:
         """``reviewing`` → gone; otherwise soft-deleted. A run in flight is cancelled and its hold released."""
         self.settle_due(team, now)
-        character = self.get(team, character_id)
-        status = character.view(now).status
-        if status is CharacterStatus.REVIEWING:
-            self.store.delete(KIND, character.id)
-            return
-        run = character.running
         with self.store.transaction():
+            character = self.get(team, character_id)
+            status = character.view(now).status
+            if status is CharacterStatus.REVIEWING:
+                self.store.delete(KIND, character.id)
+                return
+            run = character.running
             if run is not None:
                 run.settled = True
                 self.ledger.release(team, run, now)
@@ -334,13 +346,14 @@ class Characters:
     def save(self, team: Team, character_id: str, now: datetime) -> Character:
         """``reviewing`` → ``ready`` (free); ``ready`` is a no-op; anything else is 400."""
         self.settle_due(team, now)
-        character = self.get(team, character_id)
-        status = character.view(now).status
-        if status is CharacterStatus.REVIEWING:
-            character.state, character.updated_at = CharacterStatus.READY, now
-            self.store.put(KIND, character.id, character, owner=team.id)
-        elif status is not CharacterStatus.READY:
-            self._refuse(character, status, "save", (CharacterStatus.REVIEWING, CharacterStatus.READY))
+        with self.store.transaction():
+            character = self.get(team, character_id)
+            status = character.view(now).status
+            if status is CharacterStatus.REVIEWING:
+                character.state, character.updated_at = CharacterStatus.READY, now
+                self.store.put(KIND, character.id, character, owner=team.id)
+            elif status is not CharacterStatus.READY:
+                self._refuse(character, status, "save", (CharacterStatus.REVIEWING, CharacterStatus.READY))
         return character
 
     # --- resynthesize, regenerate -----------------------------------------------------------------------
@@ -360,11 +373,11 @@ class Characters:
     ) -> Character:
         now: datetime = meta["now"]
         self.settle_due(team, now)
-        character = self.get(team, character_id)
-        status = character.view(now).status
-        if status not in ELIGIBLE:
-            self._refuse(character, status, operation, ELIGIBLE)
         with self.store.transaction():
+            character = self.get(team, character_id)
+            status = character.view(now).status
+            if status not in ELIGIBLE:
+                self._refuse(character, status, operation, ELIGIBLE)
             self._start(team, character, poses, meta)
         return character
 

@@ -17,6 +17,7 @@ from mockserver.core.ledger import Ledger
 from mockserver.core.models import Team
 from mockserver.core.ratelimit import DEFAULT_BUCKETS, BucketSpec, Limiter
 from mockserver.core.scenarios import Scenarios
+from mockserver.core.shared import StoredShift
 from mockserver.core.snapshots import Snapshots
 from mockserver.core.webhooks import Webhooks
 from mockserver.ids import IdSource
@@ -51,7 +52,11 @@ class Emulator:
     def __post_init__(self) -> None:
         s = self.settings
         # Every team's time sits on the global shift, so a global move reaches all teams (and those created later).
-        self.global_clock = self.clock if isinstance(self.clock, ShiftedClock) else ShiftedClock(self.clock)
+        # A shared store keeps the shift, so every process sharing it moves the same one.
+        if isinstance(self.clock, ShiftedClock):
+            self.global_clock = self.clock
+        else:
+            self.global_clock = ShiftedClock(self.clock, StoredShift(self.store) if self.store.shared else None)
         self.clock = self.global_clock
         self.accounts = Accounts(self.store, self.clock, s)
         self.idempotency = Idempotency(self.store, s.idempotency_ttl_seconds)
@@ -78,4 +83,5 @@ class Emulator:
         self.characters.settle_due(team, now)
 
     def close(self) -> None:
+        """Drop the media cache; the store is closed by whoever opened it (``create_app`` for ``--store``)."""
         self.media.close()

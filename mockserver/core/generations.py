@@ -258,6 +258,9 @@ class Generations:
         if not due or due[0][0] > now:
             return
         with self.store.transaction():
+            due = self.store.get(DUE, team.id)  # again, inside: another request or worker may have settled them
+            if not due or due[0][0] > now:
+                return
             while due and due[0][0] <= now:
                 _, gen_id = heapq.heappop(due)
                 gen = self.store.get(KIND, gen_id)

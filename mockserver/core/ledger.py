@@ -3,6 +3,10 @@
 ``credits`` is the total, ``held`` the sum of open holds, ``available = credits - held`` is what a new
 request is checked against (reference §2.8, the "D6 charge-on-success" model). ``exempt`` (and any
 unknown billing mode) is never blocked and never moves credits.
+
+Every movement re-reads the team inside its transaction (:func:`~mockserver.core.accounts.refreshed`) before it
+checks or changes the balance, so concurrent requests, threads or worker processes never double-spend a credit
+or lose a release: the check and the write are one atomic step on every store.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from mockserver.core.accounts import refreshed
 from mockserver.core.errors import BalanceTooLowError, DomainError, ValueOutOfRangeError
 from mockserver.core.models import Cost, LedgerEntry, Team
 from mockserver.ids import IdSource
@@ -56,40 +61,48 @@ class Ledger:
     def hold(self, team: Team, gen: Holdable, now: datetime, error: type[DomainError] = BalanceTooLowError) -> None:
         """Reserve ``gen.cost`` or raise ``error`` (402) when the available balance does not cover it."""
         amount = gen.cost.amount
-        if not team.gated:
-            return
-        if team.available < amount:
-            raise error(available=_fmt(team.available), required=_fmt(amount))
-        gen.hold_id = self.ids.new("hold", at=now, scope=team.id)
-        team.held = _money(team.held + amount)
-        self.store.put("team", team.id, team, owner=team.id)
-        self._row(team, "hold", amount, now, gen, f"Hold for {gen.id}")
+        with self.store.transaction():
+            refreshed(self.store, team)
+            if not team.gated:
+                return
+            if team.available < amount:
+                raise error(available=_fmt(team.available), required=_fmt(amount))
+            gen.hold_id = self.ids.new("hold", at=now, scope=team.id)
+            team.held = _money(team.held + amount)
+            self.store.put("team", team.id, team, owner=team.id)
+            self._row(team, "hold", amount, now, gen, f"Hold for {gen.id}")
 
     def commit(self, team: Team, gen: Holdable, now: datetime) -> None:
         if gen.hold_id is None:
             return
         amount = gen.cost.amount
-        team.held = _money(team.held - amount)
-        team.credits = _money(team.credits - amount)
-        self.store.put("team", team.id, team, owner=team.id)
-        self._row(team, "charge", amount, now, gen, f"Charge for {gen.id}")
+        with self.store.transaction():
+            refreshed(self.store, team)
+            team.held = _money(team.held - amount)
+            team.credits = _money(team.credits - amount)
+            self.store.put("team", team.id, team, owner=team.id)
+            self._row(team, "charge", amount, now, gen, f"Charge for {gen.id}")
 
     def release(self, team: Team, gen: Holdable, now: datetime) -> None:
         if gen.hold_id is None:
             return
-        team.held = _money(team.held - gen.cost.amount)
-        self.store.put("team", team.id, team, owner=team.id)
-        self._row(team, "release", gen.cost.amount, now, gen, f"Release for {gen.id}")
+        with self.store.transaction():
+            refreshed(self.store, team)
+            team.held = _money(team.held - gen.cost.amount)
+            self.store.put("team", team.id, team, owner=team.id)
+            self._row(team, "release", gen.cost.amount, now, gen, f"Release for {gen.id}")
 
     def adjust(self, team: Team, credits: float, now: datetime) -> None:
         """Set the team's credits (the control plane), never below what is held; an ``adjustment`` row if they moved."""
-        if credits < team.held:
-            raise ValueOutOfRangeError(BELOW_HELD.format(held=_fmt(team.held)), param="credits")
-        delta = _money(credits - team.credits)
-        team.credits = _money(credits)
-        self.store.put("team", team.id, team, owner=team.id)
-        if delta:
-            self._row(team, "adjustment", delta, now, None, f"Credits set to {_fmt(team.credits)} (aurous-mock)")
+        with self.store.transaction():
+            refreshed(self.store, team)
+            if credits < team.held:
+                raise ValueOutOfRangeError(BELOW_HELD.format(held=_fmt(team.held)), param="credits")
+            delta = _money(credits - team.credits)
+            team.credits = _money(credits)
+            self.store.put("team", team.id, team, owner=team.id)
+            if delta:
+                self._row(team, "adjustment", delta, now, None, f"Credits set to {_fmt(team.credits)} (aurous-mock)")
 
     def entries(self, team: Team) -> list[LedgerEntry]:
         return self.store.values(KIND, owner=team.id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +33,14 @@ class Team:
     def gated(self) -> bool:
         """Only ``metered`` teams are charged and blocked; unknown modes are non-gating (reference §2.8)."""
         return self.billing_mode == "metered"
+
+    def assign(self, other: Team) -> None:
+        """Take every field of ``other`` (the stored version of this team), keeping this object's identity."""
+        for name in TEAM_FIELDS:
+            setattr(self, name, getattr(other, name))
+
+
+TEAM_FIELDS = tuple(f.name for f in fields(Team))
 
 
 @dataclass(slots=True)

@@ -7,6 +7,11 @@ advancing a team's clock by a day makes every attempt real time would have made 
 is not done here: :meth:`Webhooks.claim` hands out due attempts (signed for their own instant) and
 :meth:`Webhooks.record` books the outcome. Targets are served one attempt at a time, oldest first.
 
+A claim *leases* its attempt in the store until a real-time deadline, inside the transaction that found it
+due, so when several processes share a store exactly one of them sends each attempt; :meth:`Webhooks.record`
+or :meth:`Webhooks.release` ends the lease, and a lease whose holder died runs out and makes the attempt due
+again (the one case where a receiver may see an attempt twice: the process died after sending, before booking).
+
 Emulator choices the vendor does not document (inferred): the envelope fields, retry offsets measured
 from the first attempt, the signing key being the full ``whsec_…`` string, rotation taking effect at
 once, per-generation callbacks signed with the team's first active endpoint secret and never sent for
@@ -82,6 +87,7 @@ __all__ = [
 
 CALLBACK_SCHEDULE = (0.0, 2.0, 4.0)  # the legacy rule: 3 attempts, 2 s apart (reference §5.1)
 DISABLE_WINDOW = timedelta(hours=24)
+LEASE_MARGIN_SECONDS = 30.0  # a lease outlives the send's timeout by this much before another process may retry
 BALANCE_LOW_DEBOUNCE = timedelta(hours=1)
 WATCH_OWNER = "_webhooks"  # the index of teams the dispatcher polls belongs to no team, so no reset forgets it
 ENDPOINT, EVENT, DELIVERY, LOG, MARK, INDEX = (
@@ -236,12 +242,13 @@ class Webhooks:
         if threshold is None or team.credits > threshold:
             return None
         key = f"balance_low:{team.id}"
-        last: datetime | None = self.store.get(MARK, key)
-        if last is not None and now - last < BALANCE_LOW_DEBOUNCE:
-            return None
-        self.store.put(MARK, key, now, owner=team.id)
-        data = {"credits": team.credits, "available_credits": team.available, "threshold": threshold}
-        return self.publish(team, "usage.balance_low", data, now, version=team.default_api_version)
+        with self.store.transaction():  # one event per hour, however many requests or workers notice
+            last: datetime | None = self.store.get(MARK, key)
+            if last is not None and now - last < BALANCE_LOW_DEBOUNCE:
+                return None
+            self.store.put(MARK, key, now, owner=team.id)
+            data = {"credits": team.credits, "available_credits": team.available, "threshold": threshold}
+            return self.publish(team, "usage.balance_low", data, now, version=team.default_api_version)
 
     def redeliver(self, team: Team, event_id: str, now: datetime) -> list[Delivery]:
         """A new delivery of the same body to the same targets, starting now; deleted or inactive ones are skipped."""
@@ -263,6 +270,8 @@ class Webhooks:
 
     def _keep_event(self, team_id: str, event: Event) -> None:
         self.store.put(EVENT, event.id, event, owner=team_id)
+        if self.store.count(EVENT, owner=team_id) <= self.settings.webhook_log_limit:
+            return  # the usual case, without loading every event of the team
         events: list[Event] = self.store.values(EVENT, owner=team_id)
         for old in events[: max(0, len(events) - self.settings.webhook_log_limit)]:
             self.store.delete(EVENT, old.id)
@@ -314,30 +323,58 @@ class Webhooks:
         rows: list[Delivery] = self.store.values(DELIVERY, owner=team_id)
         return sorted(rows, key=lambda d: d.next_at)
 
-    def _due(self, team_id: str, now: datetime) -> list[Delivery]:
-        """The deliveries due at ``now`` in sending order: oldest first, then the ``last`` ones newest first."""
-        due = [d for d in self.pending(team_id) if d.next_at <= now]
+    @staticmethod
+    def _due(pending: list[Delivery], now: datetime, wall: float | None) -> list[Delivery]:
+        """The deliveries due at ``now`` and not leased, in sending order: oldest first, then the ``last`` ones."""
+        due = [d for d in pending if d.next_at <= now and not d.leased(wall)]
         return [d for d in due if not d.last] + [d for d in reversed(due) if d.last]
 
+    def in_flight(self, team_ids: list[str], wall: float) -> bool:
+        """Whether a dispatcher of any process holds a lease on an attempt of these teams."""
+        return any(d.leased(wall) for team_id in team_ids for d in self.pending(team_id))
+
     def claim(
-        self, team_id: str, now: datetime, busy: set[str], limit: int, *, signed_at: int | None = None
+        self,
+        team_id: str,
+        now: datetime,
+        busy: set[str],
+        limit: int,
+        *,
+        signed_at: int | None = None,
+        leased_at: float | None = None,
     ) -> list[Claim]:
         """Up to ``limit`` due attempts, the oldest per target, skipping targets in ``busy`` (being sent to).
 
         ``signed_at`` is the ``t=`` of the signatures (the dispatcher passes real time); by default each
-        attempt is signed for its own scheduled instant.
+        attempt is signed for its own scheduled instant. With ``leased_at`` (real time) each claimed attempt is
+        leased in the store until the send's timeout (plus a margin) has passed, so no other process claims it;
+        a target with a leased attempt counts as busy.
         """
+        if not self._due(self.pending(team_id), now, leased_at):
+            return []  # the usual poll: decided without a write transaction
         claims: list[Claim] = []
-        taken = set(busy)
         with self.store.transaction():
-            for delivery in self._due(team_id, now):
+            pending = self.pending(team_id)
+            taken = set(busy) | {d.target for d in pending if d.leased(leased_at)}
+            for delivery in self._due(pending, now, leased_at):
                 if len(claims) >= limit:
                     break
                 if delivery.target in taken:
                     continue
                 taken.add(delivery.target)
+                if leased_at is not None:
+                    delivery.lease_until = leased_at + self.settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
+                    self.store.put(DELIVERY, delivery.id, delivery, owner=delivery.team_id)
                 claims.append(self._claim(delivery, signed_at))
         return claims
+
+    def release(self, claim: Claim) -> None:
+        """Give a claimed attempt back unsent (the dispatcher is stopping): it is due again at once, for anyone."""
+        with self.store.transaction():
+            delivery: Delivery | None = self.store.get(DELIVERY, claim.delivery_id)
+            if delivery is not None and delivery.attempts == claim.attempt - 1 and delivery.lease_until is not None:
+                delivery.lease_until = None
+                self.store.put(DELIVERY, delivery.id, delivery, owner=delivery.team_id)
 
     def _claim(self, delivery: Delivery, signed_at: int | None) -> Claim:
         at = delivery.next_at
@@ -393,6 +430,7 @@ class Webhooks:
         if delivery is None or delivery.attempts != claim.attempt - 1:
             return None  # dropped (endpoint deleted or disabled, team reset) while this attempt was in flight
         delivery.attempts += 1
+        delivery.lease_until = None
         if ok or delivery.attempts >= len(delivery.schedule):
             self.store.delete(DELIVERY, delivery.id)
             return None

@@ -13,7 +13,10 @@ def test_target_loopback_url_is_not_live(url):
     target = Target.from_url(url)
     assert target.is_loopback
     assert not target.is_live
-    assert target.key() == LOCAL_API_KEY
+    key = target.key()
+    assert key is not None
+    assert key.startswith(f"{LOCAL_API_KEY}_")
+    assert target.key() != key  # a fresh team on every run
 
 
 @pytest.mark.parametrize("url", ["https://api.aurous-labs.com", "http://10.0.0.5:8080", "http://mock.internal"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from pathlib import Path
@@ -11,7 +12,9 @@ import pytest
 import uvicorn
 
 from mockserver import __version__
-from mockserver.cli import main
+from mockserver.cli import main, worker_app
+from mockserver.settings import hand_off, load_settings
+from tests.helpers import free_port
 
 BANNER = re.compile(r"^aurous-mock (\S+) serving on http://127\.0\.0\.1:(\d+)$")
 
@@ -122,3 +125,57 @@ def test_cli_serve_reads_config_file_below_options(
     assert settings.port == 0
     assert [k.key for k in settings.keys] == ["al_live_cfg"]
     assert BANNER.match(capsys.readouterr().out.splitlines()[0])
+
+
+# --- --store and --workers -------------------------------------------------------------------------------------
+
+
+def test_cli_serve_refuses_workers_with_the_memory_store(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "0", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers 2 needs a shared store" in err
+    assert "sqlite:///state.db" in err
+
+
+@pytest.mark.parametrize("workers", ["0", "-1", "two"])
+def test_cli_serve_workers_must_be_a_positive_number(workers: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["serve", "--workers", workers])
+    assert caught.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+
+
+def test_cli_serve_refuses_an_unknown_store_url(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "0", "--store", "postgres://db/aurous"]) == 2
+    assert "store must be 'memory', 'sqlite:///path/to/file.db' or 'redis://host:port/db'" in capsys.readouterr().err
+
+
+def test_cli_serve_reports_a_store_it_cannot_open(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    assert main(["serve", "--port", "0", "--store", url, "--workers", "2"]) == 2
+    assert f"aurous-mock: cannot open the store {url}" in capsys.readouterr().err
+
+
+def test_cli_serve_with_sqlite_store_serves_from_that_file(
+    fake_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    assert main(["serve", "--port", "0", "--store", url, "--log-level", "warning"]) == 0
+    [server] = fake_server.instances
+    store = server.config.app.state.emulator.store
+    assert (store.url, store.shared) == (url, True)
+    store.close()
+
+
+def test_worker_app_builds_the_settings_the_parent_handed_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    settings = load_settings(store=f"sqlite:///{tmp_path / 'state.db'}", seed=3, default_credits=7, clock="virtual")
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # hand_off writes here; the test's environment stays clean
+    hand_off(settings)
+    monkeypatch.setenv("AUROUS_MOCK_DEFAULT_CREDITS", "99")  # a worker reads the handed-off settings, nothing else
+    app = worker_app()
+    try:
+        assert app.state.emulator.settings == settings
+        assert app.state.emulator.store.url == settings.store
+    finally:
+        app.state.emulator.close()
+        app.state.emulator.store.close()

@@ -18,12 +18,15 @@ import pytest
 from starlette.testclient import TestClient
 
 from contracts import verify_signature
-from mockserver import InMemoryStore, create_app
+from mockserver import Store, create_app
 from mockserver.clock import VirtualClock
 from mockserver.core.webhooks import SendResult
 from mockserver.webhooks import RecordingSender, SentRequest
 from tests.conftest import BASE_URL, START, make_settings, new_api_key
 from tests.mockserver.api.test_webhook_endpoints import conforms, conforms_to_webhook, verify
+
+# Scheduling, retries, leases and sending: the same tests against memory, sqlite and redis.
+pytestmark = pytest.mark.every_store
 
 PINNED = {"rate_limits_enabled": False, "image_pending_seconds": 2, "image_processing_seconds": 10}
 IMAGE_DONE = 12
@@ -42,13 +45,13 @@ def sender() -> RecordingSender:
 
 
 @pytest.fixture
-def build() -> Iterator[Callable[..., TestClient]]:
-    """``build(sender, **settings)``: an in-process app on its own clock and store, closed at teardown."""
+def build(store: Store) -> Iterator[Callable[..., TestClient]]:
+    """``build(sender, **settings)``: an in-process app on its own clock and the test's store (every backend)."""
     with ExitStack() as stack:
 
         def make(sender: RecordingSender, **overrides: Any) -> TestClient:
             settings = make_settings(**{**PINNED, "webhook_background": False, **overrides})
-            app = create_app(settings, clock=VirtualClock(START), store=InMemoryStore(), sender=sender)
+            app = create_app(settings, clock=VirtualClock(START), store=store, sender=sender)
             return stack.enter_context(TestClient(app, base_url=BASE_URL))
 
         yield make

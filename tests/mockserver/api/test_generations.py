@@ -21,10 +21,13 @@ from PIL import Image
 from starlette.testclient import TestClient
 from ulid import ULID
 
-from mockserver import InMemoryStore, create_app
+from mockserver import InMemoryStore, Store, create_app
 from mockserver.clock import VirtualClock
 from tests.conftest import BASE_URL, START, ClientFactory, make_settings, new_api_key
 from tests.helpers import assert_envelope
+
+# Creation, settlement, the ledger and idempotency: the same tests against memory, sqlite and redis.
+pytestmark = pytest.mark.every_store
 
 IMAGE_PENDING, IMAGE_PROCESSING = 2, 10
 VIDEO_PENDING, VIDEO_PROCESSING = 3, 30
@@ -66,12 +69,12 @@ SSRF_URLS = [
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
-    """One app for the module (rate limits off, every status change at a pinned instant).
+def client(module_store: Store) -> Iterator[TestClient]:
+    """One app for the module (rate limits off, every status change at a pinned instant), on each store backend.
 
     Tests stay isolated because each uses a fresh key: its own team, balance, clock and idempotency keys.
     """
-    app = create_app(make_settings(**PINNED), clock=VirtualClock(START), store=InMemoryStore())
+    app = create_app(make_settings(**PINNED), clock=VirtualClock(START), store=module_store)
     with TestClient(app, base_url=BASE_URL) as test_client:
         yield test_client
 

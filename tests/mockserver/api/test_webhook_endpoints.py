@@ -23,13 +23,16 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 from starlette.testclient import TestClient
 
-from mockserver import InMemoryStore, create_app
+from mockserver import Store, create_app
 from mockserver.clock import VirtualClock
 from mockserver.core.webhooks import EVENT_TYPES, V1_EVENT_TYPES
 from mockserver.settings import KeyConfig
 from mockserver.webhooks import RecordingSender
 from tests.conftest import BASE_URL, START, make_settings, new_api_key
 from tests.helpers import assert_envelope
+
+# Endpoints, events and the scheduled attempts: the same tests against memory, sqlite and redis.
+pytestmark = pytest.mark.every_store
 
 SPEC_PATH = Path(__file__).resolve().parents[3] / "openapi.yaml"
 BASE_URI = "urn:aurous-mock:openapi"
@@ -77,11 +80,11 @@ def sender() -> RecordingSender:
 
 
 @pytest.fixture(scope="module")
-def client(sender: RecordingSender) -> Iterator[TestClient]:
+def client(sender: RecordingSender, module_store: Store) -> Iterator[TestClient]:
     settings = make_settings(
         rate_limits_enabled=False, webhook_background=False, keys=[KeyConfig(key=READ_ONLY, scope="read")]
     )
-    app = create_app(settings, clock=VirtualClock(START), store=InMemoryStore(), sender=sender)
+    app = create_app(settings, clock=VirtualClock(START), store=module_store, sender=sender)
     with TestClient(app, base_url=BASE_URL) as test_client:
         yield test_client
 

@@ -1,0 +1,383 @@
+"""What every suite gets: one target's HTTP client, its budget, the recorded trace, and a place to put findings.
+
+A suite is a function ``run(session, suite)`` (see :mod:`contracts.suites`). It talks to the target only through
+:meth:`Session.request`, which authenticates, records each exchange in the session's :class:`Trace` (what the
+differential mode compares between two targets), and never sends a billable request the budget refuses. It reports
+through :class:`SuiteRun`: ``suite.operation(name)`` counts cases, ``suite.finding(...)`` records drift with the
+request as a redacted ``curl`` and the command that replays it, ``suite.skip(reason)`` says why something did not run.
+
+Example:
+    >>> from contracts.targets import Target
+    >>> session = Session(Target.from_url("http://127.0.0.1:8080"))
+    >>> session.spend_allowed, session.budget.max_credits
+    (True, None)
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from contracts.budget import BILLABLE, Budget
+from contracts.report import Finding, OperationResult, SuiteResult
+from contracts.targets import Target
+
+if TYPE_CHECKING:
+    from contracts.differential import Differential
+
+__all__ = ["Exchange", "Progress", "Session", "SuiteRun", "Trace", "exchange", "shape"]
+
+Progress = Callable[[str], None]
+REDACTED_KEY = "$AUROUS_API_KEY"
+# Response headers whose presence is part of the contract (compared by the differential mode).
+CONVENTIONAL_HEADERS = (
+    "aurous-request-id",
+    "aurous-version",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "retry-after",
+    "aurous-idempotent-replayed",
+    "location",
+)
+# Body keys whose string value is part of the contract (enums and codes); every other string is just "string".
+VALUE_KEYS = frozenset(
+    {"object", "status", "code", "type", "media_type", "currency", "dispatch", "event", "pose", "param", "purpose"}
+)
+
+
+def shape(value: Any, key: str | None = None) -> Any:
+    """A body with its values replaced by their JSON types, keeping enum-like values (``status``, ``code`` …).
+
+    Two targets answering the same request must agree on the shape even when ids, instants and prices differ.
+
+    Example:
+        >>> shape({"id": "img_1", "status": "pending", "cost": {"amount": 2}, "outputs": []})
+        {'cost': {'amount': 'number'}, 'id': 'string', 'outputs': [], 'status': '=pending'}
+    """
+    if isinstance(value, dict):
+        return {name: shape(value[name], name) for name in sorted(value)}
+    if isinstance(value, list):
+        kinds: list[Any] = []
+        for item in value:
+            item_shape = shape(item)
+            if item_shape not in kinds:
+                kinds.append(item_shape)
+        return kinds
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if value is None:
+        return "null"
+    if isinstance(value, str) and key in VALUE_KEYS:
+        return f"={value}"
+    return "string"
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and what came back, reduced to what two conformant targets must agree on."""
+
+    step: str  # a label the suite chose ("create image", "poll until terminal" …), stable across targets
+    method: str
+    path: str
+    status: int
+    body_shape: Any
+    headers: tuple[str, ...]  # the conventional headers present
+    curl: str
+    content_type: str | None = None  # the media type, without parameters
+
+
+def exchange(step: str, method: str, path: str, response: Any, curl: str) -> Exchange:
+    """What a response (httpx, Starlette's TestClient, or Schemathesis') says, reduced for comparison."""
+    content_type = _header(response, "content-type")
+    return Exchange(
+        step=step,
+        method=method,
+        path=path,
+        status=response.status_code,
+        body_shape=shape(_json(response)),
+        headers=tuple(name for name in CONVENTIONAL_HEADERS if _header(response, name) is not None),
+        curl=curl,
+        content_type=content_type.split(";")[0].strip().lower() if content_type else None,
+    )
+
+
+@dataclass
+class Trace:
+    exchanges: list[Exchange] = field(default_factory=list)
+
+
+class Session:
+    """One target as the suites see it.
+
+    Args:
+        target: where requests go.
+        profile: ``live-safe`` or ``full``.
+        budget: the spending cap; ``spend_allowed`` is False when the cap is 0.
+        seed: the Hypothesis seed, or ``None`` for derandomized runs.
+        max_examples: generated cases per operation and data mode (suites scale their own loops from it).
+        operations: only these operationIds / workflow names run (``None``: all).
+        progress: called with one line per operation or workflow.
+        options: suite settings given by the user (``receiver_url``, ``receiver_port``, ``read_only_key``).
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        profile: str = "full",
+        budget: Budget | None = None,
+        seed: int | None = None,
+        max_examples: int = 10,
+        operations: frozenset[str] | None = None,
+        progress: Progress | None = None,
+        api_key: str | None = None,
+        options: Mapping[str, str] | None = None,
+    ) -> None:
+        self.target, self.profile, self.seed, self.max_examples = target, profile, seed, max_examples
+        self.options: dict[str, str] = dict(options or {})
+        self.budget = budget if budget is not None else Budget(None)
+        self.operations, self.progress = operations, progress
+        if api_key is None and target.api_key is None and not target.is_live:
+            api_key = f"al_live_{secrets.token_hex(16)}"  # a local target: a team of this run's own
+        self.api_key = api_key if api_key is not None else target.key()
+        self.trace = Trace()
+        self._client: Any = None
+        self._lifespan = False  # whether the in-process client runs the app's lifespan (then close() ends it)
+        self._clock_control: bool | None = None
+
+    # -- what may be sent ---------------------------------------------------------------------------------------
+
+    @property
+    def spend_allowed(self) -> bool:
+        """Whether billable requests with valid data may be sent at all (the cap may still refuse each one)."""
+        return self.budget.max_credits is None or self.budget.max_credits > 0
+
+    def selected(self, name: str) -> bool:
+        return self.operations is None or name in self.operations
+
+    def fresh(self) -> Session:
+        """The same target on a team of its own when the target is local (any well-formed key gets one there);
+        the very same session against a live target, where the user's key is the only team."""
+        if self.target.is_live or self.target.api_key is not None:
+            return self
+        twin = Session(
+            self.target,
+            profile=self.profile,
+            budget=self.budget,
+            seed=self.seed,
+            max_examples=self.max_examples,
+            operations=self.operations,
+            progress=self.progress,
+            api_key=f"al_live_{secrets.token_hex(16)}",
+            options=self.options,
+        )
+        twin.trace = self.trace  # one trace per target, whichever team sent the request
+        twin._client = self.client
+        twin._clock_control = self._clock_control
+        return twin
+
+    # -- HTTP ---------------------------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """An httpx-style client bound to the target (Starlette's TestClient for an in-process app)."""
+        if self._client is None:
+            if self.target.in_process:
+                from starlette.testclient import TestClient  # only in-process targets need it
+
+                client = TestClient(self.target.app, base_url=self.target.base_url)
+                try:  # lifespan on, as under a server: one event loop, the app's background tasks (webhook delivery)
+                    self._client = client.__enter__()
+                    self._lifespan = True
+                except Exception:  # an app without lifespan support still answers requests
+                    self._client = client
+            else:
+                self._client = httpx.Client(base_url=self.target.base_url, timeout=60.0)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            if self._lifespan:
+                self._client.__exit__(None, None, None)
+            else:
+                self._client.close()
+            self._client, self._lifespan = None, False
+
+    def headers(self, extra: dict[str, str] | None = None, *, auth: bool = True) -> dict[str, str]:
+        headers = {"X-Api-Key": self.api_key} if auth and self.api_key else {}
+        headers.update(extra or {})
+        return headers
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        step: str | None = None,
+        operation: str | None = None,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """Send one request, recording it in the trace.
+
+        ``operation`` (an operationId) lets the budget guard a billable call before it is sent and book what a 2xx
+        charged; ``BudgetExceeded`` propagates so the suite stops before the cap would be crossed.
+        """
+        if operation in BILLABLE:
+            self.budget.guard(operation, json_body)
+        sent = self.headers(headers, auth=auth)
+        if json_body is not None:
+            kwargs["json"] = json_body
+        response = self.client.request(method, path, headers=sent, **kwargs)
+        replayed = response.headers.get("aurous-idempotent-replayed") == "true"  # a replay is never billed (§1.9)
+        if operation in BILLABLE and 200 <= response.status_code < 300 and not replayed:
+            self.budget.book(operation, _json(response))
+        curl = self.curl(method, path, json_body=json_body, headers=sent)
+        self.trace.exchanges.append(exchange(step or f"{method} {path}", method, path, response, curl))
+        return response
+
+    def curl(self, method: str, path: str, *, json_body: Any = None, headers: dict[str, str] | None = None) -> str:
+        """The request as a ``curl`` command with the API key replaced by ``$AUROUS_API_KEY``."""
+        parts = ["curl", "-X", method]
+        for name, value in (headers or {}).items():
+            if name.lower() == "x-api-key":
+                shown = f'"{name}: {REDACTED_KEY}"'
+            elif self.api_key and self.api_key in value:  # e.g. "Authorization: Bearer <key>"
+                shown = '"' + f"{name}: {value}".replace(self.api_key, REDACTED_KEY).replace('"', '\\"') + '"'
+            else:
+                shown = shlex.quote(f"{name}: {value}")
+            parts += ["-H", shown]
+        if json_body is not None:
+            parts += ["-H", "'Content-Type: application/json'", "-d", shlex.quote(json.dumps(json_body))]
+        parts.append(shlex.quote(self.target.base_url + path))
+        return " ".join(parts)
+
+    # -- the emulator's extras ----------------------------------------------------------------------------------
+
+    @property
+    def clock_control(self) -> bool:
+        """Whether the target is the emulator with its control plane (``GET /_mock/clock`` answers 200)."""
+        if self._clock_control is None:
+            try:
+                answer = self.client.get("/_mock/clock", headers=self.headers())
+                self._clock_control = answer.status_code == 200
+            except httpx.HTTPError:
+                self._clock_control = False
+        return self._clock_control
+
+    def advance(self, seconds: float) -> bool:
+        """Move this team's clock on the emulator; False when the target has no clock control."""
+        if not self.clock_control:
+            return False
+        answer = self.client.post("/_mock/clock/advance", headers=self.headers(), json={"seconds": seconds})
+        return bool(answer.status_code == 200)
+
+
+def _header(response: Any, name: str) -> str | None:
+    """A header of an httpx-style response (a string) or of a Schemathesis one (a list per lower-case name)."""
+    value = response.headers.get(name)
+    if isinstance(value, list):
+        return str(value[0]) if value else None
+    return None if value is None else str(value)
+
+
+def _json(response: Any) -> Any:
+    if "json" not in (_header(response, "content-type") or ""):
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class SuiteRun:
+    """A suite's handle on its result: count cases per operation/workflow, record findings, say what was skipped.
+
+    In a differential run, a suite that pairs its own requests (conformance) finds the second target's run in
+    ``against`` and the comparison in ``differential``; every other suite simply runs once per target.
+    """
+
+    def __init__(
+        self,
+        result: SuiteResult,
+        session: Session,
+        replay: Callable[[str], str],
+        *,
+        against: SuiteRun | None = None,
+        differential: Differential | None = None,
+    ) -> None:
+        self.result, self.session, self._replay = result, session, replay
+        self.against, self.differential = against, differential
+
+    @property
+    def name(self) -> str:
+        return self.result.name
+
+    def operation(self, name: str) -> OperationResult:
+        for known in self.result.operations:
+            if known.operation == name:
+                return known
+        outcome = OperationResult(name, name)
+        self.result.operations.append(outcome)
+        return outcome
+
+    def finding(
+        self,
+        operation: str,
+        failure: str,
+        title: str,
+        message: str,
+        *,
+        expected: Any = None,
+        actual: Any = None,
+        status: int | None = None,
+        curl: str | None = None,
+        count: bool = True,
+        against_curl: str | None = None,
+    ) -> Finding:
+        """Record drift; a repeat of the same (failure, title) on the operation only counts an occurrence.
+
+        ``count`` adds one failed case to the operation (off when the caller counts cases itself);
+        ``against_curl`` is the same request as sent to the second target of a differential run.
+        """
+        outcome = self.operation(operation)
+        if count:
+            outcome.failed += 1
+        finding = Finding(
+            operation=operation,
+            failure=failure,
+            title=title,
+            message=message[:1000],
+            status=status,
+            curl=curl,
+            suite=self.result.name,
+            expected=None if expected is None else str(expected)[:500],
+            actual=None if actual is None else str(actual)[:500],
+            replay=self._replay(outcome.operation_id),  # what --operation selects (an operationId or workflow)
+            target=self.result.target,
+            against_curl=against_curl,
+        )
+        for known in outcome.findings:
+            if (known.failure, known.title) == (finding.failure, finding.title):
+                known.occurrences += 1
+                return known
+        outcome.findings.append(finding)
+        return finding
+
+    def passed(self, operation: str, cases: int = 1) -> None:
+        self.operation(operation).cases += cases
+
+    def skip(self, reason: str) -> None:
+        """Say why (part of) the suite did not run; a skip is not drift."""
+        self.result.skipped.append(reason)

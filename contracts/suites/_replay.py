@@ -1,0 +1,146 @@
+"""The ``idempotency`` check of the conventions suite (reference §1.9), on a team of its own.
+
+``POST /v1/images`` (billable: only when spending is allowed, at the cheapest parameters): the same
+``Idempotency-Key`` and body replays the first answer (same status and id, ``Aurous-Idempotent-Replayed: true``,
+``available_credits`` unchanged); the first call carries no replay header; the same key with another body → 409
+``idempotency_key_in_use``. ``POST /v1/files`` (free, but a create: not under ``live-safe``): the same with a 1×1 PNG,
+another ``metadata`` being the other body. What the check created is cancelled or deleted afterwards.
+
+Findings: ``IdempotencySetupFailed``, ``IdempotentFirstCallMarkedReplayed``, ``IdempotentReplayNotMarked``,
+``IdempotentReplayNewResource``, ``IdempotentReplayBilledTwice``, ``IdempotencyConflictNot409``.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from contracts.budget import cheapest
+from contracts.suites._convention import Convention, envelope_problems, json_object
+
+__all__ = ["idempotency", "tiny_png"]
+
+REPLAYED = "aurous-idempotent-replayed"
+PROMPT = "aurous-mock contract kit: idempotent replay"
+
+
+def tiny_png() -> bytes:
+    """A valid 1×1 opaque PNG, built by hand so the kit needs no imaging library."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)  # 1×1, 8-bit RGB
+    pixels = zlib.compress(b"\x00\xc8\x78\x28")  # filter byte, then one pixel
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def _available(check: Convention) -> float | None:
+    amount = json_object(check.send("GET", "/v1/balance", "balance")).get("available_credits")
+    return float(amount) if isinstance(amount, int | float) else None
+
+
+Send = Callable[[str, dict[str, Any]], Any]  # (step, extra request arguments) → response
+
+
+def _replay(check: Convention, what: str, send: Send, first: dict[str, Any], other: dict[str, Any]) -> str | None:
+    """Send ``first`` twice and ``other`` once under one key; return the created id (to clean up)."""
+    key = f"aurous-contracts-{uuid.uuid4()}"
+    headers = {"Idempotency-Key": key}
+    original = send(f"{what}: first", {**first, "headers": headers})
+    created = json_object(original).get("id")
+    if not 200 <= original.status_code < 300 or not isinstance(created, str):
+        check.verdict(
+            "IdempotencySetupFailed",
+            f"{what}: the first request failed",
+            [f"{original.status_code}"],
+            expected="2xx with an id",
+            response=original,
+        )
+        return None
+    marked = original.headers.get(REPLAYED)
+    check.verdict(
+        "IdempotentFirstCallMarkedReplayed",
+        f"{what}: the first call says it is a replay",
+        [f"{REPLAYED}: {marked}"] if marked is not None else [],
+        expected=f"no {REPLAYED}",
+        response=original,
+    )
+    before = _available(check)
+    replay = send(f"{what}: replay", {**first, "headers": headers})
+    after = _available(check)
+    again = json_object(replay).get("id")
+    check.verdict(
+        "IdempotentReplayNewResource",
+        f"{what}: the replay is not the first answer",
+        []
+        if (replay.status_code, again) == (original.status_code, created)
+        else [f"{replay.status_code} {again!r}, first {original.status_code} {created!r}"],
+        expected=f"{original.status_code} with id {created}",
+        response=replay,
+    )
+    check.verdict(
+        "IdempotentReplayNotMarked",
+        f"{what}: the replay lacks {REPLAYED}: true",
+        [] if replay.headers.get(REPLAYED) == "true" else [f"{REPLAYED}: {replay.headers.get(REPLAYED)}"],
+        expected=f"{REPLAYED}: true",
+        response=replay,
+    )
+    check.verdict(
+        "IdempotentReplayBilledTwice",
+        f"{what}: the replay moved the balance",
+        [] if before == after else [f"available_credits {before} → {after}"],
+        expected=f"available_credits stays {before}",
+        response=replay,
+    )
+    conflict = send(f"{what}: same key, other body", {**other, "headers": headers})
+    check.verdict(
+        "IdempotencyConflictNot409",
+        f"{what}: same key with another body is not 409",
+        envelope_problems(conflict, status=409, code="idempotency_key_in_use", error_type="invalid_request"),
+        expected="409 invalid_request/idempotency_key_in_use",
+        response=conflict,
+    )
+    return created
+
+
+def _images(check: Convention) -> None:
+    first = {"json_body": cheapest("createImage", {"prompt": PROMPT})}
+    other = {"json_body": cheapest("createImage", {"prompt": f"{PROMPT} (another body)"})}
+
+    def send(step: str, arguments: dict[str, Any]) -> Any:
+        return check.send("POST", "/v1/images", step, operation="createImage", **arguments)
+
+    created = _replay(check, "POST /v1/images", send, first, other)
+    if created is not None:  # release the hold (the emulator's team is thrown away anyway)
+        check.session.client.post(f"/v1/images/{created}/cancel", headers=check.session.headers())
+
+
+def _files(check: Convention) -> None:
+    upload = {"file": ("aurous-contracts.png", tiny_png(), "image/png")}
+    first = {"files": upload, "data": {"purpose": "reference"}}
+    other = {"files": upload, "data": {"purpose": "reference", "metadata": '{"aurous_contracts": "another body"}'}}
+
+    def send(step: str, arguments: dict[str, Any]) -> Any:
+        return check.send("POST", "/v1/files", step, **arguments)
+
+    created = _replay(check, "POST /v1/files", send, first, other)
+    if created is not None:
+        check.session.client.delete(f"/v1/files/{created}", headers=check.session.headers())
+
+
+def idempotency(check: Convention) -> None:
+    body = cheapest("createImage", {"prompt": PROMPT})
+    if not check.session.spend_allowed:
+        check.skip("the image replay needs spending: --allow-spend --max-credits N")
+    elif not check.session.budget.affords("createImage", body, times=2):  # the first call, and one that may be billed
+        check.skip("the image replay needs room for two of the cheapest images under --max-credits")
+    else:
+        _images(check)
+    if check.session.profile == "full":
+        _files(check)
+    else:
+        check.skip(f"POST /v1/files is a create: {check.session.profile} skips the file replay")

@@ -1,0 +1,296 @@
+"""Suite 1, schema conformance: Schemathesis' examples, coverage and fuzzing phases over every operation.
+
+Each generated case is sent within the profile and the budget, then validated by Schemathesis' own checks plus the
+project checks of :mod:`contracts.checks` (request ids, version echo, the error envelope).
+
+What is sent where (``live-safe``): reads and estimates with any data; billable creates only with a body that our
+local validation proves schema-invalid (so the target must reject it before billing); other writes not at all.
+When spending is allowed under a cap, a schema-valid billable body is first pinned to its cheapest parameters
+(:func:`contracts.budget.cheapest`) and estimated. Against a live target the coverage phase sends no undocumented
+methods (its ``unexpected_methods`` is emptied).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import hypothesis
+import jsonschema_rs
+from hypothesis import HealthCheck, Phase
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.core.result import Err
+from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
+from schemathesis.schemas import APIOperation
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+import contracts.checks  # noqa: F401 - registers the project checks with Schemathesis
+from contracts.budget import BILLABLE, ESTIMATE_OPERATIONS, BudgetExceeded, cheapest
+from contracts.expectation import expectation
+from contracts.report import OperationResult
+from contracts.schema import load_schema
+from contracts.session import REDACTED_KEY, Exchange, Session, SuiteRun, exchange
+
+if TYPE_CHECKING:
+    from contracts.differential import Differential
+
+__all__ = ["LIVE_SAFE_SENDS", "must_be_rejected", "run"]
+
+ESTIMATES = frozenset(ESTIMATE_OPERATIONS.values())
+LIVE_SAFE_SENDS = "reads, estimates, and billable creates with schema-invalid bodies only"
+
+
+def _failures(error: BaseException) -> Iterator[Failure]:
+    if isinstance(error, FailureGroup):
+        for inner in error.exceptions:
+            yield from _failures(inner)
+    elif isinstance(error, Failure):
+        yield error
+
+
+def _request_schema(operation: APIOperation[Any, Any, Any, Any]) -> dict[str, Any] | None:
+    body = operation.definition.raw.get("requestBody", {})
+    content = body.get("content", {}).get("application/json", {})
+    schema = content.get("schema")
+    return schema if isinstance(schema, dict) else None
+
+
+def must_be_rejected(operation: APIOperation[Any, Any, Any, Any], body: Any) -> bool:
+    """Whether ``body`` violates the operation's request schema, judged locally: only then may a billable request
+    be sent when spending is not allowed, because a conformant target must reject it before billing."""
+    schema = _request_schema(operation)
+    if schema is None:
+        return False
+    components = operation.schema.raw_schema.get("components", {})  # $refs point into the whole document
+    try:
+        return not jsonschema_rs.validator_for({**schema, "components": components}).is_valid(body)
+    except (ValueError, jsonschema_rs.ValidationError):
+        return False  # cannot prove it invalid: do not send
+
+
+def _mode(case: Any) -> GenerationMode:
+    meta = getattr(case, "_meta", None) or getattr(case, "meta", None)
+    return meta.generation.mode if meta is not None else GenerationMode.POSITIVE
+
+
+def _schema(session: Session) -> Any:
+    schema = load_schema(session.target)
+    # Our curl redacts the key itself (as a variable the shell expands); Schemathesis' "[Filtered]" would also hide
+    # idempotency keys and make the command unusable.
+    schema.config.output.sanitization.update(enabled=False)
+    if session.target.is_live or session.profile != "full":
+        # A paid target (or a live-safe run) never gets methods the spec does not document.
+        schema.config.phases.coverage.unexpected_methods = set()
+    return schema
+
+
+def _send(suite: SuiteRun, outcome: OperationResult, case: Any, headers: dict[str, str]) -> Any:
+    """Send one case, booking what a billable 2xx charged; ``None`` (and a finding) when no answer came."""
+    try:
+        response = case.call(headers=headers)
+    except Exception as exc:  # unreachable target or a broken connection: that is a finding too
+        suite.finding(outcome.operation, "RequestFailed", "Request failed", repr(exc)[:300], count=True)
+        return None
+    if outcome.operation_id in BILLABLE and 200 <= response.status_code < 300:
+        budget = suite.session.budget
+        before = budget.spent
+        try:
+            budget.book(outcome.operation_id, _body(response))  # BudgetExceeded ends the run
+        finally:
+            suite.result.spent += budget.spent - before  # each target's run of the suite keeps its own account
+    return response
+
+
+def _judge(
+    suite: SuiteRun, outcome: OperationResult, case: Any, response: Any, headers: dict[str, str], curl: str
+) -> None:
+    """Schemathesis' checks and the project's on one answer; each failure a finding with expected vs actual."""
+    try:
+        case.validate_response(response, headers=headers, excluded_checks=[positive_data_acceptance])
+    except (FailureGroup, Failure) as error:
+        outcome.failed += 1
+        for failure in _failures(error):
+            expected, actual = expectation(failure)
+            suite.finding(
+                outcome.operation,
+                type(failure).__name__,
+                failure.title,
+                failure.message,
+                expected=expected,
+                actual=actual,
+                status=response.status_code,
+                curl=curl,
+                count=False,
+            )
+
+
+def _curl(case: Any, session: Session) -> str:
+    """The case as a ``curl`` command, the API key replaced by ``$AUROUS_API_KEY`` (double-quoted, so it expands)."""
+    if not session.api_key:
+        return str(case.as_curl_command())
+    curl = str(case.as_curl_command(headers={"X-Api-Key": REDACTED_KEY}))
+    return curl.replace(f"'X-Api-Key: {REDACTED_KEY}'", f'"X-Api-Key: {REDACTED_KEY}"')
+
+
+def _rebound(case: Any, operation: APIOperation[Any, Any, Any, Any]) -> Any:
+    """The same generated case (data and generation metadata) bound to another target's schema (its URL or app).
+
+    A shallow copy slot by slot: ``Case.__setattr__`` tracks edits to revalidate metadata, which a copy is not.
+    """
+    twin = object.__new__(type(case))
+    for name in type(case).__slots__:
+        object.__setattr__(twin, name, getattr(case, name))
+    object.__setattr__(twin, "operation", operation)
+    return twin
+
+
+class _Twin:
+    """The second target of a differential run: every case sent to the first goes here too, is judged on its own,
+    and the two answers are compared (:mod:`contracts.differential`)."""
+
+    def __init__(self, suite: SuiteRun, differential: Differential) -> None:
+        self.suite, self.session, self.differential = suite, suite.session, differential
+        self.headers = self.session.headers()
+        operations = (item.ok() for item in _schema(self.session).get_all_operations() if not isinstance(item, Err))
+        self.operations = {operation.label: operation for operation in operations}
+
+    def exercise(self, case: Any, first: OperationResult, answer: Exchange) -> None:
+        outcome = self.suite.operation(first.operation)
+        outcome.operation_id = first.operation_id
+        twin = _rebound(case, self.operations[case.operation.label])
+        outcome.cases += 1
+        response = _send(self.suite, outcome, twin, self.headers)
+        if response is None:
+            return
+        curl = _curl(twin, self.session)
+        _judge(self.suite, outcome, twin, response, self.headers, curl)
+        second = exchange(first.operation, str(case.method).upper(), case.formatted_path, response, curl)
+        self.differential.compare_case(self.suite.name, first.operation, first.operation_id, answer, second)
+
+    def progress(self, operation: str) -> None:
+        _progress(self.session, self.suite.operation(operation))
+        name, report = f"{self.suite.name}: {operation}", self.differential.suite
+        compared = next((known for known in report.result.operations if known.operation == name), None)
+        if compared is not None and compared.failed and report.session.progress is not None:
+            report.session.progress(f"DIFF conformance {operation}: {compared.failed} of {compared.cases} cases differ")
+
+
+class _Conformance:
+    def __init__(self, session: Session, suite: SuiteRun) -> None:
+        self.session, self.suite = session, suite
+        self.headers = session.headers()
+        self.schema = _schema(session)
+        self.twin: _Twin | None = None
+        if suite.against is not None and suite.differential is not None:
+            self.twin = _Twin(suite.against, suite.differential)
+
+    def sendable(self, operation: APIOperation[Any, Any, Any, Any], operation_id: str, case: Any) -> bool:
+        if self.session.profile == "full":
+            return True
+        if str(case.method).upper() != operation.method.upper():
+            return False  # an undocumented method: only the full profile sends those
+        if operation.method.upper() == "GET" or operation_id in ESTIMATES:
+            return True
+        if operation_id in BILLABLE:
+            return self.session.spend_allowed or must_be_rejected(operation, case.body)
+        return False
+
+    def affordable(self, operation: APIOperation[Any, Any, Any, Any], operation_id: str, case: Any) -> bool:
+        """A billable case with valid data is pinned to its cheapest parameters and must fit under the cap, twice in a
+        differential run (the cap covers both targets)."""
+        if operation_id not in BILLABLE or must_be_rejected(operation, case.body):
+            return True
+        budget = self.session.budget
+        if budget.max_credits is not None and isinstance(case.body, dict):
+            case.body = cheapest(operation_id, case.body)
+        try:
+            cost = budget.guard(operation_id, case.body)
+        except BudgetExceeded:
+            return False
+        copies = 1 if self.twin is None else 2
+        return budget.max_credits is None or budget.spent + copies * cost <= budget.max_credits
+
+    def exercise(self, operation: APIOperation[Any, Any, Any, Any], case: Any, outcome: OperationResult) -> None:
+        operation_id = outcome.operation_id
+        if not self.sendable(operation, operation_id, case) or not self.affordable(operation, operation_id, case):
+            outcome.refused += 1
+            return
+        outcome.cases += 1
+        response = _send(self.suite, outcome, case, self.headers)
+        if response is None:
+            return
+        curl = _curl(case, self.session)
+        _judge(self.suite, outcome, case, response, self.headers, curl)
+        if self.twin is not None:
+            answer = exchange(outcome.operation, str(case.method).upper(), case.formatted_path, response, curl)
+            self.twin.exercise(case, outcome, answer)
+
+    def drive(self, operation: APIOperation[Any, Any, Any, Any], outcome: OperationResult) -> None:
+        session = self.session
+
+        def exercise(case: Any) -> None:
+            self.exercise(operation, case, outcome)
+
+        settings = hypothesis.settings(
+            max_examples=session.max_examples,
+            database=None,
+            deadline=None,
+            derandomize=session.seed is None,
+            phases=[Phase.explicit, Phase.generate],  # no shrinking: every replay would be another real request
+            suppress_health_check=list(HealthCheck),
+            report_multiple_bugs=False,
+        )
+        config = HypothesisTestConfig(
+            project=self.schema.config,
+            modes=[HypothesisTestMode.EXAMPLES, HypothesisTestMode.COVERAGE, HypothesisTestMode.FUZZING],
+            settings=settings,
+            seed=session.seed,
+        )
+        test = create_test(operation=operation, test_func=exercise, config=config)
+        try:
+            test()
+        except Unsatisfiable:
+            pass  # e.g. no way to make an operation without parameters invalid
+
+
+def _body(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def run(session: Session, suite: SuiteRun) -> None:
+    conformance = _Conformance(session, suite)
+    conformance.schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+    for item in conformance.schema.get_all_operations():
+        if isinstance(item, Err):
+            raise item.err()  # openapi.yaml itself is broken: not drift of the target
+        operation = item.ok()
+        operation_id = str(operation.definition.raw.get("operationId", operation.label))
+        if not (session.selected(operation_id) or session.selected(operation.label)):
+            continue
+        readonly = operation.method.upper() == "GET" or operation_id in ESTIMATES or operation_id in BILLABLE
+        if session.profile != "full" and not readonly:
+            continue  # a write that is neither a read, an estimate nor billable: never sent under live-safe
+        outcome = suite.operation(operation.label)
+        outcome.operation_id = operation_id
+        conformance.drive(operation, outcome)
+        _progress(session, outcome)
+        if conformance.twin is not None:
+            conformance.twin.progress(outcome.operation)
+    if session.profile != "full":
+        suite.skip(f"{session.profile}: sent {LIVE_SAFE_SENDS}")
+        if suite.against is not None:
+            suite.against.skip(f"{session.profile}: sent {LIVE_SAFE_SENDS}")
+
+
+def _progress(session: Session, outcome: OperationResult) -> None:
+    if session.progress is not None:
+        refused = f", {outcome.refused} not sent ({session.profile}/budget)" if outcome.refused else ""
+        session.progress(
+            f"{'FAIL' if outcome.findings else 'ok  '} conformance {outcome.operation}: "
+            f"{outcome.cases - outcome.failed} passed, {outcome.failed} failed{refused}"
+        )
