@@ -7,9 +7,11 @@ envelope, and keeps serving the next connection.
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,7 +20,7 @@ import pytest
 from mockserver import Settings
 from mockserver.server import MALFORMED
 from mockserver.testing import EmulatorThread
-from tests.helpers import REQUEST_ID
+from tests.helpers import REQUEST_ID, cli_process
 
 pytestmark = pytest.mark.e2e
 
@@ -172,3 +174,19 @@ def test_server_keeps_serving_after_refusals(port):
         exchange(port, raw)
     [answer] = exchange(port, get())
     assert answer.status == 200
+
+
+def test_serve_with_workers_bounds_heads_in_every_worker(tmp_path: Path) -> None:
+    """``serve --workers 2``: uvicorn builds each worker's protocol by name; each binds its own emulator."""
+    args = ["serve", "--port", "0", "--store", "sqlite:///state.db", "--workers", "2", "--log-level", "warning"]
+    with cli_process(tmp_path, *args) as cli:
+        base = cli.first_line(re.compile(r"^aurous-mock \S+ serving on (http://127\.0\.0\.1:\d+)$")).group(1)
+        port = int(base.rsplit(":", 1)[1])
+        for _ in range(4):  # new connections: both workers answer sooner or later
+            [refused] = exchange(port, b"GET /v1/balance HTTP/1.1\r\nHost: x\r\nX-Endless: " + b"a" * (64 * 1024))
+            assert refused.status == 431
+            assert refused.error()["message"] == "The request line and headers exceed 32768 bytes."
+            [malformed] = exchange(port, b"GARBAGE\r\n\r\n")
+            assert (malformed.status, malformed.error()["message"]) == (400, MALFORMED)
+        [served] = exchange(port, get())
+        assert served.status == 200
