@@ -12,11 +12,27 @@ import threading
 from collections.abc import Collection
 from datetime import datetime
 
-from ulid import ULID
-
 from mockserver.clock import EPOCH
 
 ID_PATTERN = r"^[a-z]+_[0-9A-Za-z]+$"
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Every two-digit string, indexed by the 10 bits it encodes, and where each pair sits in a 130-bit number.
+_PAIRS = [high + low for high in CROCKFORD for low in CROCKFORD]
+_PAIR_SHIFTS = tuple(range(120, -1, -10))
+
+
+def ulid_text(raw: bytes) -> str:
+    """The 26-character Crockford form of a 16-byte ULID, exactly as ``str(ulid.ULID.from_bytes(raw))``.
+
+    Every request mints an id, and python-ulid encodes one digit at a time (about a tenth of a
+    ``GET /v1/balance`` in the profile, bench/README.md); looking up two digits at a time is ~2.5x faster.
+    """
+    return _crockford(int.from_bytes(raw, "big"))
+
+
+def _crockford(value: int) -> str:
+    """A 128-bit number as 26 Crockford digits, most significant first."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 class IdSource:
@@ -43,8 +59,7 @@ class IdSource:
         millis = max(0, int((at - EPOCH).total_seconds() * 1000)) & ((1 << 48) - 1)
         with self._lock:
             tail = self._stream(scope).getrandbits(80)
-        raw = millis.to_bytes(6, "big") + tail.to_bytes(10, "big")
-        return f"{prefix}_{ULID.from_bytes(raw)}"
+        return f"{prefix}_{_crockford(millis << 80 | tail)}"
 
     def token_hex(self, nbytes: int, *, scope: str = "") -> str:
         with self._lock:
@@ -65,4 +80,4 @@ class IdSource:
 
 def stable_ulid(text: str) -> str:
     """A 26-char ULID derived from ``text`` (used for ids that must not depend on request order)."""
-    return str(ULID.from_bytes(hashlib.sha256(text.encode()).digest()[:16]))
+    return ulid_text(hashlib.sha256(text.encode()).digest()[:16])

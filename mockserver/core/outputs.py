@@ -5,13 +5,14 @@ The vendor does not document the token (reference §2.3); ours is ``<exp>.<hex>`
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 
 def _sign(secret: str, subject: str, index: str, expires: int) -> str:
     message = f"{subject}:{index}:{expires}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:40]
+    # hmac.digest is the one-shot C path (the same bytes as hmac.new(...).digest(), at a third of the cost):
+    # every poll of a finished image signs one token per output.
+    return hmac.digest(secret.encode(), message, "sha256").hex()[:40]
 
 
 def mint(secret: str, subject: str, index: str, expires: int) -> str:

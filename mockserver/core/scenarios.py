@@ -188,6 +188,8 @@ class Scenarios:
 
     def resolve(self, team: Team, call: Call, chosen: Step | None = None) -> Step | None:
         """The step for this request: ``chosen`` (marker or header) if given, else the first armed rule's."""
+        if not self.file_rules and self.store.get(BOOK, team.id) is None:
+            return chosen  # nothing scripted for this team, nothing to count: the usual request skips the lock
         with self.store.transaction():
             book = self._book(team)
             from_file = self._file_rules(team, book)
