@@ -2,15 +2,20 @@
 
 The paths match the emulator's so that the benchmark's wrk scripts run unchanged against both. Bodies are
 encoded once at import: no auth, no state, no rendering, nothing but routing and a response.
+``/files/{name}`` serves a file of the directory named by ``BENCH_FILES`` with ``FileResponse``: the ceiling
+for cached output downloads (``run.py`` puts the emulator's own output bytes there).
 Run it the way ``run.py`` does: ``uvicorn baseline_app:app --app-dir bench --no-access-log``.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 # The same shapes (and about the same sizes) as the emulator's answers.
@@ -75,10 +80,18 @@ async def get_balance(request: Request) -> Response:
     return Response(BALANCE, media_type="application/json")
 
 
+FILES = Path(os.environ.get("BENCH_FILES", "."))
+
+
+async def get_file(request: Request) -> Response:
+    return FileResponse(FILES / Path(request.path_params["name"]).name)
+
+
 app = Starlette(
     routes=[
         Route("/v1/images", create_image, methods=["POST"]),
         Route("/v1/images/{id}", get_generation, methods=["GET"]),
         Route("/v1/balance", get_balance, methods=["GET"]),
+        Route("/files/{name}", get_file, methods=["GET"]),
     ]
 )

@@ -11,6 +11,7 @@ import asyncio
 import gc
 import os
 import resource
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,14 +192,13 @@ def clock_advance(count: int) -> dict[str, float]:
         prepare(c)
         create_images(c, count)
         gc.collect()
-        started = time.perf_counter()
-        reply = expect(c.call("POST", "/_mock/clock/advance", {"seconds": 3600}), 200)
-        seconds = time.perf_counter() - started
+        started, cpu = time.perf_counter(), time.process_time()
+        expect(c.call("POST", "/_mock/clock/advance", {"seconds": 3600}), 200)
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
         balance = expect(c.call("GET", "/v1/balance"), 200).json()
         if balance["held_credits"] != 0:
             raise RuntimeError(f"generations left unsettled after the advance: {balance}")
-        del reply
-        return {"generations": count, "seconds": seconds}
+        return {"generations": count, "seconds": seconds, "cpu_seconds": cpu_seconds}
     finally:
         c.close()
 
@@ -250,6 +250,8 @@ def video_cache(duration: int, resolution: str) -> dict[str, float]:
             times.append(time.perf_counter() - started)
             renders.append(media.renders)
         return {
+            "duration": duration,
+            "resolution": resolution,
             "first_s": times[0],
             "second_s": times[1],
             "encodes_first": renders[0],
@@ -258,3 +260,23 @@ def video_cache(duration: int, resolution: str) -> dict[str, float]:
         }
     finally:
         c.close()
+
+
+STEPS = {"per_request": per_request, "clock_advance": clock_advance, "memory": memory}
+
+
+def main(argv: list[str]) -> None:
+    """``python bench/inprocess.py STEP ARG...``: run one step in a fresh process and print its result as JSON.
+
+    ``run.py`` starts each step this way, so that one step's memory or garbage never weighs on the next.
+    """
+    step, *args = argv
+    if step == "video_cache":
+        result = video_cache(int(args[0]), args[1])
+    else:
+        result = STEPS[step](int(args[0]))
+    print(orjson.dumps(result).decode())  # noqa: T201
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -16,6 +16,8 @@ def assign(raw: Iterable[tuple[bytes, bytes]], values: dict[str, str]) -> RawHea
     profile, bench/README.md); this walks it once.
     """
     updates = {name.lower().encode("latin-1"): value.encode("latin-1") for name, value in values.items()}
+    if not any(name in updates for name, _ in raw):
+        return [*raw, *updates.items()]  # the usual case: nothing to replace
     done: set[bytes] = set()
     headers: RawHeaders = []
     for name, value in raw:
@@ -27,6 +29,11 @@ def assign(raw: Iterable[tuple[bytes, bytes]], values: dict[str, str]) -> RawHea
         headers.append((name, value))
     headers.extend((name, value) for name, value in updates.items() if name not in done)
     return headers
+
+
+def first(raw: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The value of the first header called ``name`` (lower case), as ``Headers(raw=raw).get`` gives it."""
+    return next((value.decode("latin-1") for key, value in raw if key == name), None)
 
 
 def has(raw: Iterable[tuple[bytes, bytes]], name: bytes) -> bool:
