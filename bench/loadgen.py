@@ -121,6 +121,15 @@ class Server:
                 time.sleep(0.005)
         raise RuntimeError(f"{self.name} did not answer 200 on {self.ready_path} within {READY_TIMEOUT:.0f} s")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server's process has used so far."""
+        assert self.process is not None
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
     def rss_bytes(self) -> int:
         assert self.process is not None
         try:
@@ -167,10 +176,15 @@ def run_wrk(server: Server, load: Load, *, duration: float, connections: int, th
         wrk, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", "--timeout", "10s",
         "-s", str(LUA / load.script), server.base_url,
     ]  # fmt: skip
+    cpu = server.cpu_seconds()
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=duration + 60, check=False)
+    cpu = server.cpu_seconds() - cpu
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
-    return parse_wrk(done.stdout)
+    result = parse_wrk(done.stdout)
+    # The server's own CPU per answer: unlike requests/s, it hardly moves when other processes share the cores.
+    result["server_cpu_us"] = cpu / result["requests"] * 1e6 if result["requests"] else None
+    return result
 
 
 def parse_wrk(output: str) -> dict[str, Any]:

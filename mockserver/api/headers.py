@@ -31,11 +31,6 @@ def assign(raw: Iterable[tuple[bytes, bytes]], values: dict[str, str]) -> RawHea
     return headers
 
 
-def first(raw: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
-    """The value of the first header called ``name`` (lower case), as ``Headers(raw=raw).get`` gives it."""
-    return next((value.decode("latin-1") for key, value in raw if key == name), None)
-
-
 def has(raw: Iterable[tuple[bytes, bytes]], name: bytes) -> bool:
     """Whether a header called ``name`` (lower case) is in ``raw``."""
     return any(key == name for key, _ in raw)

@@ -6,10 +6,11 @@ import logging
 from typing import Any
 
 import orjson
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.api.errors import error_body
-from mockserver.api.headers import assign, first, has
+from mockserver.api.headers import assign, has
 from mockserver.api.scenarios import ConnectionDropped, drop_connection
 from mockserver.core.emulator import Emulator
 from mockserver.core.errors import InternalError, PayloadTooLargeError
@@ -33,7 +34,8 @@ class ConventionsMiddleware:
             return
         request_id = self.emulator.ids.new("req", at=self.emulator.clock.now(), scope="req")
         scope.setdefault("state", {})["request_id"] = request_id
-        version = echo_version(first(scope["headers"], VERSION_KEY))
+        headers = Headers(scope=scope)
+        version = echo_version(headers.get(VERSION_HEADER))
         started = False
 
         async def stamped(message: Message) -> None:
@@ -48,7 +50,7 @@ class ConventionsMiddleware:
             await send(message)
 
         limit = self.emulator.settings.max_upload_bytes
-        declared = first(scope["headers"], b"content-length") or ""
+        declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await self._answer(PayloadTooLargeError(limit=limit), request_id, stamped)
             return
