@@ -64,10 +64,30 @@ def uvicorn_command(app: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def emulator_command(port: int) -> list[str]:
+def emulator_command(port: int, *, module: bool = False) -> list[str]:
+    """``aurous-mock serve`` (``python -m mockserver serve`` with ``module``: the source in the working directory)."""
     script = Path(sys.executable).with_name("aurous-mock")
-    start = [str(script)] if script.exists() else [sys.executable, "-m", "mockserver"]
+    start = [str(script)] if script.exists() and not module else [sys.executable, "-m", "mockserver"]
     return [*start, "serve", "--port", str(port), "--clock", "virtual", "--seed", "7", "--log-level", "warning"]
+
+
+def export_ref(ref: str, into: Path) -> Path:
+    """The emulator's source at git ``ref`` under ``into`` (``git archive``), byte-compiled, to run beside ours."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "mockserver", "openapi.yaml", "control-openapi.yaml"],
+        capture_output=True,
+        check=True,
+    )
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    compile_bytecode(into / "mockserver")
+    return into
+
+
+def compile_bytecode(*packages: Path) -> None:
+    """Write ``.pyc`` files as an installed package has them (this machine sets PYTHONDONTWRITEBYTECODE=1,
+    which would otherwise make every cold start compile the emulator from source)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *map(str, packages)], check=True)
 
 
 def prism_command(port: int) -> list[str]:
@@ -83,6 +103,7 @@ class Server:
     port: int
     env: dict[str, str] = field(default_factory=dict)
     key: str = ""
+    cwd: Path = ROOT
     ready_path: str = "/v1/balance"
     process: subprocess.Popen[bytes] | None = None
     startup_seconds: float = 0.0
@@ -95,7 +116,7 @@ class Server:
         started = time.perf_counter()
         self.process = subprocess.Popen(
             self.command,
-            cwd=ROOT,
+            cwd=self.cwd,
             env={**os.environ, **self.env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -10,8 +10,8 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
-EMULATOR, STARLETTE, PRISM = "emulator", "starlette", "prism"
-SERVERS = (EMULATOR, STARLETTE, PRISM)
+EMULATOR, BEFORE, STARLETTE, PRISM = "emulator", "before", "starlette", "prism"
+SERVERS = (EMULATOR, BEFORE, STARLETTE, PRISM)  # BEFORE: the emulator at --compare-ref
 # The load the targets speak of (issue 7), and the workloads a --quick run shrinks.
 TARGET_CONNECTIONS = 32
 TARGET_GENERATIONS = 100_000
@@ -36,6 +36,7 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "rps": statistics.median(run["rps"] for run in runs),
         "p50_ms": statistics.median(run["p50_ms"] for run in runs),
         "p99_ms": statistics.median(run["p99_ms"] for run in runs),
+        "server_cpu_us": statistics.median(run.get("server_cpu_us") or 0.0 for run in runs) or None,
         "requests": sum(run["requests"] for run in runs),
         "failed": sum(run["non2xx"] + run["socket_errors"] for run in runs),
         "runs": len(runs),
@@ -54,6 +55,7 @@ def ratios(http: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]
         found[workload] = {
             "vs_starlette": ratio(rps[EMULATOR], rps[STARLETTE]),
             "vs_prism": ratio(rps[EMULATOR], rps[PRISM]),
+            "vs_before": ratio(rps[EMULATOR], rps[BEFORE]),
         }
     return found
 
@@ -192,21 +194,29 @@ def _num(value: float | None, digits: int = 0, suffix: str = "") -> str:
 
 
 def http_table(results: dict[str, Any]) -> str:
-    columns = ["Workload", "Emulator req/s", "p50 ms", "p99 ms", "failed", "Starlette req/s", "Prism req/s"]
-    head = f"| {' | '.join(columns)} | vs Starlette | vs Prism |\n|---|{'---:|' * (len(columns) + 1)}\n"
-    lines = []
+    """One row per workload: the emulator's numbers, each baseline's requests/s, and the ratios."""
+    http = results.get("http", {})
+    before = any(BEFORE in by_server for by_server in http.values())
+    ref = results.get("meta", {}).get("compare_ref")
+    columns = ["Workload", "Emulator req/s", "p50 ms", "p99 ms", "failed", "server CPU µs/req"]
+    columns += [f"{ref} req/s"] if before else []
+    columns += ["Starlette req/s", "Prism req/s", "vs Starlette", "vs Prism"]
+    columns += [f"vs {ref}"] if before else []
+    lines = [f"| {' | '.join(columns)} |", f"|---|{'---:|' * (len(columns) - 1)}"]
     for workload, name in WORKLOADS.items():
-        by_server = results.get("http", {}).get(workload)
+        by_server = http.get(workload)
         if not by_server:
             continue
         medians = {server: by_server.get(server, {}).get("median", {}) for server in SERVERS}
         emu, found = medians[EMULATOR], results.get("ratios", {}).get(workload, {})
-        lines.append(
-            f"| {name} | {_num(emu.get('rps'))} | {_num(emu.get('p50_ms'), 2)} | {_num(emu.get('p99_ms'), 2)} | "
-            f"{_num(emu.get('failed'))} | {_num(medians[STARLETTE].get('rps'))} | {_num(medians[PRISM].get('rps'))} | "
-            f"{_num(found.get('vs_starlette'), 2, ' ×')} | {_num(found.get('vs_prism'), 1, ' ×')} |"
-        )
-    return head + "\n".join(lines) if lines else "(no HTTP measurements)"
+        cells = [name, _num(emu.get("rps")), _num(emu.get("p50_ms"), 2), _num(emu.get("p99_ms"), 2)]
+        cells += [_num(emu.get("failed")), _num(emu.get("server_cpu_us"))]
+        cells += [_num(medians[BEFORE].get("rps"))] if before else []
+        cells += [_num(medians[STARLETTE].get("rps")), _num(medians[PRISM].get("rps"))]
+        cells += [_num(found.get("vs_starlette"), 2, " ×"), _num(found.get("vs_prism"), 1, " ×")]
+        cells += [_num(found.get("vs_before"), 2, " ×")] if before else []
+        lines.append(f"| {' | '.join(cells)} |")
+    return "\n".join(lines) if len(lines) > 2 else "(no HTTP measurements)"
 
 
 def targets_table(rows: list[dict[str, Any]]) -> str:
@@ -222,18 +232,23 @@ def targets_table(rows: list[dict[str, Any]]) -> str:
 def extra_table(results: dict[str, Any]) -> str:
     """Cold starts, in-process costs and the memory and clock details."""
     rows: list[tuple[str, str]] = []
+    ref = results.get("meta", {}).get("compare_ref")
     for server, cold in results.get("cold_start", {}).items():
-        rows.append(
-            (
-                f"cold start to first 200, {server} (median of {len(cold.get('runs', []))})",
-                _num(cold.get("median_s"), 3, " s"),
+        shown = f"{server} ({ref})" if server == BEFORE else server
+        if cold.get("runs"):
+            label = f"cold start to first 200, {shown} (median of {len(cold['runs'])})"
+            rows.append((label, _num(cold.get("median_s"), 3, " s")))
+        else:
+            rows.append(
+                (f"start to first 200, {shown} (once, while the others ran)", _num(cold.get("first_start_s"), 3, " s"))
             )
-        )
     inprocess = results.get("inprocess", {})
     per = inprocess.get("per_request", {})
+    before = results.get("inprocess_before", {}).get("per_request", {})
     for key, label in (("poll_us", "poll"), ("create_us", "create"), ("balance_us", "balance")):
         if key in per:
-            rows.append((f"in-process CPU per {label} request (no HTTP)", _num(per[key], 1, " µs")))
+            was = f" (at {ref}: {_num(before[key], 1, ' µs')})" if key in before else ""
+            rows.append((f"in-process CPU per {label} request (no HTTP)", _num(per[key], 1, " µs") + was))
     memory = inprocess.get("memory", {})
     if memory:
         rows.append(

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: the
 import loadgen
 import report
 from inprocess import IMAGE_BODY, KEY, UNLIMITED
-from loadgen import BENCH, Load, Server
+from loadgen import BENCH, ROOT, Load, Server
 
 POLL_IDS = 50  # finished and 50 pending generations the polls cycle through
+EMULATORS = (report.EMULATOR, report.BEFORE)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,13 @@ class Plan:
     video: tuple[int, str]
     http: bool
     prism: bool
+    compare_ref: str | None
+
+    def wrk(self, server: Server, load: Load, duration: float | None = None) -> dict[str, Any]:
+        """One wrk run with this plan's connections and threads."""
+        return loadgen.run_wrk(
+            server, load, duration=duration or self.duration, connections=self.connections, threads=self.threads
+        )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Plan:
@@ -72,6 +80,7 @@ class Plan:
             video=(2, "480p") if quick else report.TARGET_VIDEO,
             http=not args.no_http,
             prism=not args.no_prism,
+            compare_ref=args.compare_ref,
         )
 
 
@@ -85,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--generations", type=int, help="generations for the memory step (default 100000)")
     parser.add_argument("--no-http", action="store_true", help="only the in-process steps (no servers, no wrk)")
     parser.add_argument("--no-prism", action="store_true", help="skip the Prism baseline")
+    parser.add_argument(
+        "--compare-ref", metavar="GIT_REF", help="also run the emulator as of GIT_REF (git archive): before/after"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a measured target fails")
     return parser
@@ -103,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             skipped.append(f"Prism baseline: not installed (from the repository root: {loadgen.INSTALL_PRISM})")
         _http_steps(plan, results, prism=prism)
     results["inprocess"] = _inprocess_steps(plan)
+    if plan.compare_ref:
+        with tempfile.TemporaryDirectory(prefix="aurous-bench-ref-") as tree:
+            source = loadgen.export_ref(plan.compare_ref, Path(tree))
+            results["inprocess_before"] = _inprocess_steps(plan, only=("per_request",), source=source)
     results["ratios"] = report.ratios(results["http"])
     results["targets"] = report.targets(results)
     print(report.markdown(results))  # noqa: T201
@@ -125,6 +141,7 @@ def _meta(plan: Plan, argv: Sequence[str] | None) -> dict[str, Any]:
         "load_average": os.getloadavg(),
         "wrk": loadgen.tool_version(["wrk", "--version"]) if loadgen.wrk_binary() else None,
         "prism": loadgen.PRISM_VERSION if loadgen.prism_binary() else None,
+        "compare_ref": plan.compare_ref,
         "skipped": [],
     }
 
@@ -136,10 +153,14 @@ def _log(text: str) -> None:
 # --- HTTP: the three servers under wrk ----------------------------------------------------------------------
 
 
-def _emulator(port: int) -> Server:
+def _emulator(port: int, source: Path | None = None) -> Server:
+    """``aurous-mock serve``; with ``source``, the older tree there (``--compare-ref``), as ``before``."""
     # Buckets far above anything the load sends: the limiter still runs, but never answers 429.
     env = {"AUROUS_MOCK_RATE_LIMITS": json.dumps(UNLIMITED)}
-    return Server(report.EMULATOR, loadgen.emulator_command(port), port, env=env, key=KEY)
+    if source is None:
+        return Server(report.EMULATOR, loadgen.emulator_command(port), port, env=env, key=KEY)
+    env["PYTHONPATH"] = str(source)
+    return Server(report.BEFORE, loadgen.emulator_command(port, module=True), port, env=env, key=KEY, cwd=source)
 
 
 def _starlette(port: int, files: Path) -> Server:
@@ -191,34 +212,41 @@ def _path_of(url: str) -> str:
 
 
 def _http_steps(plan: Plan, results: dict[str, Any], *, prism: bool) -> None:
-    results["cold_start"] = _cold_starts(plan)
-    with tempfile.TemporaryDirectory(prefix="aurous-bench-") as files:
-        servers = [_emulator(loadgen.free_port()), _starlette(loadgen.free_port(), Path(files))]
+    loadgen.compile_bytecode(ROOT / "mockserver")
+    with tempfile.TemporaryDirectory(prefix="aurous-bench-") as scratch:
+        files, source = Path(scratch) / "files", None
+        files.mkdir()
+        if plan.compare_ref:
+            source = loadgen.export_ref(plan.compare_ref, Path(scratch) / "ref")
+        results["cold_start"] = _cold_starts(plan, source)
+        servers = [_emulator(loadgen.free_port()), _starlette(loadgen.free_port(), files)]
+        if source is not None:
+            servers.insert(1, _emulator(loadgen.free_port(), source))
         if prism:
             servers.append(_prism(loadgen.free_port()))
         try:
             for server in servers:
                 _log(f"starting {server.name}")
                 server.start()
-                results["cold_start"].setdefault(server.name, {"runs": []})["first_start_s"] = server.startup_seconds
-            seeded = _seed(servers[0], plan)
-            loads = {
-                "poll": Load("poll.lua", ids=tuple(seeded.poll_ids)),
-                "mix": Load("mix.lua", ids=tuple(seeded.poll_ids)),
-                "balance": Load("get.lua", path="/v1/balance"),
-            }
-            _api_loads(plan, servers, loads, results["http"])
-            _downloads(plan, servers[0], servers[1], seeded, Path(files), results["http"])
-            results["server_rss_mb"] = servers[0].rss_bytes() / 2**20
+                results["cold_start"].setdefault(server.name, {})["first_start_s"] = server.startup_seconds
+            seeded = {server.name: _seed(server, plan) for server in servers if server.name in EMULATORS}
+            _api_loads(plan, servers, seeded, results["http"])
+            by_name = {server.name: server for server in servers}
+            emulator, starlette = by_name[report.EMULATOR], by_name[report.STARLETTE]
+            _downloads(plan, emulator, starlette, seeded[report.EMULATOR], files, results["http"])
+            results["server_rss_mb"] = emulator.rss_bytes() / 2**20
         finally:
             for server in servers:
                 server.stop()
 
 
-def _cold_starts(plan: Plan) -> dict[str, Any]:
+def _cold_starts(plan: Plan, source: Path | None) -> dict[str, Any]:
     """Seconds from spawning each server to its first 200, on fresh processes (median of several)."""
+    makers: list[Callable[[int], Server]] = [_emulator, lambda port: _starlette(port, BENCH)]
+    if source is not None:
+        makers.insert(1, lambda port: _emulator(port, source))
     found: dict[str, Any] = {}
-    for make in (_emulator, lambda port: _starlette(port, BENCH)):
+    for make in makers:
         runs = []
         for _ in range(plan.cold_runs):
             with make(loadgen.free_port()) as server:
@@ -228,16 +256,24 @@ def _cold_starts(plan: Plan) -> dict[str, Any]:
     return found
 
 
-def _api_loads(plan: Plan, servers: list[Server], loads: dict[str, Load], http: dict[str, Any]) -> None:
+def _loads(seeded: Seeded | None) -> dict[str, Load]:
+    ids = tuple(seeded.poll_ids) if seeded else ("img_01JZ0000000000000000000000",)  # baselines ignore the id
+    return {
+        "poll": Load("poll.lua", ids=ids),
+        "mix": Load("mix.lua", ids=ids),
+        "balance": Load("get.lua", path="/v1/balance"),
+    }
+
+
+def _api_loads(plan: Plan, servers: list[Server], seeded: dict[str, Seeded], http: dict[str, Any]) -> None:
     """Each workload on each server, ``repeat`` times, interleaved so that a burst of noise hits every server."""
+    loads = {server.name: _loads(seeded.get(server.name)) for server in servers}
     for server in servers:  # a short warm-up: first requests allocate what later ones reuse
-        loadgen.run_wrk(server, loads["poll"], duration=1, connections=plan.connections, threads=plan.threads)
+        plan.wrk(server, loads[server.name]["poll"], duration=1)
     for round_ in range(plan.repeat):
-        for workload, load in loads.items():
+        for workload in ("poll", "mix", "balance"):
             for server in servers:
-                run = loadgen.run_wrk(
-                    server, load, duration=plan.duration, connections=plan.connections, threads=plan.threads
-                )
+                run = plan.wrk(server, loads[server.name][workload])
                 http.setdefault(workload, {}).setdefault(server.name, {"runs": []})["runs"].append(run)
                 _log(f"round {round_ + 1} {workload} {server.name}: {run['rps']:.0f} req/s, p99 {run['p99_ms']:.1f} ms")
     for by_server in http.values():
@@ -259,13 +295,7 @@ def _downloads(
         entry: dict[str, Any] = {}
         for round_ in range(plan.repeat):
             for server, path in ((emulator, _path_of(cached)), (starlette, f"/files/{name}")):
-                run = loadgen.run_wrk(
-                    server,
-                    Load("get.lua", path=path),
-                    duration=plan.duration,
-                    connections=plan.connections,
-                    threads=plan.threads,
-                )
+                run = plan.wrk(server, Load("get.lua", path=path))
                 entry.setdefault(server.name, {"runs": []})["runs"].append(run)
                 _log(f"round {round_ + 1} {kind} cached {server.name}: {run['rps']:.0f} req/s")
         for server_entry in entry.values():
@@ -302,23 +332,28 @@ def _percentile(values: list[float], fraction: float) -> float:
 # --- in process ---------------------------------------------------------------------------------------------
 
 
-def _inprocess_steps(plan: Plan) -> dict[str, Any]:
-    """Each step in a fresh Python process (``inprocess.py``), so none inherits another's memory."""
+def _inprocess_steps(plan: Plan, only: Sequence[str] = (), source: Path | None = None) -> dict[str, Any]:
+    """Each step in a fresh Python process (``inprocess.py``), so none inherits another's memory; with
+    ``source``, against the emulator found there (``--compare-ref``)."""
     steps = {
         "per_request": [str(plan.per_request)],
         "clock_advance": [str(plan.advance)],
         "memory": [str(plan.generations)],
         "video_cache": [str(plan.video[0]), plan.video[1]],
     }
+    env = {**os.environ, "PYTHONPATH": str(source)} if source is not None else None
     found = {}
     for step, args in steps.items():
-        _log(f"in process: {step} {' '.join(args)}")
+        if only and step not in only:
+            continue
+        _log(f"in process: {step} {' '.join(args)}" + (f" ({plan.compare_ref})" if source else ""))
         done = subprocess.run(
             [sys.executable, str(BENCH / "inprocess.py"), step, *args],
             capture_output=True,
             text=True,
             timeout=1800,
             check=False,
+            env=env,
         )
         if done.returncode != 0:
             raise RuntimeError(f"in-process step {step} failed:\n{done.stderr}")
