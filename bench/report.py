@@ -239,9 +239,7 @@ def extra_table(results: dict[str, Any]) -> str:
             label = f"cold start to first 200, {shown} (median of {len(cold['runs'])})"
             rows.append((label, _num(cold.get("median_s"), 3, " s")))
         else:
-            rows.append(
-                (f"start to first 200, {shown} (once, while the others ran)", _num(cold.get("first_start_s"), 3, " s"))
-            )
+            rows.append((f"start to first 200, {shown} (once)", _num(cold.get("first_start_s"), 3, " s")))
     inprocess = results.get("inprocess", {})
     per = inprocess.get("per_request", {})
     before = results.get("inprocess_before", {}).get("per_request", {})
