@@ -43,6 +43,7 @@ class RouteIndex(BaseRoute):
     of that text (when both are whole) and a path looks only at its own two segments' routes, in table
     order. Placed first in the table, this answers only full matches, which are then the ones the scan would
     find first; anything else (405, 404, slash redirects) falls through to the unchanged table behind it.
+    A route without parameters matches its own path only, so a string comparison stands in for its regex.
     """
 
     def __init__(self, table: list[BaseRoute]) -> None:
@@ -51,14 +52,16 @@ class RouteIndex(BaseRoute):
         for position, route in enumerate(table):
             key = _filing_key(route.path) if isinstance(route, Route) else None
             (anywhere if key is None else by_key.setdefault(key, [])).append(position)
-        self._anywhere = [table[i] for i in anywhere]
-        self._by_key = {key: [table[i] for i in sorted(found + anywhere)] for key, found in by_key.items()}
+        self._anywhere = [_entry(table[i]) for i in anywhere]
+        self._by_key = {key: [_entry(table[i]) for i in sorted(found + anywhere)] for key, found in by_key.items()}
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
             return Match.NONE, {}
         path = get_route_path(scope)
-        for route in self._by_key.get(tuple(path.split("/", 3)[1:3]), self._anywhere):
+        for route, fixed in self._by_key.get(tuple(path.split("/", 3)[1:3]), self._anywhere):
+            if fixed is not None and fixed != path:
+                continue
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 return Match.FULL, {**child_scope, "route": route}  # the Router stores it as scope["route"]
@@ -69,6 +72,12 @@ class RouteIndex(BaseRoute):
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
         raise NoMatchFound(name, path_params)  # names resolve against the table behind
+
+
+def _entry(route: BaseRoute) -> tuple[BaseRoute, str | None]:
+    """A route and, when it has no parameters, the one path it matches."""
+    path = route.path if isinstance(route, Route) else "{"
+    return route, None if "{" in path else path
 
 
 def _filing_key(path: str) -> tuple[str, ...] | None:
