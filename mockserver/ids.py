@@ -24,8 +24,8 @@ _PAIR_SHIFTS = tuple(range(120, -1, -10))
 def ulid_text(raw: bytes) -> str:
     """The 26-character Crockford form of a 16-byte ULID, exactly as ``str(ulid.ULID.from_bytes(raw))``.
 
-    Every request mints an id, and python-ulid encodes one digit at a time (about a tenth of a
-    ``GET /v1/balance`` in the profile, bench/README.md); looking up two digits at a time is ~2.5x faster.
+    Every request mints an id (a create four), and python-ulid encodes one digit at a time; looking up two
+    digits at a time takes 1.5 µs instead of 3.5 µs (bench/README.md).
     """
     return _crockford(int.from_bytes(raw, "big"))
 

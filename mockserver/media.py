@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import av
     from PIL import Image
 
-# Pillow and PyAV are imported by the functions that use them, not here: together they were a fifth of the
+# Pillow and PyAV are imported by the functions that use them, not here: together they were about 90 ms of the
 # emulator's start-up (bench/README.md), and a run that never renders or inspects an image needs neither.
 
 __all__ = [

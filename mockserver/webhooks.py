@@ -46,7 +46,7 @@ class HttpxSender:
     """Real HTTP: one ``httpx.AsyncClient`` that follows no redirects and ignores proxy variables.
 
     httpx is imported when the first delivery goes out, not at start-up: with the command-line extras it
-    brings along (click, rich, pygments) it was a sixth of the emulator's cold start (bench/README.md).
+    brings along (click, rich, pygments) it was about 60 ms of the emulator's cold start (bench/README.md).
     """
 
     def __init__(self, *, max_connections: int = 32, verify: bool = True) -> None:
