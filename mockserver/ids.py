@@ -15,11 +15,27 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
-from ulid import ULID
-
 from mockserver.clock import EPOCH
 
 ID_PATTERN = r"^[a-z]+_[0-9A-Za-z]+$"
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Every two-digit string, indexed by the 10 bits it encodes, and where each pair sits in a 130-bit number.
+_PAIRS = [high + low for high in CROCKFORD for low in CROCKFORD]
+_PAIR_SHIFTS = tuple(range(120, -1, -10))
+
+
+def ulid_text(raw: bytes) -> str:
+    """The 26-character Crockford form of a 16-byte ULID, exactly as ``str(ulid.ULID.from_bytes(raw))``.
+
+    Every request mints an id (a create four), and python-ulid encodes one digit at a time; looking up two
+    digits at a time takes 1.5 µs instead of 3.5 µs (bench/README.md).
+    """
+    return _crockford(int.from_bytes(raw, "big"))
+
+
+def _crockford(value: int) -> str:
+    """A 128-bit number as 26 Crockford digits, most significant first."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 class Positions(Protocol):
@@ -70,8 +86,7 @@ class IdSource:
         else:
             with self._lock:
                 tail = self._stream(scope).getrandbits(80)
-        raw = millis.to_bytes(6, "big") + tail.to_bytes(10, "big")
-        return f"{prefix}_{ULID.from_bytes(raw)}"
+        return f"{prefix}_{_crockford(millis << 80 | tail)}"
 
     def token_hex(self, nbytes: int, *, scope: str = "") -> str:
         if self.positions is not None:
@@ -98,4 +113,4 @@ class IdSource:
 
 def stable_ulid(text: str) -> str:
     """A 26-char ULID derived from ``text`` (used for ids that must not depend on request order)."""
-    return str(ULID.from_bytes(hashlib.sha256(text.encode()).digest()[:16]))
+    return ulid_text(hashlib.sha256(text.encode()).digest()[:16])

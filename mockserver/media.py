@@ -18,11 +18,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-
-import av
-from PIL import Image, ImageDraw, ImageFilter, ImageOps
+from typing import TYPE_CHECKING
 
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
+
+if TYPE_CHECKING:
+    import av
+    from PIL import Image
+
+# Pillow and PyAV are imported by the functions that use them, not here: together they were about 90 ms of the
+# emulator's start-up (bench/README.md), and a run that never renders or inspects an image needs neither.
 
 __all__ = [
     "MAX_RENDER_SIDE",
@@ -104,6 +109,8 @@ def _colour(rng: random.Random) -> tuple[int, int, int]:
 
 def _sketch(width: int, height: int, rng: random.Random) -> Image.Image:
     """A small, blurred composition (tilted three-colour gradient plus soft blobs) with the target's aspect."""
+    from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
     scale = _SKETCH_SIDE / max(width, height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # The centre crop of the rotated gradient stays inside the rotated square, so no black corners.
@@ -120,6 +127,8 @@ def _sketch(width: int, height: int, rng: random.Random) -> Image.Image:
 
 
 def _canvas(width: int, height: int, *, seed: int, prompt: str) -> Image.Image:
+    from PIL import Image
+
     return _sketch(width, height, _rng(seed, prompt)).resize((width, height), Image.Resampling.BILINEAR)
 
 
@@ -165,6 +174,8 @@ def _fill_frame(frame: av.VideoFrame, source: list[tuple[bytes, int]], luma_row:
 
 def _encode_mp4(path: Path, width: int, height: int, *, duration_s: int, fps: int, seed: int, prompt: str) -> None:
     """Write the video to ``path``: a frame-sized window panning over a taller, pre-converted canvas."""
+    import av
+
     frames = duration_s * fps
     travel = min(frames * _PAN_ROWS_PER_FRAME, height)
     travel -= travel % 2
@@ -394,6 +405,8 @@ def _too_large(param: str, max_side: int, actual: str) -> ValueOutOfRangeError:
 
 def _identify(data: bytes, *, param: str, max_side: int) -> tuple[str, int, int]:
     """Format and size from the header, without decoding pixels."""
+    from PIL import Image
+
     try:
         # Pillow warns (and past twice the limit raises) on huge headers. The warning becomes an error
         # here so it never reaches the log; the filter only affects this one category, so even if
@@ -413,6 +426,8 @@ def _identify(data: bytes, *, param: str, max_side: int) -> tuple[str, int, int]
 
 def _decode_fully(data: bytes, *, param: str) -> None:
     """Reject corrupt or truncated pixel data that a header-only look would accept."""
+    from PIL import Image
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -24,15 +24,17 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 from mockserver.core import ssrf
 from mockserver.core.accounts import Accounts
 from mockserver.core.models import Team
 from mockserver.core.webhooks import Claim, SendResult, Webhooks
 from mockserver.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["HttpxSender", "RecordingSender", "SendResult", "SentRequest", "Sender", "WebhookDispatcher"]
 
@@ -59,6 +61,9 @@ async def system_resolver(host: str, port: int) -> list[str]:
 class HttpxSender:
     """Real HTTP: one ``httpx.AsyncClient`` that follows no redirects and ignores proxy variables.
 
+    httpx is imported when the first delivery goes out, not at start-up: with the command-line extras it
+    brings along (click, rich, pygments) it was about 60 ms of the emulator's cold start (bench/README.md).
+
     A target named by host name is resolved first and refused (a failed attempt, never a request) when any
     address is private, link-local, metadata or otherwise blocked by the SSRF rules, loopback excepted while
     ``allow_loopback``: the URL passed them by name when registered, but the name may point anywhere since.
@@ -73,7 +78,7 @@ class HttpxSender:
         allow_loopback: bool = True,
         resolver: Resolver = system_resolver,
     ) -> None:
-        self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._max_connections = max_connections
         self._verify = verify
         self._allow_loopback = allow_loopback
         self._resolver = resolver
@@ -81,22 +86,30 @@ class HttpxSender:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _http(self) -> httpx.AsyncClient:
+        import httpx
+
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:  # a client's connections belong to one event loop
+            limits = httpx.Limits(
+                max_connections=self._max_connections, max_keepalive_connections=self._max_connections
+            )
             self._client = httpx.AsyncClient(
-                follow_redirects=False, trust_env=False, verify=self._verify, limits=self._limits
+                follow_redirects=False, trust_env=False, verify=self._verify, limits=limits
             )
             self._loop = loop
         return self._client
 
     async def send(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> SendResult:
         started = time.perf_counter()
+        client = self._http()
+        import httpx  # imported by _http by now
+
         try:
             async with asyncio.timeout(timeout):  # a total deadline: httpx's timeouts are per read
                 refused = await self._refusal(url)
                 if refused is not None:
                     return SendResult(None, refused, _since(started))
-                async with self._http().stream("POST", url, content=body, headers=headers, timeout=timeout) as reply:
+                async with client.stream("POST", url, content=body, headers=headers, timeout=timeout) as reply:
                     excerpt = await _excerpt(reply)
         except (TimeoutError, httpx.TimeoutException):
             return SendResult(None, "timeout", _since(started))
@@ -109,8 +122,8 @@ class HttpxSender:
 
     async def _refusal(self, url: str) -> str | None:
         """Why ``url``'s host must not be called (it resolves to a blocked address), or None."""
-        target = httpx.URL(url)
-        host = target.host
+        target = urlsplit(url)
+        host = target.hostname or ""
         try:
             ipaddress.ip_address(host)
             return None  # an address literal: judged when the URL was registered

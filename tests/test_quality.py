@@ -16,11 +16,17 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_reports_no_findings():
-    result = _run("ruff", "check", "mockserver", "contracts", "tests")
+    result = _run("ruff", "check", "mockserver", "contracts", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.slow
 def test_mypy_strict_passes_on_packages():
     result = _run("mypy", "mockserver", "contracts")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_mypy_strict_passes_on_the_benchmark_scripts():
+    result = _run("mypy", "bench")  # scripts importing each other by name: a run of their own
     assert result.returncode == 0, result.stdout + result.stderr

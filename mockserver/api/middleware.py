@@ -7,10 +7,11 @@ from http import HTTPStatus
 from typing import Any
 
 import orjson
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.api.errors import error_body
+from mockserver.api.headers import assign, has
 from mockserver.api.scenarios import ConnectionDropped, drop_connection
 from mockserver.core.emulator import Emulator
 from mockserver.core.errors import (
@@ -24,6 +25,7 @@ from mockserver.core.versions import HEADER as VERSION_HEADER
 from mockserver.core.versions import echo_version
 
 log = logging.getLogger("mockserver")
+VERSION_KEY = VERSION_HEADER.lower().encode("latin-1")
 
 
 class ConventionsMiddleware:
@@ -47,10 +49,11 @@ class ConventionsMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                out = MutableHeaders(scope=message)
-                out["Aurous-Request-Id"] = request_id
-                if VERSION_HEADER.lower() not in out:
-                    out[VERSION_HEADER] = version
+                raw = message.get("headers", [])
+                stamps = {"Aurous-Request-Id": request_id}
+                if not has(raw, VERSION_KEY):
+                    stamps[VERSION_HEADER] = version
+                message["headers"] = assign(raw, stamps)
             await send(message)
 
         refused = self._refusal(scope, headers)

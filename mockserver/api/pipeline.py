@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from mockserver.api import scenarios
 from mockserver.api.errors import error_response, from_validation_error, param_path
+from mockserver.api.headers import assign
 from mockserver.api.recorder import record
 from mockserver.core import idempotency, payload
 from mockserver.core.accounts import require_scope
@@ -186,8 +187,7 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
             response = error_response(error, request_id)
         finally:
             await request.close()  # closes multipart temp files even when the handler never read them
-        response.headers.update(extra)
-        response.headers[VERSION_HEADER] = version
+        response.raw_headers = assign(response.raw_headers, {**extra, VERSION_HEADER: version})
         if team is not None:
             record(emulator, team, op.name, request, response, ctx, started)
         return response

@@ -161,11 +161,15 @@ MARKER = re.compile(r"\[mock:([^\]=]*)(?:=([^\]]*))?\]")
 
 def markers(prompt: str | None) -> list[Step]:
     """Every ``[mock:<outcome>]`` / ``[mock:<outcome>=<argument>]`` of a prompt, validated, in order."""
+    if not prompt or "[mock:" not in prompt:
+        return []  # most prompts: a substring test instead of a regular-expression scan
     return [make_step(m[1].strip(), m[2], param="prompt") for m in MARKER.finditer(prompt or "")]
 
 
 def header_steps(value: str | None, header: str) -> list[Step]:
     """``fail``, ``duration=45`` or a comma-separated chain (only its first element is used: one request)."""
+    if not value:
+        return []
     parts = [part.strip() for part in (value or "").split(",")]
     return [parse_step(part, header) for part in parts if part]
 

@@ -5,13 +5,22 @@ The vendor does not document the token (reference §2.3); ours is ``<exp>.<hex>`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
 
 def _sign(secret: str, subject: str, index: str, expires: int) -> str:
-    message = f"{subject}:{index}:{expires}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:40]
+    signer = _keyed(secret).copy()
+    signer.update(f"{subject}:{index}:{expires}".encode())
+    return signer.hexdigest()[:40]
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(secret: str) -> hmac.HMAC:
+    """An HMAC already keyed with ``secret``: copying it skips hashing the key's pads again, a quarter of the
+    cost of a token, and every poll of a finished image signs one per output (bench/README.md)."""
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
 
 def mint(secret: str, subject: str, index: str, expires: int) -> str:

@@ -20,6 +20,8 @@ def resolve_version(requested: str | None, team_pin: str | None) -> str:
     before the first published version resolves to it (inferred). A later date that is not
     published → ``unknown_version``; a value that is not a calendar date → ``invalid_format``.
     """
+    if requested in PUBLISHED_VERSIONS:
+        return requested  # what almost every request resolves to, without parsing it again
     if requested is None:
         return resolve_version(team_pin, None) if team_pin else DEFAULT_VERSION
     if not _PATTERN.match(requested):

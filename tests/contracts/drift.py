@@ -90,3 +90,15 @@ def strip_response_headers(app, *names: bytes):
 
 def post_to(path: str) -> Callable[[Scope], bool]:
     return lambda scope: scope["method"] == "POST" and scope["path"] == path
+
+
+class Recorder:
+    """Records (method, path) of every request that reaches the app."""
+
+    def __init__(self, app):
+        self.app, self.seen = app, []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            self.seen.append((scope["method"], scope["path"]))
+        await self.app(scope, receive, send)

@@ -3,56 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from contracts import Target, check
 from contracts.check import LIVE_SAFE, SpendNotAllowed
 from contracts.suites import SUITES
-from mockserver import Settings, create_app
 from mockserver.cli import main
-from mockserver.clock import VirtualClock
-from mockserver.webhooks import RecordingSender
+from tests.contracts.drift import Recorder, strip_response_headers
+from tests.contracts.emulators import emulator
 
 # This emulator records webhooks instead of sending them (fuzzed URLs must never be called) and does not throttle
 # (fuzzing would drain the buckets): the webhooks and conventions suites need both, and have their own tests.
 SUITES_HERE = [name for name in SUITES if name not in {"webhooks", "conventions"}]
 BILLABLE_PATHS = {"/v1/images", "/v1/videos", "/v1/characters", "/v1/generations", "/v1/video-generations"}
-
-
-def emulator():
-    return create_app(
-        Settings(clock="virtual", rate_limits_enabled=False, seed=7),
-        clock=VirtualClock(datetime(2026, 6, 1, 12, tzinfo=UTC)),
-        sender=RecordingSender(),  # fuzzed webhook URLs must never be called for real
-    )
-
-
-def strip_headers(app, *names: bytes):
-    """A drifted target: the emulator minus some response headers."""
-
-    async def drifted(scope, receive, send):
-        async def without(message):
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [(k, v) for k, v in message["headers"] if k.lower() not in names]}
-            await send(message)
-
-        await app(scope, receive, without)
-
-    return drifted
-
-
-class Recorder:
-    """Records (method, path) of every request that reaches the app."""
-
-    def __init__(self, app):
-        self.app, self.seen = app, []
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            self.seen.append((scope["method"], scope["path"]))
-        await self.app(scope, receive, send)
 
 
 def test_check_emulator_in_process_has_no_drift(tmp_path):
@@ -67,7 +31,7 @@ def test_check_emulator_in_process_has_no_drift(tmp_path):
 
 def test_check_dropped_headers_are_drift_named_for_the_property(tmp_path):
     lines = []
-    target = Target("drifted", app=strip_headers(emulator(), b"aurous-request-id", b"aurous-version"))
+    target = Target("drifted", app=strip_response_headers(emulator(), b"aurous-request-id", b"aurous-version"))
     result = check(target, suites=SUITES_HERE, max_examples=1, report_dir=tmp_path, progress=lines.append)
     assert result.exit_code == 1
     assert {"MissingRequestId", "MissingVersionEcho"} <= {finding.failure for finding in result.findings}
@@ -169,7 +133,7 @@ def test_cli_check_refuses_spending_on_a_live_target_without_a_cap(capsys):
 
 
 def test_findings_carry_replay_commands_and_the_markdown_report(tmp_path):
-    target = Target("drifted", app=strip_headers(emulator(), b"aurous-request-id"))
+    target = Target("drifted", app=strip_response_headers(emulator(), b"aurous-request-id"))
     result = check(target, suites=["conformance"], operations=["getBalance"], max_examples=1, report_dir=tmp_path)
     finding = next(f for f in result.findings if f.failure == "MissingRequestId")
     assert finding.suite == "conformance"

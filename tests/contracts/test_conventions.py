@@ -15,6 +15,7 @@ from mockserver.clock import VirtualClock
 from mockserver.media import inspect_image
 from mockserver.settings import KeyConfig
 from tests.contracts.drift import (
+    Recorder,
     drop_request_headers,
     post_to,
     rewrite_request,
@@ -148,16 +149,6 @@ def test_auth_error_without_request_id_is_auth_error_shape():
 def test_bearer_refused_is_bearer_not_accepted():
     result = conventions(drop_request_headers(emulator(), b"authorization"), "auth")
     assert "BearerNotAccepted" in failures(result)
-
-
-class Recorder:
-    def __init__(self, app):
-        self.app, self.seen = app, []
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            self.seen.append((scope["method"], scope["path"]))
-        await self.app(scope, receive, send)
 
 
 def test_live_safe_sends_no_create_and_says_what_it_skipped():

@@ -17,7 +17,7 @@ from mockserver import Settings, create_app
 from mockserver.cli import _check_options
 from mockserver.clock import VirtualClock
 from mockserver.webhooks import HttpxSender, RecordingSender
-from tests.contracts.drift import post_to, rewrite_json_response, rewrite_request
+from tests.contracts.drift import Recorder, post_to, rewrite_json_response, rewrite_request
 
 EVENT_TYPES = {
     "image.completed",
@@ -150,16 +150,6 @@ class RequestBodies:
         self.app = rewrite_request(app, post_to("/v1/webhook_endpoints"), keep)
 
     async def __call__(self, scope, receive, send):
-        await self.app(scope, receive, send)
-
-
-class Recorder:
-    def __init__(self, app):
-        self.app, self.seen = app, []
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            self.seen.append((scope["method"], scope["path"]))
         await self.app(scope, receive, send)
 
 

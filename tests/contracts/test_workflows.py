@@ -15,7 +15,7 @@ from contracts.suites.workflows import WORKFLOWS
 from mockserver import Settings, create_app
 from mockserver.clock import VirtualClock
 from mockserver.webhooks import RecordingSender
-from tests.contracts.test_check import Recorder, strip_headers
+from tests.contracts.drift import Recorder, strip_response_headers
 
 CREATES = {("POST", path) for path in ("/v1/images", "/v1/videos", "/v1/characters")}
 NAMES = [workflow.name for workflow in WORKFLOWS]
@@ -164,7 +164,7 @@ def test_workflows_character_usable_after_delete_is_character_usable_after_delet
 
 
 def test_workflows_links_failures_are_findings_of_the_links_workflow():
-    result = run(strip_headers(emulator(), b"aurous-request-id"), "links", max_examples=1)
+    result = run(strip_response_headers(emulator(), b"aurous-request-id"), "links", max_examples=1)
     assert "MissingRequestId" in failures(result, "links")
     finding = next(f for f in result.findings if f.failure == "MissingRequestId")
     assert finding.curl is not None

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from ulid import ULID
 
-from mockserver.ids import IdSource, stable_ulid
+from mockserver.ids import IdSource, stable_ulid, ulid_text
 
 START = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 MINTED = re.compile(r"^[a-z]+_[0-9A-HJKMNP-TV-Z]{26}$")
@@ -103,3 +103,13 @@ def test_stable_ulid_known_value() -> None:
     # Derived from sha256 only: the value must not change between releases (team ids depend on it).
     assert stable_ulid("") == "73P324567W3GA9NYZMS2CPZE94"
     assert stable_ulid("team:al_live_test") == "5C5QQQNYFMVENBE127PBRSHZ47"
+
+
+@given(st.binary(min_size=16, max_size=16))
+def test_ulid_text_is_python_ulids_encoding(raw: bytes) -> None:
+    assert ulid_text(raw) == str(ULID.from_bytes(raw))
+
+
+@pytest.mark.parametrize("raw", [bytes(16), b"\xff" * 16, bytes(15) + b"\x01", b"\x80" + bytes(15)])
+def test_ulid_text_edges_match_python_ulid(raw: bytes) -> None:
+    assert ulid_text(raw) == str(ULID.from_bytes(raw))

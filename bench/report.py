@@ -1,0 +1,302 @@
+"""Turns measurements into ratios, target verdicts and the Markdown tables ``run.py`` prints.
+
+Pure functions over the results dictionary (the same one ``--json`` writes), so the tests can feed them
+made-up numbers and check that every ratio and verdict comes from the numbers measured.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Any
+
+EMULATOR, BEFORE, STARLETTE, PRISM = "emulator", "before", "starlette", "prism"
+SERVERS = (EMULATOR, BEFORE, STARLETTE, PRISM)  # BEFORE: the emulator at --compare-ref
+# The load the targets speak of (issue 7), and the workloads a --quick run shrinks.
+TARGET_CONNECTIONS = 32
+TARGET_GENERATIONS = 100_000
+TARGET_ADVANCE = 10_000
+TARGET_VIDEO = (12, "1080p")
+WORKLOADS = {
+    "poll": "(a) poll `GET /v1/images/{id}`",
+    "mix": "(b) create + poll, 1 : 10",
+    "balance": "(c) `GET /v1/balance`",
+    "image_first": "(d) image output, first download",
+    "image_cached": "(d) image output, cached",
+    "video_first": "(d) video output, first download",
+    "video_cached": "(d) video output, cached",
+}
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each measure over repeated runs; failures are summed, never averaged away."""
+    if not runs:
+        return {}
+    return {
+        "rps": statistics.median(run["rps"] for run in runs),
+        "p50_ms": statistics.median(run["p50_ms"] for run in runs),
+        "p99_ms": statistics.median(run["p99_ms"] for run in runs),
+        "server_cpu_us": statistics.median(run.get("server_cpu_us") or 0.0 for run in runs) or None,
+        "requests": sum(run["requests"] for run in runs),
+        "failed": sum(run["non2xx"] + run["socket_errors"] for run in runs),
+        "runs": len(runs),
+    }
+
+
+def ratio(value: float | None, base: float | None) -> float | None:
+    return value / base if value is not None and base else None
+
+
+def ratios(http: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Emulator throughput over each baseline's, per workload, from the medians."""
+    found: dict[str, dict[str, float | None]] = {}
+    for workload, by_server in http.items():
+        rps = {server: by_server.get(server, {}).get("median", {}).get("rps") for server in SERVERS}
+        found[workload] = {
+            "vs_starlette": ratio(rps[EMULATOR], rps[STARLETTE]),
+            "vs_prism": ratio(rps[EMULATOR], rps[PRISM]),
+            "vs_before": ratio(rps[EMULATOR], rps[BEFORE]),
+        }
+    return found
+
+
+@dataclass
+class Target:
+    id: str
+    label: str
+    value: float | None
+    threshold: float
+    op: str  # ">=" or "<"
+    unit: str
+    verdict: str = ""
+    note: str = ""
+
+
+def _check(value: float | None, op: str, threshold: float) -> str:
+    if value is None:
+        return "SKIP"
+    met = value >= threshold if op == ">=" else value < threshold
+    return "PASS" if met else "FAIL"
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target of issue 7 with the measured value and PASS / FAIL / SKIP (not measured)."""
+    rows: list[Target] = []
+    found = results.get("ratios", {})
+    http = results.get("http", {})
+    for workload in ("poll", "mix"):
+        name = WORKLOADS[workload]
+        rows.append(
+            Target(
+                f"{workload}_vs_starlette",
+                f"{name}: ≥ 70 % of bare Starlette",
+                found.get(workload, {}).get("vs_starlette"),
+                0.70,
+                ">=",
+                "×",
+            )
+        )
+        rows.append(
+            Target(
+                f"{workload}_vs_prism", f"{name}: ≥ 3 × Prism", found.get(workload, {}).get("vs_prism"), 3.0, ">=", "×"
+            )
+        )
+    connections = results.get("meta", {}).get("connections")
+    for workload in ("poll", "mix", "balance"):
+        p99 = http.get(workload, {}).get(EMULATOR, {}).get("median", {}).get("p99_ms")
+        rows.append(
+            Target(
+                f"{workload}_p99",
+                f"{WORKLOADS[workload]}: p99 < 10 ms at {connections} connections",
+                p99,
+                10.0,
+                "<",
+                "ms",
+            )
+        )
+    cold = results.get("cold_start", {}).get(EMULATOR, {}).get("median_s")
+    rows.append(Target("cold_start", "cold start to first 200 < 1 s", cold, 1.0, "<", "s"))
+    rows += _inprocess_targets(results.get("inprocess", {}))
+    for row in rows:
+        row.verdict = _check(row.value, row.op, row.threshold)
+    _mark_smaller_runs(rows, results)
+    return [asdict(row) for row in rows]
+
+
+def _inprocess_targets(inprocess: dict[str, Any]) -> list[Target]:
+    memory, advance, video = (
+        inprocess.get("memory", {}),
+        inprocess.get("clock_advance", {}),
+        inprocess.get("video_cache", {}),
+    )
+    rows = [
+        Target(
+            "memory",
+            f"RSS after {memory.get('generations', TARGET_GENERATIONS):,} generations < 300 MB, journal bounded",
+            memory.get("rss_mb"),
+            300.0,
+            "<",
+            "MB",
+        ),
+        Target(
+            "clock_advance",
+            f"{advance.get('generations', TARGET_ADVANCE):,} generations to terminal by one clock advance < 1 s",
+            advance.get("seconds"),
+            1.0,
+            "<",
+            "s",
+        ),
+        Target(
+            "video_cached_encodes",
+            f"cached 2nd download of a {video.get('duration', '?')} s {video.get('resolution', '?')} video: no encode",
+            video.get("encodes_second"),
+            1.0,
+            "<",
+            "encodes",
+        ),
+    ]
+    if memory and memory.get("journal_entries", 0) > memory.get("journal_bound", 0):
+        rows[0].note = f"journal holds {memory['journal_entries']} entries, over its bound {memory['journal_bound']}"
+        rows[0].value = float("inf")
+    return rows
+
+
+def _mark_smaller_runs(rows: list[Target], results: dict[str, Any]) -> None:
+    """A verdict reached on a smaller workload than the target's says so (``--quick``)."""
+    meta, inprocess = results.get("meta", {}), results.get("inprocess", {})
+    smaller = {
+        "memory": inprocess.get("memory", {}).get("generations", TARGET_GENERATIONS) < TARGET_GENERATIONS,
+        "clock_advance": inprocess.get("clock_advance", {}).get("generations", TARGET_ADVANCE) < TARGET_ADVANCE,
+        "video_cached_encodes": (
+            inprocess.get("video_cache", {}).get("duration"),
+            inprocess.get("video_cache", {}).get("resolution"),
+        )
+        != TARGET_VIDEO
+        and bool(inprocess.get("video_cache")),
+    }
+    for row in rows:
+        if row.id.endswith("_p99") and meta.get("connections") != TARGET_CONNECTIONS:
+            smaller[row.id] = True
+        if smaller.get(row.id) and row.verdict in ("PASS", "FAIL"):
+            row.verdict += "*"
+            row.note = row.note or "smaller workload than the target's (--quick or options)"
+
+
+# --- Markdown -----------------------------------------------------------------------------------------------
+
+
+def _num(value: float | None, digits: int = 0, suffix: str = "") -> str:
+    if value is None:
+        return "—"
+    if value == float("inf"):
+        return "∞"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def http_table(results: dict[str, Any]) -> str:
+    """One row per workload: the emulator's numbers, each baseline's requests/s, and the ratios."""
+    http = results.get("http", {})
+    before = any(BEFORE in by_server for by_server in http.values())
+    ref = results.get("meta", {}).get("compare_ref")
+    columns = ["Workload", "Emulator req/s", "p50 ms", "p99 ms", "failed", "server CPU µs/req"]
+    columns += [f"{ref} req/s"] if before else []
+    columns += ["Starlette req/s", "Prism req/s", "vs Starlette", "vs Prism"]
+    columns += [f"vs {ref}"] if before else []
+    lines = [f"| {' | '.join(columns)} |", f"|---|{'---:|' * (len(columns) - 1)}"]
+    for workload, name in WORKLOADS.items():
+        by_server = http.get(workload)
+        if not by_server:
+            continue
+        medians = {server: by_server.get(server, {}).get("median", {}) for server in SERVERS}
+        emu, found = medians[EMULATOR], results.get("ratios", {}).get(workload, {})
+        cells = [name, _num(emu.get("rps")), _num(emu.get("p50_ms"), 2), _num(emu.get("p99_ms"), 2)]
+        cells += [_num(emu.get("failed")), _num(emu.get("server_cpu_us"))]
+        cells += [_num(medians[BEFORE].get("rps"))] if before else []
+        cells += [_num(medians[STARLETTE].get("rps")), _num(medians[PRISM].get("rps"))]
+        cells += [_num(found.get("vs_starlette"), 2, " ×"), _num(found.get("vs_prism"), 1, " ×")]
+        cells += [_num(found.get("vs_before"), 2, " ×")] if before else []
+        lines.append(f"| {' | '.join(cells)} |")
+    return "\n".join(lines) if len(lines) > 2 else "(no HTTP measurements)"
+
+
+def targets_table(rows: list[dict[str, Any]]) -> str:
+    head = "| Target | Measured | Verdict | Note |\n|---|---:|:---:|---|\n"
+    lines = [
+        f"| {row['label']} | {_num(row['value'], 3 if row['unit'] in ('s', '×') else 1)} {row['unit']} | "
+        f"{row['verdict']} | {row['note']} |"
+        for row in rows
+    ]
+    return head + "\n".join(lines)
+
+
+def extra_table(results: dict[str, Any]) -> str:
+    """Cold starts, in-process costs and the memory and clock details."""
+    rows: list[tuple[str, str]] = []
+    ref = results.get("meta", {}).get("compare_ref")
+    for server, cold in results.get("cold_start", {}).items():
+        shown = f"{server} ({ref})" if server == BEFORE else server
+        if cold.get("runs"):
+            label = f"cold start to first 200, {shown} (median of {len(cold['runs'])})"
+            rows.append((label, _num(cold.get("median_s"), 3, " s")))
+        else:
+            rows.append((f"start to first 200, {shown} (once)", _num(cold.get("first_start_s"), 3, " s")))
+    inprocess = results.get("inprocess", {})
+    per = inprocess.get("per_request", {})
+    before = results.get("inprocess_before", {}).get("per_request", {})
+    for key, label in (("poll_us", "poll"), ("create_us", "create"), ("balance_us", "balance")):
+        if key in per:
+            was = f" (at {ref}: {_num(before[key], 1, ' µs')})" if key in before else ""
+            rows.append((f"in-process CPU per {label} request (no HTTP)", _num(per[key], 1, " µs") + was))
+    memory = inprocess.get("memory", {})
+    if memory:
+        rows.append(
+            (
+                "RSS before / after the generations",
+                f"{_num(memory['rss_before_mb'], 1)} / {_num(memory['rss_mb'], 1)} MB",
+            )
+        )
+        rows.append(("journal entries kept / bound", f"{memory['journal_entries']} / {memory['journal_bound']}"))
+    advance = inprocess.get("clock_advance", {})
+    if advance:
+        rows.append(
+            ("clock advance: wall / CPU", f"{_num(advance['seconds'], 3)} / {_num(advance['cpu_seconds'], 3)} s")
+        )
+    video = inprocess.get("video_cache", {})
+    if video:
+        rows.append(
+            (
+                "video output: first / second download (in process)",
+                f"{_num(video['first_s'], 3)} / {_num(video['second_s'], 4)} s",
+            )
+        )
+        rows.append(
+            (
+                "video output: encodes on first / second download",
+                f"{video['encodes_first']} / {video['encodes_second']}",
+            )
+        )
+    server_rss = results.get("server_rss_mb")
+    if server_rss is not None:
+        rows.append(("emulator server RSS after the HTTP runs", _num(server_rss, 1, " MB")))
+    return "| Measure | Value |\n|---|---:|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    meta = results.get("meta", {})
+    parts = [
+        f"Run {meta.get('date', '?')} on {meta.get('machine', '?')}; `{meta.get('command', '?')}`",
+        f"wrk: {meta.get('connections')} connections, {meta.get('threads')} thread(s), "
+        f"{meta.get('duration')} s per run, median of {meta.get('repeat')} interleaved runs.",
+        "",
+        http_table(results),
+        "",
+        targets_table(results.get("targets", [])),
+        "",
+        extra_table(results),
+    ]
+    skipped: list[str] = meta.get("skipped", [])
+    if skipped:
+        parts += ["", *(f"- not measured: {reason}" for reason in skipped)]
+    if any(str(row["verdict"]).endswith("*") for row in results.get("targets", [])):
+        parts += ["", "\\* measured on a smaller workload than the target's: indicative only."]
+    return "\n".join(parts)
