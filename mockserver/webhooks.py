@@ -41,6 +41,7 @@ __all__ = ["HttpxSender", "RecordingSender", "SendResult", "SentRequest", "Sende
 log = logging.getLogger("mockserver.webhooks")
 
 EXCERPT_BYTES = 64 * 1024
+PER_TARGET = 32  # attempts claimed per target and round, sent in order: a backlog of N takes N / 32 rounds
 FLUSH_WAIT_SECONDS = 0.01
 
 
@@ -222,7 +223,7 @@ class WebhookDispatcher:
         self.settle = settle  # settles finished generations, so their events exist without a request
         self._busy: set[tuple[str, str]] = set()  # (team, target) with an attempt in flight
         self._lock = threading.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[int]] = set()
         self._stopping = False
 
     # --- one round --------------------------------------------------------------------------------
@@ -234,31 +235,50 @@ class WebhookDispatcher:
             self.settle(team, now)
         return team, now
 
-    def _claim(self, team_id: str, room: int) -> list[tuple[Team, Claim]]:
+    def _claim(self, team_id: str, room: int) -> list[tuple[Team, list[Claim]]]:
+        """Due attempts of up to ``room`` targets of the team: one batch per target, to send in order."""
         team, now = self._now(team_id)
         with self._lock:
             busy = {target for owner, target in self._busy if owner == team_id}
             wall = self.wall_clock()
-            claims = self.webhooks.claim(team_id, now, busy, room, signed_at=int(wall), leased_at=wall)
+            claims = self.webhooks.claim(
+                team_id, now, busy, room, signed_at=int(wall), leased_at=wall, per_target=PER_TARGET
+            )
             self._busy.update((team_id, claim.target) for claim in claims)
-        return [(team, claim) for claim in claims]
+        batches: dict[str, list[Claim]] = {}
+        for claim in claims:
+            batches.setdefault(claim.target, []).append(claim)
+        return [(team, batch) for batch in batches.values()]
 
-    async def _deliver(self, team: Team, claim: Claim) -> None:
-        recorded = False
+    async def _deliver(self, team: Team, batch: list[Claim]) -> int:
+        """Send one target's claimed attempts one after the other; the number sent.
+
+        An attempt whose delivery was dropped meanwhile (its endpoint disabled by an earlier failure of the batch,
+        deleted, the team reset) is skipped. On cancellation the unsent attempts stay due (unleased) and are sent
+        again later, maybe by another process.
+        """
+        done = sent = 0
         try:
-            timeout = self.settings.webhook_timeout_seconds
-            try:
-                result = await self.sender.send(claim.url, claim.body, claim.headers, timeout)
-            except Exception as exc:  # a broken sender is a failed attempt, never a dead dispatcher
-                log.exception("webhook sender failed for %s", claim.url)
-                result = SendResult(None, f"{type(exc).__name__}: {exc}")
-            self.webhooks.record(team, claim, result, self.accounts.now(team))
-            recorded = True
-        finally:  # also on cancellation: the attempt stays due (unleased) and is sent again later, maybe elsewhere
-            if not recorded:
+            for claim in batch:
+                if done == 0 or self.webhooks.still_due(claim):
+                    await self._attempt(team, claim)
+                    sent += 1
+                done += 1
+        finally:
+            for claim in batch[done:]:
                 self.webhooks.release(claim)
             with self._lock:
-                self._busy.discard((claim.team_id, claim.target))
+                self._busy.discard((batch[0].team_id, batch[0].target))
+        return sent
+
+    async def _attempt(self, team: Team, claim: Claim) -> None:
+        timeout = self.settings.webhook_timeout_seconds
+        try:
+            result = await self.sender.send(claim.url, claim.body, claim.headers, timeout)
+        except Exception as exc:  # a broken sender is a failed attempt, never a dead dispatcher
+            log.exception("webhook sender failed for %s", claim.url)
+            result = SendResult(None, f"{type(exc).__name__}: {exc}")
+        self.webhooks.record(team, claim, result, self.accounts.now(team))
 
     def _in_flight(self, teams: list[str]) -> bool:
         """Whether this process, or another one sharing the store, is sending an attempt of these teams."""
@@ -279,10 +299,9 @@ class WebhookDispatcher:
         teams = [team_id] if team_id is not None else self.webhooks.watched()
         sent = 0
         while True:
-            claims = [pair for team in teams for pair in self._claim(team, self.settings.webhook_max_in_flight)]
-            if claims:
-                await asyncio.gather(*(self._deliver(team, claim) for team, claim in claims))
-                sent += len(claims)
+            batches = [pair for team in teams for pair in self._claim(team, self.settings.webhook_max_in_flight)]
+            if batches:
+                sent += sum(await asyncio.gather(*(self._deliver(team, batch) for team, batch in batches)))
             elif self._in_flight(teams):
                 await asyncio.sleep(FLUSH_WAIT_SECONDS)  # the background task is sending one of them
             else:
@@ -306,8 +325,8 @@ class WebhookDispatcher:
                 room = self.settings.webhook_max_in_flight - len(self._busy)
             if room <= 0:
                 return
-            for team, claim in self._claim(team_id, room):
-                task = asyncio.create_task(self._deliver(team, claim))
+            for team, batch in self._claim(team_id, room):
+                task = asyncio.create_task(self._deliver(team, batch))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 

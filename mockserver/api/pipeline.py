@@ -92,7 +92,7 @@ class Ctx:
         return self._body
 
     async def json(self, *, any_content_type: bool = False) -> dict[str, Any]:
-        """The JSON object body; an empty body is ``{}`` so that validation names the missing field.
+        """The JSON object body; no body is ``{}`` so that validation names the missing field.
 
         ``any_content_type`` reads JSON whatever the declared type (the control plane: ``curl -d`` sends a form type).
         """
@@ -100,7 +100,7 @@ class Ctx:
         if not any_content_type and media_type != "application/json" and not media_type.endswith("+json"):
             raise InvalidFormatError("Content-Type must be application/json.")
         raw = await self.body()
-        if not raw.strip():
+        if not raw:  # no body at all; whitespace alone is not JSON
             return {}
         try:
             data = orjson.loads(raw)

@@ -342,31 +342,46 @@ class Webhooks:
         *,
         signed_at: int | None = None,
         leased_at: float | None = None,
+        per_target: int = 1,
     ) -> list[Claim]:
-        """Up to ``limit`` due attempts, the oldest per target, skipping targets in ``busy`` (being sent to).
+        """Due attempts of up to ``limit`` targets, the ``per_target`` oldest of each in sending order (a target's
+        claims are adjacent and must be sent one after the other), skipping targets in ``busy`` (being sent to).
 
         ``signed_at`` is the ``t=`` of the signatures (the dispatcher passes real time); by default each
         attempt is signed for its own scheduled instant. With ``leased_at`` (real time) each claimed attempt is
-        leased in the store until the send's timeout (plus a margin) has passed, so no other process claims it;
-        a target with a leased attempt counts as busy.
+        leased in the store until every send of its target's batch could have timed out (plus a margin), so no
+        other process claims it; a target with a leased attempt counts as busy. A backlog goes out in batches:
+        one claim per attempt would scan every pending delivery per attempt, a flush quadratic in the backlog.
         """
         if not self._due(self.pending(team_id), now, leased_at):
             return []  # the usual poll: decided without a write transaction
-        claims: list[Claim] = []
         with self.store.transaction():
             pending = self.pending(team_id)
             taken = set(busy) | {d.target for d in pending if d.leased(leased_at)}
+            batches: dict[str, list[Delivery]] = {}
             for delivery in self._due(pending, now, leased_at):
-                if len(claims) >= limit:
-                    break
-                if delivery.target in taken:
+                batch = batches.get(delivery.target)
+                if batch is None and (delivery.target in taken or len(batches) >= limit):
                     continue
-                taken.add(delivery.target)
-                if leased_at is not None:
-                    delivery.lease_until = leased_at + self.settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
-                    self.store.put(DELIVERY, delivery.id, delivery, owner=delivery.team_id)
-                claims.append(self._claim(delivery, signed_at))
+                if batch is None:
+                    batch = batches[delivery.target] = []
+                if len(batch) < per_target:
+                    batch.append(delivery)
+            claims: list[Claim] = []
+            for batch in batches.values():
+                for delivery in batch:
+                    if leased_at is not None:
+                        sends = len(batch) * self.settings.webhook_timeout_seconds
+                        delivery.lease_until = leased_at + sends + LEASE_MARGIN_SECONDS
+                        self.store.put(DELIVERY, delivery.id, delivery, owner=delivery.team_id)
+                    claims.append(self._claim(delivery, signed_at))
         return claims
+
+    def still_due(self, claim: Claim) -> bool:
+        """Whether a claimed attempt is still the delivery's next one (not dropped by a disable, delete or reset
+        while the attempts before it in its batch were sent)."""
+        delivery: Delivery | None = self.store.get(DELIVERY, claim.delivery_id)
+        return delivery is not None and delivery.attempts == claim.attempt - 1
 
     def release(self, claim: Claim) -> None:
         """Give a claimed attempt back unsent (the dispatcher is stopping): it is due again at once, for anyone."""

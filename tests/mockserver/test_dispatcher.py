@@ -281,3 +281,45 @@ def test_background_task_delivers_after_a_clock_advance_without_flush(build, hea
     assert [orjson.loads(r.body)["event"] for r in sender.requests] == ["image.completed"]
     assert flush(client, headers) == 0
     assert len(sender.requests) == 1
+
+
+def test_a_backlog_for_one_target_goes_out_in_batches_in_order(build, headers, monkeypatch):
+    """Found by fuzzing the control plane: a flush claimed one attempt per target per round, each round scanning
+    every pending delivery, so a backlog of N for one target cost N scans (a global advance timed out)."""
+    sender = RecordingSender()
+    client = build(sender)
+    hook = endpoint(client, headers, WITNESS)
+    for _ in range(320):
+        fire_test_event(client, headers, hook["id"])
+    app = client.app
+    rounds = 0
+    claim = app.state.emulator.webhooks.claim  # type: ignore[attr-defined]
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal rounds
+        rounds += 1
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(app.state.emulator.webhooks, "claim", counted)  # type: ignore[attr-defined]
+    assert flush(client, headers) == 320
+    assert rounds <= 320 // 32 + 2
+    sent = [orjson.loads(request.body)["id"] for request in sender.requests]
+    logged = [row["event_id"] for row in reversed(log(client, headers))]
+    assert sent == logged  # one target: strictly in the order they fell due
+    assert len(set(sent)) == 320
+
+
+def test_a_batch_skips_attempts_dropped_by_an_auto_disable_in_the_middle_of_it(build, headers):
+    sender = RecordingSender(by_url)
+    client = build(sender, webhook_disable_after_failures=3)
+    hook = endpoint(client, headers, FAILING)
+    advance(client, headers, 86_400)  # no success in the last 24 h: the third failure disables the endpoint
+    for _ in range(10):
+        fire_test_event(client, headers, hook["id"])
+    assert flush(client, headers) == 3  # one batch of 10 claimed; the seven after the disable were dropped
+    assert [request.url for request in sender.requests] == [FAILING] * 3
+    assert call(client, "GET", f"/v1/webhook_endpoints/{hook['id']}", headers)["is_active"] is False
+
+
+def fire_test_event(client: TestClient, headers: dict[str, str], endpoint_id: str) -> None:
+    call(client, "POST", f"/v1/webhook_endpoints/{endpoint_id}/test", headers, json={"event_type": "image.completed"})

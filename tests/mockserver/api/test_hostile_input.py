@@ -48,6 +48,8 @@ MALFORMED = [
     pytest.param(b'{"prompt": "a\x00b"}', id="raw-nul-byte"),
     pytest.param(b'{"prompt": "\\ud800"}', id="lone-surrogate"),
     pytest.param(b"\x00" * 64, id="only-nul-bytes"),
+    pytest.param(b"\n", id="only-a-newline"),  # the control-plane fuzz: POST /_mock/keys created a key from it
+    pytest.param(b" \t\r\n ", id="only-whitespace"),
     pytest.param(b"[" * 5000 + b"]" * 5000, id="nesting-beyond-the-parser"),
 ]
 NOT_OBJECTS = [b"[]", b'"prompt"', b"42", b"null", b"true"]
@@ -95,6 +97,12 @@ def test_malformed_json_is_400_invalid_format(client, headers, path, raw):
 def test_json_that_is_not_an_object_is_400(client, headers, path, raw):
     response = client.post(path, headers={**headers, **JSON}, content=raw)
     assert_envelope(response, 400, "invalid_format", message=NOT_AN_OBJECT)
+
+
+def test_no_body_at_all_is_an_empty_object(client, headers):
+    assert client.post("/_mock/keys", headers=headers).status_code == 201  # the documented "key generated"
+    response = client.post("/v1/images", headers={**headers, **JSON}, content=b"")
+    assert_envelope(response, 400, "missing_field", "prompt")
 
 
 @pytest.mark.parametrize("path", PUBLIC_JSON)
