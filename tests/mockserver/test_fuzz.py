@@ -152,8 +152,7 @@ def test_fuzzed_control_plane_requests_never_get_a_5xx_or_a_bare_error(case):
 
 @pytest.mark.slow
 def test_fuzz_run_sent_requests_and_no_server_error():
-    """Runs after the fuzz cases of this module: they reached the app, and none of them got a 5xx."""
+    """Runs after the fuzz cases this process ran (all of them, or a share under xdist): none got a 5xx."""
     if not target.statuses:
-        pytest.skip("the fuzz cases were deselected")
-    assert sum(target.statuses.values()) >= EXAMPLES
+        pytest.skip("no fuzz case ran in this process")
     assert target.statuses["5xx"] == 0, target.statuses
