@@ -73,19 +73,22 @@ class Receivers:
         return self
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.release.set)
-        for server in self._servers:
-            server.close()
-        self._call(self._quiesce())
+        self._call(self._shutdown())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(WAIT)
         self.loop.close()
 
-    async def _quiesce(self) -> None:
+    async def _shutdown(self) -> None:
+        """On the receivers' loop (asyncio servers are not thread-safe): release, stop listening, end every handler."""
+        self.release.set()
+        for server in self._servers:
+            server.close()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for server in self._servers:
+            await server.wait_closed()
 
     def let_go(self) -> None:
         self.loop.call_soon_threadsafe(self.release.set)
