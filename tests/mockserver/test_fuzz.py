@@ -27,7 +27,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.core.failures import Failure
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from starlette.types import Receive, Scope, Send
 
 from mockserver import Settings, create_app
@@ -131,11 +131,12 @@ def _report() -> Iterator[None]:
 @schema.parametrize()
 @settings(suppress_health_check=list(HealthCheck), deadline=None, derandomize=True, database=None)
 def test_fuzzed_requests_never_get_a_5xx_or_a_bare_error(case):
-    case.call_and_validate(
-        headers={"X-Api-Key": KEY},
-        additional_checks=[strict_envelope],
-        excluded_checks=[positive_data_acceptance],
-    )
+    excluded = [positive_data_acceptance]
+    if case.operation.method.upper() == "POST" and case.operation.path == "/v1/files":
+        # A multipart field mutated into an empty array is serialized as no part at all: a valid request that
+        # Schemathesis still counts as negative (found at 2000 examples), so that check cannot judge this operation.
+        excluded.append(negative_data_rejection)
+    case.call_and_validate(headers={"X-Api-Key": KEY}, additional_checks=[strict_envelope], excluded_checks=excluded)
 
 
 @pytest.mark.slow
