@@ -32,6 +32,7 @@ from mockserver.core.webhooks import id_scope
 TOKEN_HEADER = "Aurous-Mock-Control-Token"
 NEVER_BACKWARDS = "The clock never moves backwards: statuses are derived from it and must not regress."
 TOO_FAR = "The clock cannot move past 9000-01-01T00:00:00Z."
+TEAM_TOO_FAR = "A team's clock runs ahead of the global clock by more than is left before 9000-01-01T00:00:00Z."
 FLAG_FORMAT = "{name} must be true or false."
 REQUEST_IDS = "req"  # the id scope ConventionsMiddleware draws request ids from
 # Far enough for any test, and far from datetime's year-9999 overflow when durations are added.
@@ -120,11 +121,23 @@ async def get_clock(ctx: Ctx) -> Response:
     return _clock_state(ctx)
 
 
+def _carries_no_team_too_far(ctx: Ctx, target: datetime, param: str) -> None:
+    """A global move carries every running team's own offset along: none may pass the horizon with it (a team
+    past ``datetime.max`` could not even read its clock; found by fuzzing the control plane)."""
+    if not flag(ctx, "global"):
+        return
+    teams: list[Team] = ctx.emulator.store.values("team", owner=None)
+    ahead = max((team.time.offset for team in teams if team.time.frozen_at is None), default=0.0)
+    if ahead > 0 and ahead >= (HORIZON - target).total_seconds():  # never target + ahead: it may overflow
+        raise ValueOutOfRangeError(TEAM_TOO_FAR, param=param)
+
+
 async def advance_clock(ctx: Ctx) -> Response:
     """Move the team's time (every team's with ``?global=true``) forward; everything due fires before the answer."""
     body = await ctx.parse(AdvanceBody, any_content_type=True)
     if _clock_now(ctx) + timedelta(seconds=body.seconds) >= HORIZON:
         raise ValueOutOfRangeError(TOO_FAR, param="seconds")
+    _carries_no_team_too_far(ctx, _clock_now(ctx) + timedelta(seconds=body.seconds), "seconds")
     if flag(ctx, "global"):
         ctx.emulator.global_clock.advance(body.seconds)
     else:
@@ -144,6 +157,7 @@ async def set_clock(ctx: Ctx) -> Response:
         raise ValueOutOfRangeError(NEVER_BACKWARDS, param="now")
     if when >= HORIZON:
         raise ValueOutOfRangeError(TOO_FAR, param="now")
+    _carries_no_team_too_far(ctx, when, "now")
     if flag(ctx, "global"):
         ctx.emulator.global_clock.set(when)
     else:

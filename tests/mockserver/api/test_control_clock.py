@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from starlette.testclient import TestClient
 
-from mockserver.api.control import NEVER_BACKWARDS, TOKEN_HEADER, TOO_FAR
+from mockserver.api.control import NEVER_BACKWARDS, TEAM_TOO_FAR, TOKEN_HEADER, TOO_FAR
 from mockserver.clock import VirtualClock
 from mockserver.settings import Settings
 from tests.conftest import ClientFactory, new_api_key
@@ -117,6 +119,28 @@ def test_set_to_an_instant_beyond_datetime_in_utc_is_value_out_of_range(
     """Found by fuzzing the control plane: these parse, but have no UTC equivalent (was a 500)."""
     response = client.post("/_mock/clock/set", headers=headers, json={"now": value})
     assert_envelope(response, 400, "value_out_of_range", param="now", message=message)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/_mock/clock/set", {"now": "7729-07-12T21:08:47.7-19:22"}, "now"),
+        ("/_mock/clock/advance", {"seconds": 10 * 365 * 86400}, "seconds"),
+    ],
+)
+def test_a_global_move_never_carries_a_team_past_the_horizon(
+    client: TestClient, headers: dict[str, str], path: str, body: dict[str, Any], param: str
+) -> None:
+    """Found by fuzzing the control plane: a team far ahead was pushed past datetime.max by a global move, and
+    every request of that team (this one first) answered 500."""
+    ahead = {"X-Api-Key": new_api_key()}
+    assert client.post("/_mock/clock/set", headers=ahead, json={"now": "8995-01-01T00:00:00Z"}).status_code == 200
+    response = client.post(path, headers=headers, json=body, params={"global": "true"})
+    assert_envelope(response, 400, "value_out_of_range", param=param, message=TEAM_TOO_FAR)
+    assert client.get("/v1/balance", headers=ahead).status_code == 200
+    assert clock_of(client, ahead)["now"] == "8995-01-01T00:00:00Z"
+    a_minute = client.post("/_mock/clock/advance", headers=headers, json={"seconds": 60}, params={"global": "true"})
+    assert a_minute.status_code == 200, a_minute.text  # moves that leave room still go
 
 
 @pytest.mark.parametrize("value", ["2026-07-01T00:00:00", "tomorrow", "2026-13-01T00:00:00Z", None])
