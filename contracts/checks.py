@@ -18,6 +18,8 @@ from typing import Any
 import schemathesis
 from schemathesis.core.failures import Failure
 
+from contracts.session import header, json_of
+
 __all__ = [
     "DOC_URL",
     "PROJECT_CHECKS",
@@ -66,25 +68,10 @@ class DocUrlMismatch(_ProjectFailure):
     code, kind_title = "AU905", "error.doc_url does not point at the error code"
 
 
-def _header(response: Any, name: str) -> str | None:
-    values = response.headers.get(name)
-    return values[0] if values else None
-
-
-def _json(response: Any) -> Any:
-    content_type = _header(response, "content-type") or ""
-    if "json" not in content_type:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None  # malformed JSON is Schemathesis' own finding
-
-
 @schemathesis.check
 def request_id_conformance(ctx: Any, response: Any, case: Any) -> bool | None:
     """Every response carries ``Aurous-Request-Id``; an error body repeats it as ``error.request_id``."""
-    request_id = _header(response, REQUEST_ID)
+    request_id = header(response, REQUEST_ID)
     if not request_id:
         raise MissingRequestId(
             operation=case.operation.label,
@@ -92,7 +79,7 @@ def request_id_conformance(ctx: Any, response: Any, case: Any) -> bool | None:
             expected="an Aurous-Request-Id header",
             actual="none",
         )
-    body = _json(response)
+    body = json_of(response)
     if response.status_code >= 400 and isinstance(body, dict) and isinstance(body.get("error"), dict):
         echoed = body["error"].get("request_id")
         if echoed != request_id:
@@ -112,7 +99,7 @@ def version_echo_conformance(ctx: Any, response: Any, case: Any) -> bool | None:
     The applied version for a pinned date is the newest published version on or before it; any date before the
     first published version (``2026-05-15``, reference §1.3) applies that first version.
     """
-    echoed = _header(response, VERSION)
+    echoed = header(response, VERSION)
     if not echoed:
         raise MissingVersionEcho(
             operation=case.operation.label,
@@ -137,7 +124,7 @@ def version_echo_conformance(ctx: Any, response: Any, case: Any) -> bool | None:
 @schemathesis.check
 def error_envelope_conformance(ctx: Any, response: Any, case: Any) -> bool | None:
     """JSON error bodies are ``{"error": {code, message, ...}}`` with the documented ``doc_url``."""
-    body = _json(response)
+    body = json_of(response)
     if response.status_code < 400 or body is None:
         return None
     error = body.get("error") if isinstance(body, dict) else None

@@ -84,7 +84,7 @@ class LifecycleConfig:
     def creates_allowed(self) -> float:
         if self.max_creates is not None:
             return self.max_creates
-        return float("inf") if is_loopback(self.base_url) else 0
+        return float("inf") if Target.from_url(self.base_url).is_loopback else 0
 
     def http(self) -> httpx.Client:
         if self.client is not None:
@@ -100,10 +100,6 @@ class LifecycleConfig:
             except httpx.HTTPError:
                 self._clock_control = False
         return self._clock_control
-
-
-def is_loopback(base_url: str) -> bool:
-    return Target.from_url(base_url).is_loopback
 
 
 @dataclass

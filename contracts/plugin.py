@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from contracts.lifecycle import is_loopback, run_lifecycle
+from contracts.lifecycle import run_lifecycle
+from contracts.targets import Target
 
 if TYPE_CHECKING:
     from contracts.report import CheckResult
@@ -79,7 +80,7 @@ def aurous_target(request: pytest.FixtureRequest) -> AurousTarget:
     if not url:
         pytest.skip("no --aurous-target given")
     key = request.config.getoption("--aurous-api-key") or os.environ.get("AUROUS_API_KEY", "")
-    live = not is_loopback(url)
+    live = not Target.from_url(url).is_loopback
     profile = request.config.getoption("--aurous-profile") or ("live-safe" if live else "full")
     return AurousTarget(
         base_url=url.rstrip("/"),
@@ -108,7 +109,6 @@ def aurous_check(aurous_target: AurousTarget) -> Callable[..., CheckResult]:
             assert result.ok, result.summary()
     """
     from contracts.check import check  # loads Schemathesis only when a test asks for it
-    from contracts.targets import Target
 
     def run(**kwargs: Any) -> CheckResult:
         options: dict[str, Any] = {

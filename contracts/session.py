@@ -20,6 +20,7 @@ import secrets
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -31,7 +32,7 @@ from contracts.targets import Target
 if TYPE_CHECKING:
     from contracts.differential import Differential
 
-__all__ = ["Exchange", "Progress", "Session", "SuiteRun", "Trace", "exchange", "shape"]
+__all__ = ["Exchange", "Progress", "Session", "SuiteRun", "Trace", "exchange", "header", "json_of", "parsed", "shape"]
 
 Progress = Callable[[str], None]
 REDACTED_KEY = "$AUROUS_API_KEY"
@@ -97,14 +98,14 @@ class Exchange:
 
 def exchange(step: str, method: str, path: str, response: Any, curl: str) -> Exchange:
     """What a response (httpx, Starlette's TestClient, or Schemathesis') says, reduced for comparison."""
-    content_type = _header(response, "content-type")
+    content_type = header(response, "content-type")
     return Exchange(
         step=step,
         method=method,
         path=path,
         status=response.status_code,
-        body_shape=shape(_json(response)),
-        headers=tuple(name for name in CONVENTIONAL_HEADERS if _header(response, name) is not None),
+        body_shape=shape(json_of(response)),
+        headers=tuple(name for name in CONVENTIONAL_HEADERS if header(response, name) is not None),
         curl=curl,
         content_type=content_type.split(";")[0].strip().lower() if content_type else None,
     )
@@ -242,7 +243,7 @@ class Session:
         response = self.client.request(method, path, headers=sent, **kwargs)
         replayed = response.headers.get("aurous-idempotent-replayed") == "true"  # a replay is never billed (§1.9)
         if operation in BILLABLE and 200 <= response.status_code < 300 and not replayed:
-            self.budget.book(operation, _json(response))
+            self.budget.book(operation, json_of(response))
         curl = self.curl(method, path, json_body=json_body, headers=sent)
         self.trace.exchanges.append(exchange(step or f"{method} {path}", method, path, response, curl))
         return response
@@ -276,6 +277,18 @@ class Session:
                 self._clock_control = False
         return self._clock_control
 
+    def clock_now(self) -> datetime | None:
+        """This team's time on the emulator (it may be virtual); ``None`` without clock control. Not recorded."""
+        if not self.clock_control:
+            return None
+        answer = self.client.get("/_mock/clock", headers=self.headers())
+        body = parsed(answer) if answer.status_code == 200 else None
+        now = body.get("now") if isinstance(body, dict) else None
+        try:
+            return datetime.fromisoformat(now) if isinstance(now, str) else None
+        except ValueError:
+            return None
+
     def advance(self, seconds: float) -> bool:
         """Move this team's clock on the emulator; False when the target has no clock control."""
         if not self.clock_control:
@@ -284,7 +297,7 @@ class Session:
         return bool(answer.status_code == 200)
 
 
-def _header(response: Any, name: str) -> str | None:
+def header(response: Any, name: str) -> str | None:
     """A header of an httpx-style response (a string) or of a Schemathesis one (a list per lower-case name)."""
     value = response.headers.get(name)
     if isinstance(value, list):
@@ -292,9 +305,18 @@ def _header(response: Any, name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _json(response: Any) -> Any:
-    if "json" not in (_header(response, "content-type") or ""):
+def json_of(response: Any) -> Any:
+    """The JSON body of a response that says it is JSON, else ``None``."""
+    if "json" not in (header(response, "content-type") or ""):
         return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def parsed(response: Any) -> Any:
+    """The body parsed as JSON whatever the content type says, or ``None`` when it is not JSON."""
     try:
         return response.json()
     except ValueError:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts.budget import charged
-from contracts.session import Session, SuiteRun
+from contracts.session import Session, SuiteRun, parsed
 
 __all__ = [
     "CHARACTER_ORDER",
@@ -70,13 +70,6 @@ def instant(value: Any) -> datetime | None:
         return None
 
 
-def _json(response: Any) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def _retry_after(response: Any) -> float:
     try:
         seconds = float(response.headers.get("retry-after", "1"))
@@ -86,7 +79,7 @@ def _retry_after(response: Any) -> float:
 
 
 def error_code(response: Any) -> str | None:
-    body = _json(response)
+    body = parsed(response)
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         code = body["error"].get("code")
         return code if isinstance(code, str) else None
@@ -173,7 +166,7 @@ class Flow:
 
     def body(self, response: Any, statuses: tuple[int, ...], failure: str, title: str) -> dict[str, Any]:
         """The JSON object of an answer that must have one of ``statuses``; otherwise a finding and a stop."""
-        body = _json(response)
+        body = parsed(response)
         actual = f"{response.status_code} {error_code(response) or ''}".strip()
         expected = " or ".join(map(str, statuses))
         self.precondition(response.status_code in statuses, failure, title, expected=expected, actual=actual)
@@ -263,8 +256,7 @@ class Flow:
 
     def clock_now(self) -> datetime | None:
         """The team's clock on the emulator (not recorded: control-plane only)."""
-        answer = self.session.client.get("/_mock/clock", headers=self.session.headers())
-        return instant(answer.json().get("now")) if answer.status_code == 200 else None
+        return self.session.clock_now()
 
     def poll(
         self,

@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 import contracts.checks  # noqa: F401 - registers the project checks with Schemathesis
 from contracts.budget import BILLABLE, cheapest
 from contracts.schema import load_schema
+from contracts.session import parsed
 from contracts.suites._flow import Flow
 
 __all__ = ["STEPS", "links"]
@@ -35,13 +36,6 @@ def _failures(error: BaseException) -> list[Failure]:
     if isinstance(error, FailureGroup):
         return [failure for inner in error.exceptions for failure in _failures(inner)]
     return [error] if isinstance(error, Failure) else []
-
-
-def _body(response: Any) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _machine(flow: Flow) -> type[Any]:
@@ -72,7 +66,7 @@ def _machine(flow: Flow) -> type[Any]:
             response = case.call(**kwargs)
             outcome.cases += 1
             if operation_id in BILLABLE and 200 <= response.status_code < 300:
-                session.budget.book(operation_id, _body(response))
+                session.budget.book(operation_id, parsed(response))
             return response
 
         def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:

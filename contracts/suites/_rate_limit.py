@@ -13,11 +13,10 @@ Findings: ``RateLimitHeadersMissing``, ``RateLimitHeadersInconsistent``, ``RateL
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 from contracts.budget import cheapest
-from contracts.suites._convention import Convention, envelope_problems, json_object
+from contracts.suites._convention import Convention, envelope_problems
 
 __all__ = ["rate_limit"]
 
@@ -46,12 +45,8 @@ def _integers(response: Any) -> tuple[dict[str, int], list[str]]:
 
 def _target_now(check: Convention) -> float:
     """The target's time: the emulator's team clock when it has one (it may be virtual), else ours."""
-    if check.session.clock_control:
-        answer = check.session.client.get("/_mock/clock", headers=check.session.headers())
-        now = json_object(answer).get("now")
-        if isinstance(now, str):
-            return datetime.fromisoformat(now.replace("Z", "+00:00")).timestamp()
-    return time.time()
+    now = check.session.clock_now()
+    return now.timestamp() if now is not None else time.time()
 
 
 def _freeze(check: Convention, frozen: bool) -> bool:

@@ -31,7 +31,7 @@ from contracts.budget import BILLABLE, ESTIMATE_OPERATIONS, BudgetExceeded, chea
 from contracts.expectation import expectation
 from contracts.report import OperationResult
 from contracts.schema import load_schema
-from contracts.session import REDACTED_KEY, Exchange, Session, SuiteRun, exchange
+from contracts.session import REDACTED_KEY, Exchange, Session, SuiteRun, exchange, parsed
 
 if TYPE_CHECKING:
     from contracts.differential import Differential
@@ -97,7 +97,7 @@ def _send(suite: SuiteRun, outcome: OperationResult, case: Any, headers: dict[st
         budget = suite.session.budget
         before = budget.spent
         try:
-            budget.book(outcome.operation_id, _body(response))  # BudgetExceeded ends the run
+            budget.book(outcome.operation_id, parsed(response))  # BudgetExceeded ends the run
         finally:
             suite.result.spent += budget.spent - before  # each target's run of the suite keeps its own account
     return response
@@ -253,13 +253,6 @@ class _Conformance:
             test()
         except Unsatisfiable:
             pass  # e.g. no way to make an operation without parameters invalid
-
-
-def _body(response: Any) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def run(session: Session, suite: SuiteRun) -> None:
