@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockserver.api.dispatch import DirectRoutes
 from mockserver.api.errors import error_response
 from mockserver.api.middleware import ConventionsMiddleware
 from mockserver.api.pipeline import request_id_of
@@ -99,10 +100,14 @@ def create_app(
             if opened is not None:
                 opened.close()
 
+    table = routes()
     app = Starlette(
         lifespan=lifespan,
-        routes=routes(),
-        middleware=[Middleware(ConventionsMiddleware, emulator=emulator)],
+        routes=table,
+        middleware=[
+            Middleware(ConventionsMiddleware, emulator=emulator),
+            Middleware(DirectRoutes, table=table, on_http_error=_http_error),
+        ],
         exception_handlers={HTTPException: _http_error},
     )
     app.state.emulator = emulator

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from starlette.datastructures import URL
 from starlette.responses import Response
 
-from mockserver.api.pipeline import Ctx, json_response, page_response
+from mockserver.api.pipeline import Ctx, json_response, page_response, raw_json_response
 from mockserver.clock import rfc3339, rfc3339_or_none, unix_seconds
 from mockserver.core import outputs
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
@@ -43,9 +45,13 @@ def _origin(scheme: str, host: bytes | None, server: tuple[str, int] | None) -> 
     return f"{url.scheme}://{url.netloc}"
 
 
+def token_expiry(settings: Settings, now: datetime) -> int:
+    """The expiry (Unix seconds) of the output tokens minted at ``now``."""
+    return unix_seconds(now + timedelta(seconds=settings.output_token_ttl_seconds))
+
+
 def output_token(settings: Settings, gen: Generation, index: str, now: datetime) -> str:
-    expires = unix_seconds(now + timedelta(seconds=settings.output_token_ttl_seconds))
-    return outputs.mint(settings.signing_key, gen.id, index, expires)
+    return outputs.mint(settings.signing_key, gen.id, index, token_expiry(settings, now))
 
 
 def wire_status(gen: Generation, now: datetime, settings: Settings) -> JobStatus:
@@ -112,8 +118,38 @@ def render(gen: Generation, now: datetime, base: str, settings: Settings) -> dic
     }
 
 
+RENDERED_KEPT = 4096  # bodies kept by reply_body: about 4 MB; far more generations than a CI fleet polls at once
+_rendered: dict[str, tuple[Generation, tuple[Any, ...], bytes]] = {}
+_rendering = threading.Lock()
+
+
+def reply_body(gen: Generation, now: datetime, base: str, settings: Settings) -> bytes:
+    """``render`` as JSON bytes, re-used while nothing it depends on has changed.
+
+    A client polls the same generation many times (every 100 ms in a CI fleet) and gets the same answer until
+    its status moves, and a finished image's token expiry moves once a second; rendering was a quarter of a
+    poll's CPU (bench/README.md). So the last bodies are kept, each with the record object it was rendered
+    from (a record restored from a snapshot, re-created by a reset, or read from a shared store is another
+    object and is rendered afresh) and the inputs that vary: the status, the cancellation, the origin, the
+    token expiry of a succeeded generation, and the settings the rendering reads. The oldest go first.
+    """
+    status = wire_status(gen, now, settings)
+    expires = token_expiry(settings, now) if status is JobStatus.SUCCEEDED else None
+    key = (status, gen.cancelled_at, base, expires, settings.signing_key)
+    cached = _rendered.get(gen.id)
+    if cached is not None and cached[0] is gen and cached[1] == key:
+        return cached[2]
+    body = orjson.dumps(render(gen, now, base, settings))
+    with _rendering:  # apps in several threads of one process (tests) share the bodies
+        _rendered.pop(gen.id, None)  # re-inserted last: the dict's order is the order of eviction
+        _rendered[gen.id] = (gen, key, body)
+        if len(_rendered) > RENDERED_KEPT:
+            del _rendered[next(iter(_rendered))]
+    return body
+
+
 def _reply(ctx: Ctx, gen: Generation, status: int = 200) -> Response:
-    return json_response(render(gen, ctx.now, base_url(ctx), ctx.emulator.settings), status)
+    return raw_json_response(reply_body(gen, ctx.now, base_url(ctx), ctx.emulator.settings), status)
 
 
 def _meta(ctx: Ctx) -> dict[str, Any]:

@@ -42,6 +42,11 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
+def raw_json_response(body: bytes, status: int = 200) -> Response:
+    """A response for JSON already encoded."""
+    return Response(body, status_code=status, media_type="application/json")
+
+
 def page_response(page: Page[Row], render: Callable[[Row], Any]) -> Response:
     """The list envelope of every paginated operation: ``{object: "list", data, has_more, next_cursor}``."""
     body = {"object": "list", "data": [render(row) for row in page.rows], "has_more": page.has_more}

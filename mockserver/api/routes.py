@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from starlette._utils import get_route_path
-from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, NoMatchFound, Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute, Route
 
 from mockserver.api import (
     account,
@@ -32,62 +28,6 @@ from mockserver.api.pipeline import Ctx, Handler, Operation, endpoint, request_i
 from mockserver.core.errors import NotEmulatedError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-class RouteIndex(BaseRoute):
-    """Finds the route for a path among the few that can match it, instead of trying every route in order.
-
-    Starlette tries the routes one regex at a time until one matches; with about sixty routes that scan was
-    the largest single cost of a ``GET /v1/balance`` (bench/README.md). A route can only match paths that
-    start with the literal text before its first ``{``, so routes are filed under the first two segments
-    of that text (when both are whole) and a path looks only at its own two segments' routes, in table
-    order. Placed first in the table, this answers only full matches, which are then the ones the scan would
-    find first; anything else (405, 404, slash redirects) falls through to the unchanged table behind it.
-    A route without parameters matches its own path only, so a string comparison stands in for its regex.
-    """
-
-    def __init__(self, table: list[BaseRoute]) -> None:
-        by_key: dict[tuple[str, ...], list[int]] = {}
-        anywhere: list[int] = []  # routes whose first two segments are not both literal: tried for every path
-        for position, route in enumerate(table):
-            key = _filing_key(route.path) if isinstance(route, Route) else None
-            (anywhere if key is None else by_key.setdefault(key, [])).append(position)
-        self._anywhere = [_entry(table[i]) for i in anywhere]
-        self._by_key = {key: [_entry(table[i]) for i in sorted(found + anywhere)] for key, found in by_key.items()}
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http":
-            return Match.NONE, {}
-        path = get_route_path(scope)
-        for route, fixed in self._by_key.get(tuple(path.split("/", 3)[1:3]), self._anywhere):
-            if fixed is not None and fixed != path:
-                continue
-            match, child_scope = route.matches(scope)
-            if match is Match.FULL:
-                return Match.FULL, {**child_scope, "route": route}  # the Router stores it as scope["route"]
-        return Match.NONE, {}
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await scope["route"].handle(scope, receive, send)
-
-    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
-        raise NoMatchFound(name, path_params)  # names resolve against the table behind
-
-
-def _entry(route: BaseRoute) -> tuple[BaseRoute, str | None]:
-    """A route and, when it has no parameters, the one path it matches."""
-    path = route.path if isinstance(route, Route) else "{"
-    return route, None if "{" in path else path
-
-
-def _filing_key(path: str) -> tuple[str, ...] | None:
-    """The first two segments of every path ``path`` can match, or None when they are not fixed."""
-    literal, brace, _ = path.partition("{")
-    if not brace:
-        return tuple(literal.split("/", 3)[1:3])  # no parameter: it matches itself only
-    if literal.count("/") < 3:
-        return None  # "/v1/{x}" or "/v1/a{x}/…": the second segment is not fixed
-    return tuple(literal.split("/", 3)[1:3])
 
 
 def not_emulated(name: str) -> Handler:
@@ -327,5 +267,5 @@ CONTROL: list[BaseRoute] = [
 
 
 def routes() -> list[BaseRoute]:
-    table = [*group(PUBLIC + LEGACY), *STORAGE, *SPEC, *_one_per_path(CONTROL)]
-    return [RouteIndex(table), *table]
+    """The whole table, in matching order (``api.dispatch.DirectRoutes`` in front of it finds full matches)."""
+    return [*group(PUBLIC + LEGACY), *STORAGE, *SPEC, *_one_per_path(CONTROL)]

@@ -1,4 +1,4 @@
-"""The route index picks the same route as Starlette's in-order scan, for every route and some near misses."""
+"""The direct route picks the same route as Starlette's in-order scan, for every route and some near misses."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import re
 import pytest
 from starlette.routing import Match, Route
 
-from mockserver.api.routes import RouteIndex, routes
+from mockserver.api.dispatch import DirectRoutes
+from mockserver.api.routes import routes
 
-TABLE = routes()[1:]
+TABLE = routes()
 METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT", "HEAD"]
 
 
@@ -32,22 +33,20 @@ def _scan(scope: dict[str, object]) -> Route | None:
     return None
 
 
-def test_the_index_comes_first_and_the_table_follows_unchanged() -> None:
-    table = routes()
-    assert isinstance(table[0], RouteIndex)
-    assert all(isinstance(route, Route) for route in table[1:])
+async def _unused(*_: object) -> None:
+    raise AssertionError("not reached: only match() is called")
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_index_finds_the_route_the_scan_finds_first(method: str) -> None:
-    index = RouteIndex(TABLE)
+    direct = DirectRoutes(_unused, TABLE, _unused)
     for path in _sample_paths():
-        scope = {"type": "http", "method": method, "path": path, "root_path": ""}
-        match, child = index.matches(scope)
+        scope: dict[str, object] = {"type": "http", "method": method, "path": path, "root_path": ""}
         expected = _scan(scope)
-        if expected is None:
-            assert match is Match.NONE, (method, path)
-        else:
-            assert match is Match.FULL, (method, path)
-            assert child["route"] is expected, (method, path)
-            assert child["path_params"] == expected.matches(scope)[1]["path_params"]
+        found = direct.match(scope)
+        assert found is expected, (method, path)
+        if expected is not None:
+            child = expected.matches(scope)[1]
+            assert scope["route"] is expected
+            assert scope["path_params"] == child["path_params"]
+            assert scope["endpoint"] is child["endpoint"]
