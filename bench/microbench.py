@@ -177,7 +177,7 @@ def main() -> None:
         lambda: new_headers(response, extra, "req_01M85HNETR6BNENV5TEPR4B9RE"),
     )
     table = routes()
-    direct = DirectRoutes(lambda *_: None, table, lambda *_: None)  # type: ignore[arg-type,return-value]
+    direct = DirectRoutes(lambda *_: None, table, lambda *_: None)  # type: ignore[arg-type]
     for path in ("/v1/images/img_01M85HNETRD69Z7812JTHKT69G", "/v1/balance"):
         scope: dict[str, Any] = {"type": "http", "method": "GET", "path": path, "root_path": ""}
         row(
