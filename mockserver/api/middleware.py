@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from http import HTTPStatus
 from typing import Any
 
 import orjson
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.api.errors import error_body
-from mockserver.api.headers import assign, has
+from mockserver.api.headers import STAMPED, VERSION_KEY, assign, has, request_headers, text
 from mockserver.api.scenarios import ConnectionDropped, drop_connection
 from mockserver.core.emulator import Emulator
 from mockserver.core.errors import (
@@ -25,7 +25,6 @@ from mockserver.core.versions import HEADER as VERSION_HEADER
 from mockserver.core.versions import echo_version
 
 log = logging.getLogger("mockserver")
-VERSION_KEY = VERSION_HEADER.lower().encode("latin-1")
 
 
 class ConventionsMiddleware:
@@ -40,9 +39,10 @@ class ConventionsMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = self.emulator.ids.new("req", at=self.emulator.clock.now(), scope="req")
-        scope.setdefault("state", {})["request_id"] = request_id
-        headers = Headers(scope=scope)
-        version = echo_version(headers.get(VERSION_HEADER))
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        headers = request_headers(scope)
+        version = echo_version(text(headers, VERSION_KEY))
         started = False
 
         async def stamped(message: Message) -> None:
@@ -50,10 +50,11 @@ class ConventionsMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 raw = message.get("headers", [])
-                stamps = {"Aurous-Request-Id": request_id}
-                if not has(raw, VERSION_KEY):
-                    stamps[VERSION_HEADER] = version
-                message["headers"] = assign(raw, stamps)
+                if raw is not state.get(STAMPED):  # the pipeline's responses carry both already (api.pipeline)
+                    stamps = {"Aurous-Request-Id": request_id}
+                    if not has(raw, VERSION_KEY):
+                        stamps[VERSION_HEADER] = version
+                    message["headers"] = assign(raw, stamps)
             await send(message)
 
         refused = self._refusal(scope, headers)
@@ -76,15 +77,17 @@ class ConventionsMiddleware:
             if not started:
                 await self._answer(InternalError(), request_id, stamped)
 
-    def _refusal(self, scope: Scope, headers: Headers) -> DomainError | None:
+    def _refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> DomainError | None:
         """The limits checked before routing: request target, request head, declared body size."""
         settings = self.emulator.settings
-        if len(scope.get("raw_path") or b"") + len(scope["query_string"]) > settings.max_url_bytes:
+        target = len(scope.get("raw_path") or b"") + len(scope["query_string"])
+        if target > settings.max_url_bytes:
             return UriTooLongError(limit=settings.max_url_bytes)
-        head = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
-        if head + len(scope.get("raw_path") or b"") + len(scope["query_string"]) > settings.max_header_bytes:
+        raw = scope["headers"]
+        head = sum(map(len, itertools.chain.from_iterable(raw))) + 4 * len(raw)  # name: value\r\n
+        if head + target > settings.max_header_bytes:
             return HeadersTooLargeError(limit=settings.max_header_bytes)
-        declared = headers.get("content-length", "")
+        declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > settings.max_upload_bytes:
             return PayloadTooLargeError(limit=settings.max_upload_bytes)
         return None

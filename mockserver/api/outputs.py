@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSati
 from starlette.types import Receive, Scope, Send
 
 from mockserver.api.errors import error_response
+from mockserver.api.headers import request_headers
 from mockserver.api.pipeline import api_key_from, request_id_of
 from mockserver.clock import unix_seconds
 from mockserver.core import outputs
@@ -49,7 +50,7 @@ def _authorize(request: Request, emulator: Emulator, gen: Generation, index: str
         expires = outputs.authentic_until(emulator.settings.signing_key, token, gen.id, index)
         if expires is not None and expires > unix_seconds(now):
             return False
-    raw = api_key_from(request)
+    raw = api_key_from(request_headers(request.scope))
     if raw:
         team, _ = emulator.accounts.authenticate(raw)
         if team.id != gen.team_id:

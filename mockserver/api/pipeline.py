@@ -8,7 +8,7 @@ vendor does not document the order (inferred), this one puts rate-limit headers 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from mockserver.api import scenarios
 from mockserver.api.errors import error_response, from_validation_error, param_path
-from mockserver.api.headers import assign
+from mockserver.api.headers import REQUEST_ID, STAMPED, VERSION_KEY, assign_raw, request_headers, text
 from mockserver.api.recorder import record
 from mockserver.core import idempotency, payload
 from mockserver.core.accounts import require_scope
@@ -28,8 +28,8 @@ from mockserver.core.emulator import Emulator
 from mockserver.core.errors import DomainError, InvalidFormatError, PayloadTooLargeError, TooManyRequestsError
 from mockserver.core.models import ApiKey, Team
 from mockserver.core.pagination import Page, Row
+from mockserver.core.ratelimit import Decision
 from mockserver.core.scenarios import Step
-from mockserver.core.versions import HEADER as VERSION_HEADER
 from mockserver.core.versions import echo_version, resolve_version
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -53,15 +53,15 @@ def page_response(page: Page[Row], render: Callable[[Row], Any]) -> Response:
     return json_response({**body, "next_cursor": page.next_cursor})
 
 
-def api_key_from(request: Request) -> str | None:
+def api_key_from(headers: Mapping[bytes, bytes]) -> str | None:
     """``X-Api-Key`` (the documented contract) or its alias ``Authorization: Bearer <key>``."""
-    key = request.headers.get("x-api-key")
+    key = headers.get(b"x-api-key")
     if key is not None:
-        return key.strip()
-    auth = request.headers.get("authorization")
+        return key.decode("latin-1").strip()
+    auth = headers.get(b"authorization")
     if auth is None:
         return None
-    scheme, _, token = auth.partition(" ")
+    scheme, _, token = auth.decode("latin-1").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
@@ -80,8 +80,13 @@ class Ctx:
     key: ApiKey
     version: str
     now: datetime
+    headers: Mapping[bytes, bytes]  # the request's, first value by lower-case name (api.headers.request_headers)
     _body: bytes | None = field(default=None, repr=False)
     scenario: Step | None = None  # resolved once by api.scenarios.apply, just before the handler
+
+    def header(self, name: str) -> str | None:
+        """A request header's (first) value: ``name`` in lower case."""
+        return text(self.headers, name.encode("latin-1"))
 
     async def body(self, limit: int | None = None) -> bytes:
         if self._body is None:
@@ -101,7 +106,8 @@ class Ctx:
 
         ``any_content_type`` reads JSON whatever the declared type (the control plane: ``curl -d`` sends a form type).
         """
-        media_type = self.request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        declared = self.header("content-type")
+        media_type = "application/json" if declared is None else declared.split(";")[0].strip().lower()
         if not any_content_type and media_type != "application/json" and not media_type.endswith("+json"):
             raise InvalidFormatError("Content-Type must be application/json.")
         raw = await self.body()
@@ -165,34 +171,40 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
 
     async def run(request: Request) -> Response:
         emulator: Emulator = request.app.state.emulator
-        request_id = request_id_of(request)
-        requested_version = request.headers.get(VERSION_HEADER)
+        state = request.scope["state"]
+        request_id: str = state["request_id"]
+        headers = request_headers(request.scope)
+        requested_version = text(headers, VERSION_KEY)
         version = echo_version(requested_version)
-        extra: dict[str, str] = {}
+        extra: dict[bytes, bytes] = {}
         started = time.perf_counter()
         team: Team | None = None  # known once authenticated: the journal records the team's exchanges only
         ctx: Ctx | None = None
         try:
-            team, key = emulator.accounts.authenticate(api_key_from(request))
+            team, key = emulator.accounts.authenticate(api_key_from(headers))
             require_scope(key, op.scope)
             now = emulator.accounts.now(team)
             emulator.generations.settle_due(team, now)  # every read sees a settled ledger
             emulator.characters.settle_due(team, now)  # and settled character syntheses
             if op.bucket is not None:
                 decision = emulator.limiter.take(team.id, op.bucket, now)
-                extra.update(decision.headers())
+                extra.update(_rate_headers(decision))
                 if not decision.allowed:
                     error = TooManyRequestsError(bucket=op.bucket, retry_after=decision.retry_after)
                     error.headers["Retry-After"] = str(decision.retry_after)
                     raise error
             version = resolve_version(requested_version, team.default_api_version)
-            ctx = Ctx(request, emulator, request_id, team, key, version, now)
+            ctx = Ctx(request, emulator, request_id, team, key, version, now, headers)
             response = await _run_idempotent(op, ctx) if op.idempotent else await _handle(op, ctx)
         except DomainError as error:
             response = error_response(error, request_id)
         finally:
             await request.close()  # closes multipart temp files even when the handler never read them
-        response.raw_headers = assign(response.raw_headers, {**extra, VERSION_HEADER: version})
+        # Every header this request adds, with the middleware's two, in one pass over the response's list
+        # (in the order the middleware would have added them): the middleware then passes it as it is.
+        extra[VERSION_KEY] = version.encode("latin-1")
+        extra[REQUEST_ID] = request_id.encode("latin-1")
+        response.raw_headers = state[STAMPED] = assign_raw(response.raw_headers, extra)
         if team is not None:
             record(emulator, team, op.name, request, response, ctx, started)
         return response
@@ -201,20 +213,29 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     return run
 
 
+def _rate_headers(decision: Decision) -> dict[bytes, bytes]:
+    """``Decision.headers`` as a response's raw header pairs."""
+    return {
+        b"x-ratelimit-limit": b"%d" % decision.limit,
+        b"x-ratelimit-remaining": b"%d" % decision.remaining,
+        b"x-ratelimit-reset": b"%d" % decision.reset,
+    }
+
+
 async def _handle(op: Operation, ctx: Ctx) -> Response:
     """The request's scenario first (a request-level outcome answers instead of the handler), then the handler."""
     await scenarios.apply(op, ctx)
     return await op.handler(ctx)
 
 
-def _idempotency_key(request: Request) -> str | None:
+def _idempotency_key(ctx: Ctx) -> str | None:
     """The key from the first of the accepted headers; every one that is sent must be well-formed."""
-    found = [idempotency.validate_key(h, v) for h in idempotency.HEADERS if (v := request.headers.get(h)) is not None]
+    found = [idempotency.validate_key(h, v) for h in idempotency.HEADERS if (v := ctx.header(h.lower())) is not None]
     return found[0] if found else None
 
 
 async def _run_idempotent(op: Operation, ctx: Ctx) -> Response:
-    key = _idempotency_key(ctx.request)
+    key = _idempotency_key(ctx)
     if key is None:
         return await _handle(op, ctx)
     body = await (op.fingerprint or _json_fingerprint)(ctx)

@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # the pipeline imports this module
     from mockserver.api.pipeline import Ctx, Operation
 
 HEADER = "Aurous-Mock-Scenario"
+HEADER_KEY = HEADER.lower()
 CONCURRENCY = "Too many generations in flight. Retry after {seconds}s."
 FILE_RULE = "Scenario {id} comes from the scenario file and applies to every team; it cannot be deleted."
 DROP_WAIT_ROUNDS = 20
@@ -101,7 +102,7 @@ async def _prompt(ctx: Ctx) -> str | None:
 def _chosen(operation: str, ctx: Ctx, prompt: str | None) -> Step | None:
     """The first prompt marker, else the header's first element; every one of them is validated."""
     marked = markers(prompt)
-    sent = header_steps(ctx.request.headers.get(HEADER), HEADER)
+    sent = header_steps(ctx.header(HEADER_KEY), HEADER)
     for step in sent[:1]:
         check_operation(step, operation, HEADER)
     for step in marked[:1]:
@@ -115,6 +116,8 @@ async def apply(op: Operation, ctx: Ctx) -> None:
     if op.name not in scenarios.operations:
         return  # the control plane and anything else outside the public surface
     prompt = await _prompt(ctx) if op.name in CREATES else None
+    if prompt is None and HEADER_KEY.encode() not in ctx.headers and not scenarios.has_rules(ctx.team):
+        return  # nothing could choose a scenario: the usual request, decided without parsing anything
     chosen = _chosen(op.name, ctx, prompt)
     call = Call(op.name, prompt, ctx.request.headers, ctx.key.key)
     ctx.scenario = scenarios.resolve(ctx.team, call, chosen)

@@ -186,9 +186,14 @@ class Scenarios:
             self.store.put(BOOK, team.id, book, owner=team.id)
             return count
 
+    def has_rules(self, team: Team) -> bool:
+        """Whether a rule (the team's or the file's) could apply to the team's requests: without one, a request
+        with no marker and no header has no scenario, and :meth:`resolve` would write nothing."""
+        return bool(self.file_rules) or bool(self._book(team).rules)
+
     def resolve(self, team: Team, call: Call, chosen: Step | None = None) -> Step | None:
         """The step for this request: ``chosen`` (marker or header) if given, else the first armed rule's."""
-        if not self.file_rules and not self._book(team).rules:
+        if not self.has_rules(team):
             return chosen  # the usual case, decided without a write transaction
         with self.store.transaction():
             book = self._book(team)
