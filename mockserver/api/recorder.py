@@ -53,7 +53,7 @@ def record(
         request_headers=scope["headers"],
         request_body=clip(request_body),
         request_size=len(request_body or b""),
-        response_headers=list(response.raw_headers),
+        response_headers=response.raw_headers,  # the pipeline's own list (headers.assign_raw); nothing changes it
         response_body=clip(response_body),
         response_size=len(response_body or b""),
         duration_ms=(time.perf_counter() - started) * 1000,
