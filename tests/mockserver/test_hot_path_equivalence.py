@@ -6,14 +6,17 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
-from starlette.datastructures import URL, MutableHeaders
+from starlette.datastructures import URL, Headers, MutableHeaders
 
-from mockserver.api.generations import _origin
-from mockserver.api.headers import assign, has
+from mockserver.api.generations import _origin, render, reply_body
+from mockserver.api.headers import assign, first_values, has
 from mockserver.clock import rfc3339
 from mockserver.core import outputs
+from mockserver.core.models import Cost, Generation, JobStatus
+from mockserver.settings import Settings
 
 NAMES = st.sampled_from(["content-type", "content-length", "x-ratelimit-limit", "aurous-version", "etag"])
 RAW = st.lists(st.tuples(NAMES.map(str.encode), st.text("abc0123", max_size=4).map(str.encode)), max_size=6)
@@ -70,3 +73,75 @@ def test_origin_is_the_scheme_and_netloc_of_starlettes_url(
     scope = {"scheme": scheme, "server": server, "path": "/v1/images/img_1", "query_string": b"a=1", "headers": headers}
     url = URL(scope=scope)
     assert _origin(scheme, host, server) == f"{url.scheme}://{url.netloc}"
+
+
+@given(RAW, NAMES)
+def test_first_values_finds_what_starlettes_headers_get_finds(raw: list[tuple[bytes, bytes]], name: str) -> None:
+    found = first_values(raw).get(name.encode())
+    expected = Headers(raw=list(raw)).get(name)
+    assert (None if found is None else found.decode("latin-1")) == expected
+
+
+T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
+OUTCOMES = st.sampled_from([JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.EXPIRED])
+# What can happen between two polls of one record: time passes (whole or fractional seconds), the client
+# calls through another origin, the generation is cancelled, or the record is replaced by another object
+# with the same id (a reset replaying the seed, a snapshot restored, a shared store's fresh copy).
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("wait"), st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0, 12.0]) | st.floats(0, 30, allow_nan=False)
+        ),
+        st.tuples(st.just("origin"), st.sampled_from(["http://a:1", "http://b:2"])),
+        st.tuples(st.just("cancel"), st.none()),
+        st.tuples(st.just("replace"), st.text(max_size=8)),
+    ),
+    max_size=12,
+)
+
+
+def _generation(prompt: str, outcome: JobStatus, image_count: int) -> Generation:
+    return Generation(
+        id="img_01HXMQ7Z3K8Y2ABCDEFGHJKMNP",
+        team_id="team_x",
+        media_type="image",
+        prompt=prompt,
+        created_at=T0,
+        started_at=T0 + timedelta(seconds=2),
+        finish_at=T0 + timedelta(seconds=12),
+        outcome=outcome,
+        cost=Cost(amount=1, base=1, enhance=0),
+        aurous_version="2026-05-15",
+        creation_request_id="req_x",
+        inference_type="t2i",
+        seed=1,
+        params={"image_count": image_count},
+        error_message="failed" if outcome is not JobStatus.SUCCEEDED else None,
+    )
+
+
+@given(
+    STEPS,
+    OUTCOMES,
+    st.integers(min_value=1, max_value=3),
+    st.sampled_from([0.5, 1.5, 86400.0]) | st.floats(min_value=0.5, max_value=86400, allow_nan=False),
+    st.booleans(),
+)
+def test_a_reused_body_is_always_the_fresh_rendering(
+    steps: list[tuple[str, object]], outcome: JobStatus, images: int, ttl: float, v11: bool
+) -> None:
+    settings = Settings(output_token_ttl_seconds=ttl, emit_v11_statuses=v11)
+    gen, now, base = _generation("p", outcome, images), T0, "http://a:1"
+    for kind, arg in [("poll", None), *steps]:
+        if kind == "wait":
+            assert isinstance(arg, float)
+            now += timedelta(seconds=arg)
+        elif kind == "origin":
+            base = str(arg)
+        elif kind == "cancel" and gen.cancelled_at is None and not gen.status_at(now).terminal:
+            gen.cancelled_at = now
+        elif kind == "replace":
+            gen = _generation(str(arg), outcome, images)
+        fresh = orjson.dumps(render(gen, now, base, settings))
+        assert reply_body(gen, now, base, settings) == fresh
+        assert reply_body(gen, now, base, settings) == fresh  # the second time from the kept body

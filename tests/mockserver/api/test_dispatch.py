@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from starlette.routing import Match, Route
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Match, Route
+from starlette.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 
 from mockserver.api.dispatch import DirectRoutes
 from mockserver.api.routes import routes
@@ -50,3 +55,30 @@ def test_index_finds_the_route_the_scan_finds_first(method: str) -> None:
             assert scope["route"] is expected
             assert scope["path_params"] == child["path_params"]
             assert scope["endpoint"] is child["endpoint"]
+
+
+def test_a_full_match_is_answered_without_the_app_behind_and_http_errors_go_to_the_handler() -> None:
+    async def ok(request: Request) -> Response:
+        return PlainTextResponse(f"ok {request.path_params['id']}")
+
+    async def refuse(request: Request) -> Response:
+        raise HTTPException(400, "bad form")
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return PlainTextResponse(f"handled {exc.status_code} {exc.detail}", status_code=exc.status_code)
+
+    behind: list[str] = []
+
+    async def fallback(scope: Scope, receive: Receive, send: Send) -> None:
+        behind.append(scope["path"])
+        await PlainTextResponse("behind", status_code=404)(scope, receive, send)
+
+    table: list[BaseRoute] = [Route("/things/{id}", ok, methods=["GET"]), Route("/refuse", refuse, methods=["POST"])]
+    client = TestClient(DirectRoutes(fallback, table, on_http_error))
+    assert client.get("/things/7").text == "ok 7"
+    refused = client.post("/refuse")
+    assert (refused.status_code, refused.text) == (400, "handled 400 bad form")
+    assert client.get("/refuse").text == "behind"  # a method the route lacks: Starlette's 405 is behind
+    assert client.get("/things/7/").text == "behind"
+    assert behind == ["/refuse", "/things/7/"]
