@@ -119,7 +119,7 @@ def sections(path: str, requests: int) -> int:
             ("scenario resolution", api_scenarios, "apply"),
             ("scenario resolution + handler", pipeline, "_handle"),
             ("journal", pipeline, "record"),
-            ("response headers (pipeline)", pipeline, "assign"),
+            ("response headers (pipeline)", pipeline, "assign_raw"),
             ("response headers (middleware)", middleware, "assign"),
         ):
             setattr(owner, attribute, _timed(name, getattr(owner, attribute)))

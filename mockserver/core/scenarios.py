@@ -189,7 +189,10 @@ class Scenarios:
     def has_rules(self, team: Team) -> bool:
         """Whether a rule (the team's or the file's) could apply to the team's requests: without one, a request
         with no marker and no header has no scenario, and :meth:`resolve` would write nothing."""
-        return bool(self.file_rules) or bool(self._book(team).rules)
+        if self.file_rules:
+            return True
+        book: Book | None = self.store.get(BOOK, team.id)
+        return book is not None and bool(book.rules)
 
     def resolve(self, team: Team, call: Call, chosen: Step | None = None) -> Step | None:
         """The step for this request: ``chosen`` (marker or header) if given, else the first armed rule's."""
