@@ -46,7 +46,7 @@ from hypothesis.stateful import (
 )
 
 from contracts.budget import Budget, BudgetExceeded, cheapest
-from contracts.targets import Target
+from contracts.targets import Target, has_clock_control
 
 __all__ = ["JobLifecycle", "LifecycleConfig", "LifecycleViolation", "run_lifecycle"]
 
@@ -78,7 +78,7 @@ class LifecycleConfig:
     poll_timeout: float = 30.0
     creates: int = 0
     budget: Budget | None = None  # when set, every create is pinned cheapest, guarded and booked (the kit's cap)
-    _clock_control: bool | None = field(default=None, repr=False)
+    _clock_control: bool | None = field(default=None, repr=False)  # None: probed on first use
 
     @property
     def creates_allowed(self) -> float:
@@ -92,13 +92,9 @@ class LifecycleConfig:
         return httpx.Client(base_url=self.base_url, transport=self.transport, timeout=30.0)
 
     def clock_control(self, http: httpx.Client) -> bool:
-        """Probe ``GET /_mock/clock`` once per run: 200 means the target is the emulator with clock control."""
+        """Whether the target has the emulator's clock control: given by the caller, or probed once per run."""
         if self._clock_control is None:
-            try:
-                answer = http.get("/_mock/clock", headers={"X-Api-Key": self.api_key})
-                self._clock_control = answer.status_code == 200
-            except httpx.HTTPError:
-                self._clock_control = False
+            self._clock_control = has_clock_control(http, {"X-Api-Key": self.api_key})
         return self._clock_control
 
 
@@ -390,12 +386,14 @@ def run_lifecycle(
     max_creates: int | None = None,
     poll_timeout: float = 30.0,
     budget: Budget | None = None,
+    clock_control: bool | None = None,
 ) -> None:
     """Run the lifecycle machine against a target; raises :class:`LifecycleViolation` with a minimal program.
 
     ``client`` (an ``httpx.Client`` with its own base URL, e.g. Starlette's ``TestClient``) replaces ``transport``.
     ``max_creates`` caps billable requests over the whole run (``None``: unlimited on loopback, else 0);
     ``budget`` additionally pins each create to its cheapest parameters and refuses what would cross its cap.
+    ``clock_control`` says whether the target has the emulator's clock (a caller that already probed it); None probes.
     """
     config = LifecycleConfig(
         base_url=base_url,
@@ -405,6 +403,7 @@ def run_lifecycle(
         max_creates=max_creates,
         poll_timeout=poll_timeout,
         budget=budget,
+        _clock_control=clock_control,
     )
     machine = type("ConfiguredJobLifecycle", (JobLifecycle,), {"config": config})
     run_settings = settings(

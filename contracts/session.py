@@ -7,7 +7,7 @@ through :class:`SuiteRun`: ``suite.operation(name)`` counts cases, ``suite.findi
 request as a redacted ``curl`` and the command that replays it, ``suite.skip(reason)`` says why something did not run.
 
 Example:
-    >>> from contracts.targets import Target
+    >>> from contracts.targets import Target, has_clock_control
     >>> session = Session(Target.from_url("http://127.0.0.1:8080"))
     >>> session.spend_allowed, session.budget.max_credits
     (True, None)
@@ -27,7 +27,7 @@ import httpx
 
 from contracts.budget import BILLABLE, Budget
 from contracts.report import Finding, OperationResult, SuiteResult
-from contracts.targets import Target
+from contracts.targets import Target, has_clock_control
 
 if TYPE_CHECKING:
     from contracts.differential import Differential
@@ -270,11 +270,7 @@ class Session:
     def clock_control(self) -> bool:
         """Whether the target is the emulator with its control plane (``GET /_mock/clock`` answers 200)."""
         if self._clock_control is None:
-            try:
-                answer = self.client.get("/_mock/clock", headers=self.headers())
-                self._clock_control = answer.status_code == 200
-            except httpx.HTTPError:
-                self._clock_control = False
+            self._clock_control = has_clock_control(self.client, self.headers())
         return self._clock_control
 
     def clock_now(self) -> datetime | None:

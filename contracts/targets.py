@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["IN_PROCESS_URL", "LOCAL_API_KEY", "Target"]
+import httpx
+
+__all__ = ["IN_PROCESS_URL", "LOCAL_API_KEY", "Target", "has_clock_control"]
 
 IN_PROCESS_URL = "http://localhost"
 # Any well-formed key gets its own team on the emulator (a run's throwaway key starts with this); a live target always
@@ -66,3 +68,11 @@ class Target:
         if self.api_key is not None:
             return self.api_key
         return None if self.is_live else f"{LOCAL_API_KEY}_{secrets.token_hex(8)}"
+
+
+def has_clock_control(client: httpx.Client, headers: dict[str, str]) -> bool:
+    """Whether the target is the emulator with its control plane: ``GET /_mock/clock`` answers 200."""
+    try:
+        return client.get("/_mock/clock", headers=headers).status_code == 200
+    except httpx.HTTPError:
+        return False

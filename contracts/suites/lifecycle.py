@@ -41,6 +41,7 @@ def run(session: Session, suite: SuiteRun) -> None:
                 seed=session.seed,
                 max_creates=max_creates,
                 budget=session.budget,
+                clock_control=session.clock_control,
             )
     except LifecycleViolation as violation:
         program = printed.getvalue().strip()
