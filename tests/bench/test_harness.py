@@ -248,10 +248,20 @@ def test_quick_http_run_computes_ratios_from_its_own_runs(tmp_path: Path) -> Non
     http = results["http"]
     assert {"poll", "mix", "balance", "image_first", "image_cached", "video_first", "video_cached"} <= set(http)
     for workload in ("poll", "mix", "balance"):
-        emulator, starlette = http[workload]["emulator"], http[workload]["starlette"]
+        emulator, starlette, floor = (http[workload][server] for server in ("emulator", "starlette", "asgi"))
         assert emulator["median"]["rps"] == statistics.median(run["rps"] for run in emulator["runs"])
         expected = emulator["median"]["rps"] / starlette["median"]["rps"]
         assert results["ratios"][workload]["vs_starlette"] == pytest.approx(expected)
-        assert emulator["median"]["failed"] == 0  # no 429s: the bench raises the buckets
+        assert results["ratios"][workload]["vs_floor"] == pytest.approx(
+            emulator["median"]["rps"] / floor["median"]["rps"]
+        )
+        assert results["ratios"][workload]["starlette_vs_floor"] == pytest.approx(
+            starlette["median"]["rps"] / floor["median"]["rps"]
+        )
+        for entry in (emulator, starlette, floor):
+            assert entry["median"]["failed"] == 0  # no 429s (the bench raises the buckets), no 404s from the floor
+            assert entry["median"]["server_cpu_us"] > 0
+    assert "asgi" not in http["image_cached"]  # the floor serves the API loads only
     assert results["cold_start"]["emulator"]["median_s"] > 0
     assert "| (a) poll `GET /v1/images/{id}` |" in table
+    assert "| Workload | Emulator CPU µs/req | Starlette CPU µs/req | uvicorn floor CPU µs/req |" in table
