@@ -5,12 +5,18 @@ encoded once at import: no auth, no state, no rendering, nothing but routing and
 ``/files/{name}`` serves a file of the directory named by ``BENCH_FILES`` with ``FileResponse``: the ceiling
 for cached output downloads (``run.py`` puts the emulator's own output bytes there).
 Run it the way ``run.py`` does: ``uvicorn baseline_app:app --app-dir bench --no-access-log``.
+
+``floor`` is the floor under that ceiling: the same API answers (status, body, content-type and content-length)
+from a plain ASGI callable, no Starlette at all, so that what is left is uvicorn and httptools alone
+(``uvicorn baseline_app:floor``, same settings). It has no ``/files`` route.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -95,3 +101,48 @@ app = Starlette(
         Route("/files/{name}", get_file, methods=["GET"]),
     ]
 )
+
+
+# --- the uvicorn floor: a plain ASGI callable --------------------------------------------------------------
+
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def _answer(status: int, body: bytes, content_type: bytes = b"application/json") -> tuple[Message, Message]:
+    """A response's two messages, built once, with the headers Starlette's ``Response`` sends (in its order)."""
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", content_type)]
+    start = {"type": "http.response.start", "status": status, "headers": headers}
+    return start, {"type": "http.response.body", "body": body}
+
+
+POLLED, CREATED, BALANCED = _answer(200, GENERATION), _answer(201, GENERATION), _answer(200, BALANCE)
+NOT_FOUND = _answer(404, b"Not Found", b"text/plain; charset=utf-8")  # what Starlette answers
+
+
+async def floor(scope: Message, receive: Receive, send: Send) -> None:
+    """The API routes of ``app`` (the same answers), matched with plain comparisons; 404 for anything else."""
+    if scope["type"] == "lifespan":  # uvicorn runs with --lifespan on
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        return
+    method, path = scope["method"], scope["path"]
+    if method == "GET" and path == "/v1/balance":
+        answer = BALANCED
+    elif method == "GET" and path.startswith("/v1/images/") and path.count("/") == 3 and len(path) > 11:
+        answer = POLLED
+    elif method == "POST" and path == "/v1/images":
+        while (await receive()).get("more_body"):  # a real create reads its body too
+            pass
+        answer = CREATED
+    else:
+        answer = NOT_FOUND
+    await send(answer[0])
+    await send(answer[1])

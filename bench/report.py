@@ -10,8 +10,10 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
-EMULATOR, BEFORE, STARLETTE, PRISM = "emulator", "before", "starlette", "prism"
-SERVERS = (EMULATOR, BEFORE, STARLETTE, PRISM)  # BEFORE: the emulator at --compare-ref
+EMULATOR, BEFORE, STARLETTE, FLOOR, PRISM = "emulator", "before", "starlette", "asgi", "prism"
+# BEFORE: the emulator at --compare-ref. FLOOR: a plain ASGI callable under the same uvicorn as STARLETTE
+# (``baseline_app:floor``), information rather than a target: what uvicorn and httptools alone cost.
+SERVERS = (EMULATOR, BEFORE, STARLETTE, FLOOR, PRISM)
 # The load the targets speak of (issue 7), and the workloads a --quick run shrinks.
 TARGET_CONNECTIONS = 32
 TARGET_GENERATIONS = 100_000
@@ -48,7 +50,8 @@ def ratio(value: float | None, base: float | None) -> float | None:
 
 
 def ratios(http: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """Emulator throughput over each baseline's, per workload, from the medians."""
+    """Emulator throughput over each baseline's, per workload, from the medians; and Starlette's over the
+    floor's (how much of the Starlette ceiling is uvicorn itself)."""
     found: dict[str, dict[str, float | None]] = {}
     for workload, by_server in http.items():
         rps = {server: by_server.get(server, {}).get("median", {}).get("rps") for server in SERVERS}
@@ -56,6 +59,8 @@ def ratios(http: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]
             "vs_starlette": ratio(rps[EMULATOR], rps[STARLETTE]),
             "vs_prism": ratio(rps[EMULATOR], rps[PRISM]),
             "vs_before": ratio(rps[EMULATOR], rps[BEFORE]),
+            "vs_floor": ratio(rps[EMULATOR], rps[FLOOR]),
+            "starlette_vs_floor": ratio(rps[STARLETTE], rps[FLOOR]),
         }
     return found
 
@@ -196,12 +201,12 @@ def _num(value: float | None, digits: int = 0, suffix: str = "") -> str:
 def http_table(results: dict[str, Any]) -> str:
     """One row per workload: the emulator's numbers, each baseline's requests/s, and the ratios."""
     http = results.get("http", {})
-    before = any(BEFORE in by_server for by_server in http.values())
+    before, floor = (any(server in by_server for by_server in http.values()) for server in (BEFORE, FLOOR))
     ref = results.get("meta", {}).get("compare_ref")
     columns = ["Workload", "Emulator req/s", "p50 ms", "p99 ms", "failed", "server CPU µs/req"]
     columns += [f"{ref} req/s"] if before else []
-    columns += ["Starlette req/s", "Prism req/s", "vs Starlette", "vs Prism"]
-    columns += [f"vs {ref}"] if before else []
+    columns += ["Starlette req/s", *(["uvicorn floor req/s"] if floor else []), "Prism req/s"]
+    columns += ["vs Starlette", *(["vs floor"] if floor else []), "vs Prism", *([f"vs {ref}"] if before else [])]
     lines = [f"| {' | '.join(columns)} |", f"|---|{'---:|' * (len(columns) - 1)}"]
     for workload, name in WORKLOADS.items():
         by_server = http.get(workload)
@@ -212,11 +217,34 @@ def http_table(results: dict[str, Any]) -> str:
         cells = [name, _num(emu.get("rps")), _num(emu.get("p50_ms"), 2), _num(emu.get("p99_ms"), 2)]
         cells += [_num(emu.get("failed")), _num(emu.get("server_cpu_us"))]
         cells += [_num(medians[BEFORE].get("rps"))] if before else []
-        cells += [_num(medians[STARLETTE].get("rps")), _num(medians[PRISM].get("rps"))]
-        cells += [_num(found.get("vs_starlette"), 2, " ×"), _num(found.get("vs_prism"), 1, " ×")]
+        cells += [_num(medians[STARLETTE].get("rps"))]
+        cells += [_num(medians[FLOOR].get("rps"))] if floor else []
+        cells += [_num(medians[PRISM].get("rps")), _num(found.get("vs_starlette"), 2, " ×")]
+        cells += [_num(found.get("vs_floor"), 2, " ×")] if floor else []
+        cells += [_num(found.get("vs_prism"), 1, " ×")]
         cells += [_num(found.get("vs_before"), 2, " ×")] if before else []
         lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines) if len(lines) > 2 else "(no HTTP measurements)"
+
+
+def floor_table(results: dict[str, Any]) -> str:
+    """Per workload the floor ran: each server's own CPU per answer, and Starlette's throughput over the
+    floor's. Empty when the floor was not measured."""
+    http, found = results.get("http", {}), results.get("ratios", {})
+    workloads = [workload for workload in WORKLOADS if FLOOR in http.get(workload, {})]
+    if not workloads:
+        return ""
+    ref = results.get("meta", {}).get("compare_ref")
+    names = {EMULATOR: "Emulator", BEFORE: ref, STARLETTE: "Starlette", FLOOR: "uvicorn floor"}
+    if not any(BEFORE in http[workload] for workload in workloads):
+        del names[BEFORE]
+    columns = ["Workload", *(f"{name} CPU µs/req" for name in names.values()), "Starlette ÷ floor req/s"]
+    lines = [f"| {' | '.join(columns)} |", f"|---|{'---:|' * (len(columns) - 1)}"]
+    for workload in workloads:
+        cpu = [_num(http[workload].get(server, {}).get("median", {}).get("server_cpu_us")) for server in names]
+        starlette_vs_floor = _num(found.get(workload, {}).get("starlette_vs_floor"), 2, " ×")
+        lines.append(f"| {' | '.join([WORKLOADS[workload], *cpu, starlette_vs_floor])} |")
+    return "\n".join(lines)
 
 
 def targets_table(rows: list[dict[str, Any]]) -> str:
@@ -290,6 +318,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         http_table(results),
         "",
+        *([floor, ""] if (floor := floor_table(results)) else []),
         targets_table(results.get("targets", [])),
         "",
         extra_table(results),

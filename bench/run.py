@@ -1,4 +1,5 @@
-"""Benchmark harness for issue 7: the emulator against bare Starlette and Prism, on loopback, with wrk.
+"""Benchmark harness for issue 7: the emulator against bare Starlette and Prism, on loopback, with wrk; and
+the uvicorn floor (a plain ASGI callable) under the Starlette baseline, for what the server itself costs.
 
     python bench/run.py                      # the full run (about 15 minutes on 2 cores)
     python bench/run.py --quick              # short runs and small workloads (about 2 minutes)
@@ -150,7 +151,7 @@ def _log(text: str) -> None:
     print(f"[bench] {text}", file=sys.stderr, flush=True)  # noqa: T201
 
 
-# --- HTTP: the three servers under wrk ----------------------------------------------------------------------
+# --- HTTP: the servers under wrk ----------------------------------------------------------------------------
 
 
 def _emulator(port: int, source: Path | None = None) -> Server:
@@ -171,6 +172,11 @@ def _starlette(port: int, files: Path) -> Server:
         env={"BENCH_FILES": str(files)},
         key=KEY,
     )
+
+
+def _floor(port: int) -> Server:
+    """The uvicorn floor: a plain ASGI callable with the Starlette baseline's API answers, same uvicorn."""
+    return Server(report.FLOOR, loadgen.uvicorn_command("baseline_app:floor", port), port, key=KEY)
 
 
 def _prism(port: int) -> Server:
@@ -219,7 +225,7 @@ def _http_steps(plan: Plan, results: dict[str, Any], *, prism: bool) -> None:
         if plan.compare_ref:
             source = loadgen.export_ref(plan.compare_ref, Path(scratch) / "ref")
         results["cold_start"] = _cold_starts(plan, source)
-        servers = [_emulator(loadgen.free_port()), _starlette(loadgen.free_port(), files)]
+        servers = [_emulator(loadgen.free_port()), _starlette(loadgen.free_port(), files), _floor(loadgen.free_port())]
         if source is not None:
             servers.insert(1, _emulator(loadgen.free_port(), source))
         if prism:

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from starlette.testclient import TestClient
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
@@ -33,16 +34,25 @@ TARGET_IDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def report() -> ModuleType:
-    """bench/report.py, loaded from its file (bench/ is scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("aurous_bench_report", BENCH / "report.py")
+def _load(name: str) -> ModuleType:
+    """A module of bench/, loaded from its file (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"aurous_bench_{name}", BENCH / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def report() -> ModuleType:
+    return _load("report")
+
+
+@pytest.fixture(scope="module")
+def baseline_app() -> ModuleType:
+    return _load("baseline_app")
 
 
 def _run(tmp_path: Path, *options: str) -> tuple[dict, str]:
@@ -59,12 +69,21 @@ def _run(tmp_path: Path, *options: str) -> tuple[dict, str]:
     return json.loads(out.read_text(encoding="utf-8")), done.stdout
 
 
-def _run_entry(rps: list[float], p99: list[float]) -> dict:
+def _run_entry(rps: list[float], p99: list[float], cpu: list[float] | None = None) -> dict:
     runs = [
         {"rps": r, "p50_ms": 1.0, "p99_ms": p, "requests": 100, "non2xx": 0, "socket_errors": 0}
         for r, p in zip(rps, p99, strict=True)
     ]
+    for run, cpu_us in zip(runs, cpu or [], strict=False):
+        run["server_cpu_us"] = cpu_us
     return {"runs": runs}
+
+
+def _with_medians(report: ModuleType, http: dict) -> dict:
+    for by_server in http.values():
+        for entry in by_server.values():
+            entry["median"] = report.median_run(entry["runs"])
+    return http
 
 
 def test_ratios_are_the_emulators_median_over_each_baselines(report: ModuleType) -> None:
@@ -73,16 +92,109 @@ def test_ratios_are_the_emulators_median_over_each_baselines(report: ModuleType)
             "emulator": _run_entry([3000, 2000, 2600], [9, 12, 11]),
             "starlette": _run_entry([8000, 7000, 9000], [5, 5, 5]),
             "prism": _run_entry([300, 350, 250], [900, 800, 700]),
+            "asgi": _run_entry([16000, 20000, 18000], [2, 2, 2]),
         }
     }
-    for by_server in http.values():
-        for entry in by_server.values():
-            entry["median"] = report.median_run(entry["runs"])
-    found = report.ratios(http)["poll"]
+    found = report.ratios(_with_medians(report, http))["poll"]
     assert found["vs_starlette"] == pytest.approx(2600 / 8000)
     assert found["vs_prism"] == pytest.approx(2600 / 300)
+    assert found["vs_floor"] == pytest.approx(2600 / 18000)
+    assert found["starlette_vs_floor"] == pytest.approx(8000 / 18000)
     assert found["vs_before"] is None  # no --compare-ref
     assert http["poll"]["emulator"]["median"]["p99_ms"] == statistics.median([9, 12, 11])
+
+
+def _floor_results(report: ModuleType, *, before: bool = False) -> dict:
+    """Made-up poll and balance runs of every server but Prism; the downloads without the floor."""
+    http = {
+        "poll": {
+            "emulator": _run_entry([4000, 3800, 4200], [9, 9, 9], [210, 230, 220]),
+            "starlette": _run_entry([10000, 9000, 11000], [5, 5, 5], [70, 74, 72]),
+            "asgi": _run_entry([20000, 19000, 21000], [2, 2, 2], [30, 34, 32]),
+        },
+        "balance": {
+            "emulator": _run_entry([5000], [8], [180]),
+            "starlette": _run_entry([12000], [4], [66]),
+            "asgi": _run_entry([24000], [2], [29]),
+        },
+        "image_cached": {"emulator": _run_entry([850], [90], [1150]), "starlette": _run_entry([1000], [80], [900])},
+    }
+    if before:
+        http["poll"]["before"] = _run_entry([3000], [12], [290])
+    http = _with_medians(report, http)
+    results = {"meta": {"connections": 32, "compare_ref": "abc1234" if before else None}, "http": http}
+    results["ratios"] = report.ratios(http)
+    return results
+
+
+def _table_rows(table: str) -> dict[str, list[str]]:
+    """A Markdown table as {first cell: the other cells}, the header row under "header"."""
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
+    return {"header" if i == 0 else row[0]: row[1:] for i, row in enumerate(rows) if i != 1}
+
+
+def test_the_results_table_shows_the_floor_and_the_emulators_ratio_to_it(report: ModuleType) -> None:
+    rows = _table_rows(report.http_table(_floor_results(report)))
+    header = rows["header"]
+    poll = dict(zip(header, rows[report.WORKLOADS["poll"]], strict=True))
+    assert poll["uvicorn floor req/s"] == "20,000"
+    assert poll["vs floor"] == "0.20 ×"  # 4,000 / 20,000
+    assert poll["vs Starlette"] == "0.40 ×"  # unchanged beside it
+    cached = dict(zip(header, rows[report.WORKLOADS["image_cached"]], strict=True))
+    assert cached["uvicorn floor req/s"] == cached["vs floor"] == "—"  # the floor serves no downloads
+
+
+def test_the_floor_table_gives_each_servers_cpu_per_request_and_starlette_over_the_floor(report: ModuleType) -> None:
+    results = _floor_results(report)
+    table = report.floor_table(results)
+    rows = _table_rows(table)
+    assert rows["header"] == [
+        "Emulator CPU µs/req",
+        "Starlette CPU µs/req",
+        "uvicorn floor CPU µs/req",
+        "Starlette ÷ floor req/s",
+    ]
+    assert rows[report.WORKLOADS["poll"]] == ["220", "72", "32", "0.50 ×"]  # medians; 10,000 / 20,000
+    assert rows[report.WORKLOADS["balance"]] == ["180", "66", "29", "0.50 ×"]  # 12,000 / 24,000
+    assert report.WORKLOADS["image_cached"] not in rows  # the floor did not run it
+    assert table in report.markdown(results)
+
+
+def test_the_floor_table_names_the_compared_ref(report: ModuleType) -> None:
+    rows = _table_rows(report.floor_table(_floor_results(report, before=True)))
+    assert rows["header"][1] == "abc1234 CPU µs/req"
+    assert rows[report.WORKLOADS["poll"]][1] == "290"
+    assert rows[report.WORKLOADS["balance"]][1] == "—"
+
+
+def test_without_the_floor_there_are_no_floor_columns_or_table(report: ModuleType) -> None:
+    results = _floor_results(report)
+    for by_server in results["http"].values():
+        by_server.pop("asgi", None)
+    results["ratios"] = report.ratios(results["http"])
+    assert report.floor_table(results) == ""
+    header = _table_rows(report.http_table(results))["header"]
+    assert "uvicorn floor req/s" not in header
+    assert "vs floor" not in header
+    assert "Starlette ÷ floor" not in report.markdown(results)
+    assert results["ratios"]["poll"]["vs_floor"] is None
+
+
+def test_the_floor_answers_like_the_starlette_baseline(baseline_app: ModuleType) -> None:
+    requests = [
+        ("GET", "/v1/images/img_01JZ0000000000000000000000"),
+        ("POST", "/v1/images"),
+        ("GET", "/v1/balance"),
+        ("GET", "/v1/nothing"),
+        ("GET", "/v1/images/img_1/more"),
+    ]
+    with TestClient(baseline_app.app) as starlette, TestClient(baseline_app.floor) as floor:  # lifespan too
+        for method, path in requests:
+            body = b'{"prompt": "a lighthouse"}' if method == "POST" else None
+            expected, got = starlette.request(method, path, content=body), floor.request(method, path, content=body)
+            assert (got.status_code, got.content) == (expected.status_code, expected.content), path
+            assert got.headers["content-type"] == expected.headers["content-type"], path
+            assert got.headers["content-length"] == str(len(got.content)), path
 
 
 def test_targets_judge_the_measured_values(report: ModuleType) -> None:
@@ -136,10 +248,20 @@ def test_quick_http_run_computes_ratios_from_its_own_runs(tmp_path: Path) -> Non
     http = results["http"]
     assert {"poll", "mix", "balance", "image_first", "image_cached", "video_first", "video_cached"} <= set(http)
     for workload in ("poll", "mix", "balance"):
-        emulator, starlette = http[workload]["emulator"], http[workload]["starlette"]
+        emulator, starlette, floor = (http[workload][server] for server in ("emulator", "starlette", "asgi"))
         assert emulator["median"]["rps"] == statistics.median(run["rps"] for run in emulator["runs"])
         expected = emulator["median"]["rps"] / starlette["median"]["rps"]
         assert results["ratios"][workload]["vs_starlette"] == pytest.approx(expected)
-        assert emulator["median"]["failed"] == 0  # no 429s: the bench raises the buckets
+        assert results["ratios"][workload]["vs_floor"] == pytest.approx(
+            emulator["median"]["rps"] / floor["median"]["rps"]
+        )
+        assert results["ratios"][workload]["starlette_vs_floor"] == pytest.approx(
+            starlette["median"]["rps"] / floor["median"]["rps"]
+        )
+        for entry in (emulator, starlette, floor):
+            assert entry["median"]["failed"] == 0  # no 429s (the bench raises the buckets), no 404s from the floor
+            assert entry["median"]["server_cpu_us"] > 0
+    assert "asgi" not in http["image_cached"]  # the floor serves the API loads only
     assert results["cold_start"]["emulator"]["median_s"] > 0
     assert "| (a) poll `GET /v1/images/{id}` |" in table
+    assert "| Workload | Emulator CPU µs/req | Starlette CPU µs/req | uvicorn floor CPU µs/req |" in table
