@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     rate_limits_enabled: bool = True
     rate_limits: dict[str, BucketConfig] = Field(default_factory=dict)
     idempotency_ttl_seconds: float = Field(default=86400, gt=0)
+    idempotency_lease_seconds: float = Field(
+        default=120, gt=0, description="Real seconds before a key in flight whose request never ended is free again"
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="JSON bodies; 413 beyond")
     max_upload_bytes: int = Field(default=11 * 1024 * 1024, ge=1024, description="Any body (uploads); 413 beyond")
     max_header_bytes: int = Field(default=32 * 1024, ge=1024, description="Request line and headers; 431 beyond")

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from mockserver.api.pipeline import Ctx, json_response, page_response, raw_json_response
 from mockserver.clock import rfc3339, rfc3339_or_none, unix_seconds
-from mockserver.core import outputs
+from mockserver.core import outputs, payload
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
 from mockserver.core.models import Generation, JobStatus
 from mockserver.core.requests import ImageRequest, VideoRequest
@@ -139,7 +139,7 @@ def reply_body(gen: Generation, now: datetime, base: str, settings: Settings) ->
     cached = _rendered.get(gen.id)
     if cached is not None and cached[0] is gen and cached[1] == key:
         return cached[2]
-    body = orjson.dumps(render(gen, now, base, settings))
+    body = payload.kept(orjson.dumps(render(gen, now, base, settings)))
     with _rendering:  # apps in several threads of one process (tests) share the bodies
         _rendered.pop(gen.id, None)  # re-inserted last: the dict's order is the order of eviction
         _rendered[gen.id] = (gen, key, body)

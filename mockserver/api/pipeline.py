@@ -241,7 +241,7 @@ async def _run_idempotent(op: Operation, ctx: Ctx) -> Response:
     body = await (op.fingerprint or _json_fingerprint)(ctx)
     route = f"{ctx.request.method} {ctx.request.url.path}"
     store = ctx.emulator.idempotency
-    replay = store.begin(ctx.team.id, key, idempotency.fingerprint(route, body), ctx.now)
+    replay = store.begin(ctx.team.id, key, idempotency.fingerprint(route, body), ctx.now, wall=time.time())
     if replay is not None:
         return Response(replay.body, status_code=replay.status, headers={**replay.headers, REPLAYED_HEADER: "true"})
     try:

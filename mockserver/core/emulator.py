@@ -59,7 +59,7 @@ class Emulator:
             self.global_clock = ShiftedClock(self.clock, StoredShift(self.store) if self.store.shared else None)
         self.clock = self.global_clock
         self.accounts = Accounts(self.store, self.clock, s)
-        self.idempotency = Idempotency(self.store, s.idempotency_ttl_seconds)
+        self.idempotency = Idempotency(self.store, s.idempotency_ttl_seconds, s.idempotency_lease_seconds)
         specs = dict(DEFAULT_BUCKETS)
         for name, cfg in s.rate_limits.items():
             specs[name] = BucketSpec(cfg.capacity, cfg.per_minute)

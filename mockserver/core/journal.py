@@ -85,8 +85,10 @@ class Entry:
 
 
 def clip(body: bytes | None) -> bytes | None:
-    """At most :data:`BODY_LIMIT` bytes of ``body`` (the same object when it is shorter: no copy)."""
-    return body if body is None or len(body) <= BODY_LIMIT else body[:BODY_LIMIT]
+    """At most :data:`BODY_LIMIT` bytes of ``body``, in an allocation of its own size (:func:`payload.kept`)."""
+    if body is None:
+        return None
+    return payload.kept(body) if len(body) <= BODY_LIMIT else body[:BODY_LIMIT]
 
 
 def _headers(raw: Headers) -> dict[str, str]:

@@ -85,6 +85,7 @@ class IdempotencyRecord:
     status: int = 0
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    lease_until: float | None = None  # real time (Unix seconds) after which an in-flight record counts as abandoned
 
 
 class JobStatus(enum.StrEnum):

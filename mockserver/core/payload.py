@@ -1,4 +1,4 @@
-"""What a decoded JSON request body may hold beyond its schema: bounded nesting and no NUL characters.
+"""What a decoded JSON request body may hold beyond its schema (bounded nesting, no NUL), and encoded JSON to keep.
 
 orjson parses up to 1024 levels but encodes only 254 and ``json`` recurses, so a body nested a few hundred
 levels deep would parse and then crash whatever re-encodes it (the idempotency fingerprint, the journal).
@@ -62,3 +62,13 @@ def _param(path: tuple[int | str, ...]) -> str | None:
 
 def _name(path: tuple[int | str, ...]) -> str:
     return _param(path) or "The request body"
+
+
+def kept(data: bytes) -> bytes:
+    """``data`` copied to an allocation of its own size, for bytes that outlive the request.
+
+    orjson's output keeps the buffer it encoded into: measured, 10,000 one-kilobyte bodies held 78 MB as
+    orjson returned them and 9 MB copied (bench/README.md). The journal, cached poll bodies, idempotency replays
+    and webhook events keep encoded JSON for a long time, so each copies it once.
+    """
+    return bytes(memoryview(data))

@@ -29,7 +29,7 @@ import orjson
 
 from mockserver._version import __version__
 from mockserver.clock import rfc3339, unix_seconds
-from mockserver.core import ssrf
+from mockserver.core import payload, ssrf
 from mockserver.core._webhook_records import (
     ALL,
     EVENT_TYPES,
@@ -216,7 +216,8 @@ class Webhooks:
             "synthetic": synthetic,
             "data": data,
         }
-        event = Event(event_id, team.id, event_type, now, orjson.dumps(envelope), synthetic, [e.id for e in targets])
+        body = payload.kept(orjson.dumps(envelope))
+        event = Event(event_id, team.id, event_type, now, body, synthetic, [e.id for e in targets])
         with self.store.transaction():
             self._keep_event(team.id, event)
             for endpoint in targets:
@@ -228,7 +229,7 @@ class Webhooks:
     ) -> Event:
         """The per-generation ``webhook_url`` POST: ``{"event", "data"}``, 3 attempts 2 s apart."""
         event_id = self.ids.new("evt", at=now, scope=id_scope(team.id))
-        body = orjson.dumps({"event": event_type, "data": data})
+        body = payload.kept(orjson.dumps({"event": event_type, "data": data}))
         event = Event(event_id, team.id, event_type, now, body, callback_url=url)
         with self.store.transaction():
             self._keep_event(team.id, event)

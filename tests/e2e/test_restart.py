@@ -76,7 +76,7 @@ def test_a_restart_mid_flight_loses_and_duplicates_nothing(tmp_path: Path, stop:
     key, again = new_api_key(), {"Idempotency-Key": "order-1"}
     stopped = threading.Event()
     try:
-        with serving(tmp_path, STORE, seed=7) as base, contextlib.closing(client(base, key)) as http:
+        with serving(tmp_path, STORE, seed=7, stop=stop) as base, contextlib.closing(client(base, key)) as http:
             url = f"http://127.0.0.1:{hook.getsockname()[1]}/hooks"
             endpoint = http.post("/v1/webhook_endpoints", json={"url": url, "events": ["image.completed"]}).json()
             upload = {"file": ("ref.png", png(), "image/png")}
@@ -125,3 +125,42 @@ def test_a_restart_mid_flight_loses_and_duplicates_nothing(tmp_path: Path, stop:
     finally:
         stopped.set()
         hook.close()
+
+
+def test_a_key_in_flight_when_its_process_is_killed_is_free_again_after_its_lease(tmp_path: Path) -> None:
+    """A create holding an idempotency key is killed mid-request (SIGKILL): it never completes nor gives the key
+    back. Until the lease runs out a retry is a conflict (the request might still be running); after it, the retry
+    creates the generation, once, and the next retry replays it."""
+    key, order = new_api_key(), {"Idempotency-Key": "order-killed", "Aurous-Mock-Scenario": "latency=30000"}
+    lease = 3.0
+    held = threading.Event()
+
+    def slow_create(base: str) -> None:
+        with contextlib.suppress(httpx.HTTPError), client(base, key) as own:
+            held.set()
+            own.post("/v1/images", json={"prompt": "once"}, headers=order)
+
+    with serving(tmp_path, STORE, seed=7, stop=signal.SIGKILL, idempotency_lease_seconds=lease) as base:
+        with client(base, key) as http:
+            http.get("/v1/balance").raise_for_status()  # the team exists before the slow create begins
+        creator = threading.Thread(target=slow_create, args=(base,), daemon=True)
+        creator.start()
+        held.wait(10)
+        time.sleep(0.5)  # the create is in its 30 s latency, its key in flight
+        killed_at = time.monotonic()
+    creator.join(timeout=30)
+
+    retry = {"Idempotency-Key": "order-killed"}
+    with serving(tmp_path, STORE, seed=7, idempotency_lease_seconds=lease) as base, client(base, key) as http:
+        if time.monotonic() - killed_at < lease - 0.5:  # still leased: the dead request might be alive
+            early = http.post("/v1/images", json={"prompt": "once"}, headers=retry)
+            assert early.status_code == 409, early.text
+            assert early.json()["error"]["code"] == "idempotency_key_in_use"
+        time.sleep(max(0.0, lease - (time.monotonic() - killed_at)) + 0.2)
+        first = http.post("/v1/images", json={"prompt": "once"}, headers=retry)
+        assert first.status_code == 201, first.text
+        again = http.post("/v1/images", json={"prompt": "once"}, headers=retry)
+        assert (again.status_code, again.json()["id"]) == (201, first.json()["id"])
+        assert again.headers["Aurous-Idempotent-Replayed"] == "true"
+        assert [gen["id"] for gen in all_pages(http, "/v1/images")] == [first.json()["id"]]
+        assert ledger(http, "hold") == Counter([first.json()["id"]])

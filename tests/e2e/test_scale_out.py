@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -44,11 +45,13 @@ def write_config(directory: Path, **settings: Any) -> Path:
 
 
 @contextlib.contextmanager
-def serving(directory: Path, store: str, *, workers: int = 1, **settings: Any) -> Iterator[str]:
-    """The console script on a free loopback port with ``store``; yields its base URL, stops it (SIGTERM) after."""
+def serving(
+    directory: Path, store: str, *, workers: int = 1, stop: signal.Signals = signal.SIGTERM, **settings: Any
+) -> Iterator[str]:
+    """The console script on a free loopback port with ``store``; yields its base URL, sends it ``stop`` after."""
     config = write_config(directory, **settings)
     args = ["serve", "--port", "0", "--clock", "virtual", "--store", store, "--workers", str(workers)]
-    with cli_process(directory, *args, "--config", str(config), "--log-level", "warning") as cli:
+    with cli_process(directory, *args, "--config", str(config), "--log-level", "warning", stop=stop) as cli:
         yield cli.first_line(BANNER).group(1)
 
 

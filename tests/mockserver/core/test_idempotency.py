@@ -163,3 +163,29 @@ def test_records_are_owned_by_team() -> None:
     assert idem.begin("team_a", "key-1", fingerprint(ROUTE, {"x": 1}), START) is None
     with pytest.raises(IdempotencyKeyInUseError):
         idem.begin("team_b", "key-1", fingerprint(ROUTE, {}), START)
+
+
+def test_a_key_in_flight_is_leased_and_taken_over_once_its_lease_ran_out() -> None:
+    idem = Idempotency(InMemoryStore(), ttl_seconds=DAY, lease_seconds=120)
+    print_ = fingerprint(ROUTE, {"a": 1})
+    assert idem.begin("team_a", "key-1", print_, START, wall=1000.0) is None  # its process then dies
+    with pytest.raises(IdempotencyKeyInUseError):
+        idem.begin("team_a", "key-1", print_, START, wall=1119.9)  # might still be running
+    with pytest.raises(IdempotencyKeyInUseError):
+        idem.begin("team_a", "key-1", print_, START)  # without real time, no lease ever runs out
+    assert idem.begin("team_a", "key-1", print_, START, wall=1120.0) is None  # taken over, leased again
+    with pytest.raises(IdempotencyKeyInUseError):
+        idem.begin("team_a", "key-1", print_, START, wall=1130.0)
+    idem.complete("team_a", "key-1", 201, b"{}", {})
+    replay = idem.begin("team_a", "key-1", print_, START, wall=10_000.0)
+    assert replay == Replay(status=201, body=b"{}", headers={})  # a finished key replays, lease or not
+
+
+def test_a_finished_key_is_never_taken_over_by_the_lease() -> None:
+    idem = Idempotency(InMemoryStore(), ttl_seconds=DAY, lease_seconds=1)
+    print_ = fingerprint(ROUTE, {"a": 1})
+    idem.begin("team_a", "key-1", print_, START, wall=0.0)
+    idem.complete("team_a", "key-1", 201, b'{"id": 1}', {})
+    with pytest.raises(IdempotencyKeyInUseError):
+        idem.begin("team_a", "key-1", fingerprint(ROUTE, {"a": 2}), START, wall=50.0)  # other body: conflict
+    assert idem.begin("team_a", "key-1", print_, START, wall=50.0) is not None
