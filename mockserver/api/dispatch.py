@@ -72,7 +72,7 @@ class DirectRoutes:
         endpoint: Endpoint = route.endpoint
         try:
             response = await endpoint(request)
-        except HTTPException as exc:  # Starlette's own (a malformed multipart body): the envelope, as behind
+        except HTTPException as exc:  # the app's handler answers it in the envelope, as it would behind
             response = await self.on_http_error(request, exc)
         await response(scope, receive, send)
 

@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # the pipeline imports this module
 
 HEADER = "Aurous-Mock-Scenario"
 HEADER_KEY = HEADER.lower()
+HEADER_RAW = HEADER_KEY.encode("latin-1")  # as a request's header dict has it (api.headers.request_headers)
 CONCURRENCY = "Too many generations in flight. Retry after {seconds}s."
 FILE_RULE = "Scenario {id} comes from the scenario file and applies to every team; it cannot be deleted."
 DROP_WAIT_ROUNDS = 20
@@ -116,7 +117,7 @@ async def apply(op: Operation, ctx: Ctx) -> None:
     if op.name not in scenarios.operations:
         return  # the control plane and anything else outside the public surface
     prompt = await _prompt(ctx) if op.name in CREATES else None
-    if prompt is None and HEADER_KEY.encode() not in ctx.headers and not scenarios.has_rules(ctx.team):
+    if prompt is None and HEADER_RAW not in ctx.headers and not scenarios.has_rules(ctx.team):
         return  # nothing could choose a scenario: the usual request, decided without parsing anything
     chosen = _chosen(op.name, ctx, prompt)
     call = Call(op.name, prompt, ctx.request.headers, ctx.key.key)
