@@ -39,14 +39,14 @@ class DirectRoutes:
     def __init__(self, app: ASGIApp, table: list[BaseRoute], on_http_error: ErrorHandler) -> None:
         self.app = app
         self.on_http_error = on_http_error
+        routes = [route for route in table if isinstance(route, Route)]
+        if len(routes) != len(table):
+            raise TypeError("only Route entries can be dispatched directly")
         by_key: dict[tuple[str, ...], list[int]] = {}
         anywhere: list[int] = []  # routes whose first two segments are not both literal: tried for every path
-        for position, route in enumerate(table):
-            if not isinstance(route, Route):
-                raise TypeError(f"only Route entries can be dispatched directly, not {route!r}")
+        for position, route in enumerate(routes):
             key = _filing_key(route.path)
             (anywhere if key is None else by_key.setdefault(key, [])).append(position)
-        routes: list[Route] = table  # type: ignore[assignment]  # checked above
         self._anywhere = [_entry(routes[i]) for i in anywhere]
         self._by_key = {key: [_entry(routes[i]) for i in sorted(found + anywhere)] for key, found in by_key.items()}
 

@@ -18,9 +18,9 @@ REQUEST_ID = b"aurous-request-id"
 VERSION_KEY = b"aurous-version"  # core.versions.HEADER, as a request or response carries its name
 
 
-def first_values(raw: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+def first_values(raw: Sequence[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
     """Each header's first value by its (lower-case, as ASGI sends them) name: what ``Headers.get`` finds."""
-    return dict(reversed(list(raw)))  # later pairs overwrite: reversed, the first one stays
+    return dict(reversed(raw))  # later pairs overwrite: reversed, the first one stays
 
 
 def request_headers(scope: Scope) -> dict[bytes, bytes]:
