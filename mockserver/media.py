@@ -43,7 +43,7 @@ __all__ = [
 
 # Bump when the renderers change what they draw: it is part of every cache key, so a persistent
 # cache directory never serves media produced by an older renderer.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 MAX_RENDER_SIDE = 4096
 VIDEO_FPS = 24
 
@@ -86,15 +86,28 @@ def video_frame_size(resolution: str, ratio: str) -> tuple[int, int]:
 # The picture is composed at this long side and then upscaled: composing at full size would cost
 # seconds at 4096 px, while a blurred composition loses nothing visible when scaled up.
 _SKETCH_SIDE = 256
-# PNG level 1 is ~3x faster than the default 6 and the smooth images still compress ~70:1.
+# A PNG is the sketch reduced to an adaptive palette of this many colours and enlarged with nearest-neighbour
+# sampling. Pillow does not filter palette rows (its adaptive filter choice for RGB was ~22 ms of a 1024² PNG
+# by itself) and the repeated rows and runs leave zlib next to nothing to do: a 1024² PNG costs ~5 ms instead
+# of ~45 ms (bench/media_first.py), at the price of visible 4-px blocks nobody looks at.
+_PNG_COLOURS = 256
 _PNG_COMPRESS_LEVEL = 1
-# The video "pans" down the canvas by this many luma rows per frame; even, so chroma rows stay whole.
-_PAN_ROWS_PER_FRAME = 2
-# ultrafast + zerolatency is the cheapest x264 configuration; a high CRF keeps files small because
-# nobody looks closely at emulator output. One thread makes the bitstream independent of the host's
-# core count (byte-identical everywhere for one x264 build) and costs only ~15% on two cores.
+# A video is one short loop encoded once, then its packets repeated (re-timed, never re-encoded) up to the
+# requested duration: every loop starts with an IDR frame, so each repetition is a self-contained GOP any
+# decoder accepts, and the encode costs the same for 1 s or 12 s (a 12 s 1080p clip: ~0.1 s instead of ~3 s).
+_LOOP_FRAMES = 12
+# Within a loop the picture pans down and back this many luma rows per frame (a triangle wave, so the loop's
+# last frame leads smoothly into the next loop's first). Even, so chroma rows stay whole.
+_PAN_ROWS_PER_FRAME = 4
+# ultrafast + zerolatency is the cheapest x264 configuration (and has no B-frames, so decode order is
+# presentation order and packets can be re-timed one by one); a high CRF keeps files small because nobody
+# looks closely at emulator output. One thread makes the bitstream independent of the host's core count
+# (byte-identical everywhere for one x264 build).
 _X264_OPTIONS = {"preset": "ultrafast", "tune": "zerolatency", "crf": "32"}
 _X264_THREADS = 1
+# Pillow's YCbCr is full range (JPEG); H.264's default, and what players assume, is limited (studio) range.
+_LUMA_RANGE = [16 + value * 219 // 255 for value in range(256)]
+_CHROMA_RANGE = [16 + value * 224 // 255 for value in range(256)]
 
 
 def _rng(seed: int, prompt: str) -> random.Random:
@@ -126,12 +139,6 @@ def _sketch(width: int, height: int, rng: random.Random) -> Image.Image:
     return image.filter(ImageFilter.GaussianBlur(long_side / 24))
 
 
-def _canvas(width: int, height: int, *, seed: int, prompt: str) -> Image.Image:
-    from PIL import Image
-
-    return _sketch(width, height, _rng(seed, prompt)).resize((width, height), Image.Resampling.BILINEAR)
-
-
 def _check_size(width: int, height: int) -> None:
     # Programming errors, not request errors: the API layer validates sizes before rendering.
     if not (1 <= width <= MAX_RENDER_SIDE and 1 <= height <= MAX_RENDER_SIDE):
@@ -140,18 +147,39 @@ def _check_size(width: int, height: int) -> None:
 
 def render_png(width: int, height: int, *, seed: int, prompt: str) -> bytes:
     """A PNG of exactly width x height, byte-identical for the same (size, seed, prompt)."""
+    from PIL import Image
+
     _check_size(width, height)
+    sketch = _sketch(width, height, _rng(seed, prompt))
+    # Fast octree quantization is deterministic and ~1 ms on the sketch; it never dithers.
+    palette = sketch.quantize(_PNG_COLOURS, method=Image.Quantize.FASTOCTREE)
     buffer = io.BytesIO()
-    _canvas(width, height, seed=seed, prompt=prompt).save(buffer, "PNG", compress_level=_PNG_COMPRESS_LEVEL)
+    palette.resize((width, height), Image.Resampling.NEAREST).save(buffer, "PNG", compress_level=_PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 
-def _pan_offset(index: int, travel: int) -> int:
-    """Luma row where frame ``index`` starts: a triangle wave over [0, travel], so any duration fits."""
-    if travel == 0:
-        return 0
-    position = (index * _PAN_ROWS_PER_FRAME) % (2 * travel)
-    return position if position <= travel else 2 * travel - position
+def _pan_offset(index: int, loop: int) -> int:
+    """Luma row where frame ``index`` of a ``loop``-frame loop starts: down for half the loop, then back up."""
+    position = index % loop
+    return min(position, loop - position) * _PAN_ROWS_PER_FRAME
+
+
+def _yuv_planes(width: int, height: int, *, seed: int, prompt: str) -> list[tuple[bytes, int]]:
+    """The yuv420p planes (limited range) of a ``width`` x ``height`` canvas, each with its line size.
+
+    Pillow converts the small sketch and enlarges each plane on its own, the chroma planes to half size:
+    a third of the pixels an RGB enlargement plus a swscale conversion would touch.
+    """
+    from PIL import Image
+
+    luma, blue, red = _sketch(width, height, _rng(seed, prompt)).convert("YCbCr").split()
+    half = (width // 2, height // 2)
+    planes = [
+        luma.point(_LUMA_RANGE).resize((width, height), Image.Resampling.BILINEAR),
+        blue.point(_CHROMA_RANGE).resize(half, Image.Resampling.BILINEAR),
+        red.point(_CHROMA_RANGE).resize(half, Image.Resampling.BILINEAR),
+    ]
+    return [(plane.tobytes(), plane.width) for plane in planes]
 
 
 def _plane_window(data: bytes, src_line: int, dst_line: int, first_row: int, rows: int) -> bytes | memoryview:
@@ -172,34 +200,50 @@ def _fill_frame(frame: av.VideoFrame, source: list[tuple[bytes, int]], luma_row:
         plane.update(_plane_window(data, line, plane.line_size, first_row, plane.height))  # type: ignore[arg-type]
 
 
+def _encode_loop(
+    stream: av.VideoStream, width: int, height: int, frames: int, *, seed: int, prompt: str
+) -> list[bytes]:
+    """The packets of one loop (its first an IDR frame): a frame-sized window panning over a taller canvas."""
+    import av
+
+    source = _yuv_planes(width, height + _PAN_ROWS_PER_FRAME * (frames // 2), seed=seed, prompt=prompt)
+    # One frame object is refilled for every picture: libx264 copies its input during encode().
+    frame = av.VideoFrame(width, height, "yuv420p")
+    frame.time_base = stream.codec_context.time_base
+    packets: list[bytes] = []
+    for index in range(frames):
+        _fill_frame(frame, source, _pan_offset(index, frames))
+        frame.pts = index
+        packets.extend(bytes(packet) for packet in stream.encode(frame))
+    packets.extend(bytes(packet) for packet in stream.encode(None))
+    return packets
+
+
 def _encode_mp4(path: Path, width: int, height: int, *, duration_s: int, fps: int, seed: int, prompt: str) -> None:
-    """Write the video to ``path``: a frame-sized window panning over a taller, pre-converted canvas."""
+    """Write the video to ``path``: one encoded loop, its packets repeated and re-timed up to the duration."""
     import av
 
     frames = duration_s * fps
-    travel = min(frames * _PAN_ROWS_PER_FRAME, height)
-    travel -= travel % 2
-    # Convert the canvas to yuv420p once; each frame is then three memcpy-sized plane updates, which
-    # keeps Python out of the per-pixel work and leaves the time to x264.
-    canvas = _canvas(width, height + travel, seed=seed, prompt=prompt)
-    tall = av.VideoFrame.from_image(canvas)  # type: ignore[no-untyped-call]  # untyped in PyAV's stubs
-    source = [(bytes(plane), plane.line_size) for plane in tall.reformat(format="yuv420p").planes]
+    loop = min(_LOOP_FRAMES, frames)
     time_base = Fraction(1, fps)
     with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = time_base
         stream.codec_context.thread_count = _X264_THREADS
-        stream.options = dict(_X264_OPTIONS)
-        # One frame object is refilled for every picture: libx264 copies its input during encode(),
-        # and touching fresh buffers would cost ~2 ms of page faults per 1080p frame.
-        frame = av.VideoFrame(width, height, "yuv420p")
-        frame.time_base = time_base
+        # keyint = the loop: x264 starts no second IDR inside it (scenecut never fires on a pan this smooth).
+        stream.options = {**_X264_OPTIONS, "keyint": str(loop), "scenecut": "0"}
+        packets = _encode_loop(stream, width, height, loop, seed=seed, prompt=prompt)
+        if len(packets) != loop:  # x264 without B-frames emits one packet per frame
+            raise RuntimeError(f"x264 returned {len(packets)} packets for a {loop}-frame loop")
         for index in range(frames):
-            _fill_frame(frame, source, _pan_offset(index, travel))
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+            packet = av.Packet(packets[index % loop])
+            packet.stream = stream
+            packet.time_base = time_base
+            packet.pts = packet.dts = index
+            packet.duration = 1
+            packet.is_keyframe = index % loop == 0
+            container.mux(packet)
 
 
 def _check_video(width: int, height: int, duration_s: int, fps: int) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
+import shutil
 import struct
+import subprocess
 import threading
 import zlib
 from fractions import Fraction
@@ -18,6 +21,7 @@ from PIL import Image
 
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
 from mockserver.media import (
+    _LOOP_FRAMES,
     VIDEO_FPS,
     VIDEO_FRAME_SIZES,
     ImageInfo,
@@ -94,6 +98,15 @@ def test_render_png_has_exact_size() -> None:
     data = render_png(640, 360, seed=7, prompt="a lighthouse")
     with Image.open(io.BytesIO(data)) as image:
         assert (image.format, image.size) == ("PNG", (640, 360))
+
+
+def test_render_png_1024_square_is_a_small_palette_png() -> None:
+    data = render_png(1024, 1024, seed=3, prompt="a lighthouse")
+    with Image.open(io.BytesIO(data)) as image:
+        assert (image.format, image.mode, image.size) == ("PNG", "P", (1024, 1024))
+        image.load()
+        assert 16 < len(image.getcolors(256) or []) <= 256  # colourful, not a flat fill
+    assert len(data) < 200_000
 
 
 def test_render_png_is_deterministic() -> None:
@@ -188,12 +201,58 @@ def test_render_mp4_720p_5s_probes_as_5s_at_1248x704() -> None:
     assert probe.duration == pytest.approx(5.0, abs=1 / VIDEO_FPS)
 
 
-@pytest.mark.slow
 def test_render_mp4_1080p_12s_probes_exactly() -> None:
     width, height = video_frame_size("1080p", "16:9")
     probe = _probe(render_mp4(width, height, duration_s=12, seed=11, prompt="a city at dusk"))
     assert (probe.width, probe.height, probe.frames) == (1920, 1088, 288)
     assert probe.duration == pytest.approx(12.0, abs=1 / VIDEO_FPS)
+
+
+@pytest.mark.parametrize(
+    ("resolution", "ratio"), [(res, ratio) for res in VIDEO_FRAME_SIZES for ratio in VIDEO_FRAME_SIZES[res]]
+)
+def test_render_mp4_every_seedance_size_decodes_at_its_frame_size(resolution: str, ratio: str) -> None:
+    width, height = video_frame_size(resolution, ratio)
+    frames = _decoded_frames(render_mp4(width, height, duration_s=1, seed=2, prompt=ratio))
+    assert len(frames) == VIDEO_FPS
+    assert {(w, h) for w, h, _ in frames} == {(width, height)}
+
+
+def test_render_mp4_repeats_one_encoded_loop_with_a_keyframe_each() -> None:
+    data = render_mp4(160, 96, duration_s=2, seed=4, prompt="loop")
+    with av.open(io.BytesIO(data)) as container:
+        packets = [packet for packet in container.demux(video=0) if packet.size]
+    assert len(packets) == 2 * VIDEO_FPS
+    assert [index for index, packet in enumerate(packets) if packet.is_keyframe] == list(range(0, 48, _LOOP_FRAMES))
+    assert [packet.pts for packet in packets] == sorted({packet.pts for packet in packets})  # re-timed, in order
+    assert all(bytes(packets[i]) == bytes(packets[i % _LOOP_FRAMES]) for i in range(len(packets)))
+    luma = [plane for _, _, plane in _decoded_frames(data)]
+    assert luma[_LOOP_FRAMES : 2 * _LOOP_FRAMES] == luma[:_LOOP_FRAMES]
+    assert len(set(luma[: _LOOP_FRAMES // 2 + 1])) == _LOOP_FRAMES // 2 + 1  # pans down, one new picture a frame
+
+
+def test_render_mp4_shorter_than_one_loop_has_its_exact_frames() -> None:
+    probe = _probe(render_mp4(160, 96, duration_s=1, fps=5, seed=0, prompt=""))
+    assert (probe.frames, probe.fps) == (5, 5)
+    assert probe.duration == pytest.approx(1.0, abs=1 / 5)
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe (Debian: ffmpeg) is not installed")
+def test_render_mp4_1080p_12s_ffprobe_counts_every_frame(tmp_path: Path) -> None:
+    path = tmp_path / "video.mp4"
+    path.write_bytes(render_mp4(1920, 1088, duration_s=12, seed=11, prompt="a city at dusk"))
+    entries = "stream=codec_name,width,height,pix_fmt,avg_frame_rate,nb_read_frames,duration"
+    command = ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", entries]
+    out = subprocess.run([*command, "-of", "json", str(path)], capture_output=True, text=True, check=True)
+    assert out.stderr == ""  # no decoder complaint
+    stream = json.loads(out.stdout)["streams"][0]
+    assert (stream["codec_name"], stream["width"], stream["height"], stream["pix_fmt"]) == (
+        "h264",
+        1920,
+        1088,
+        "yuv420p",
+    )
+    assert (stream["avg_frame_rate"], stream["nb_read_frames"], float(stream["duration"])) == ("24/1", "288", 12.0)
 
 
 # --- frame-size table ------------------------------------------------------------------------------
