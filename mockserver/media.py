@@ -88,14 +88,15 @@ def video_frame_size(resolution: str, ratio: str) -> tuple[int, int]:
 _SKETCH_SIDE = 256
 # A PNG is the sketch reduced to an adaptive palette of this many colours and enlarged with nearest-neighbour
 # sampling. Pillow does not filter palette rows (its adaptive filter choice for RGB was ~22 ms of a 1024² PNG
-# by itself) and the repeated rows and runs leave zlib next to nothing to do: a 1024² PNG costs ~5 ms instead
-# of ~45 ms (bench/media_first.py), at the price of visible 4-px blocks nobody looks at.
+# by itself) and the repeated rows and runs leave zlib next to nothing to do: a 1024² PNG costs ~7 ms instead
+# of ~40 ms of CPU (bench/media_first.py --options), at the price of 4-px blocks and some banding.
 _PNG_COLOURS = 256
 _PNG_COMPRESS_LEVEL = 1
 # A video is one short loop encoded once, then its packets repeated (re-timed, never re-encoded) up to the
 # requested duration: every loop starts with an IDR frame, so each repetition is a self-contained GOP any
-# decoder accepts, and the encode costs the same for 1 s or 12 s (a 12 s 1080p clip: ~0.1 s instead of ~3 s).
-_LOOP_FRAMES = 12
+# decoder accepts, and the encode costs the same for 1 s or 12 s. A 12 s 1080p clip costs ~0.08 s of CPU
+# instead of ~2.9 s with every frame encoded; each frame more in the loop costs ~6 ms (bench/media_first.py).
+_LOOP_FRAMES = 8
 # Within a loop the picture pans down and back this many luma rows per frame (a triangle wave, so the loop's
 # last frame leads smoothly into the next loop's first). Even, so chroma rows stay whole.
 _PAN_ROWS_PER_FRAME = 4
@@ -136,7 +137,9 @@ def _sketch(width: int, height: int, rng: random.Random) -> Image.Image:
         x, y = rng.uniform(0, size[0]), rng.uniform(0, size[1])
         radius = rng.uniform(0.08, 0.3) * long_side
         draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=_colour(rng))
-    return image.filter(ImageFilter.GaussianBlur(long_side / 24))
+    # Blurred at a quarter of the size and enlarged again: the same softness as blurring in place, a third of the cost.
+    small = image.resize((max(1, size[0] // 4), max(1, size[1] // 4)), Image.Resampling.BOX)
+    return small.filter(ImageFilter.GaussianBlur(long_side / 96)).resize(size, Image.Resampling.BILINEAR)
 
 
 def _check_size(width: int, height: int) -> None:
