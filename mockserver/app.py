@@ -30,6 +30,7 @@ from mockserver.core.errors import (
 )
 from mockserver.core.shared import StoredPositions, base_clock
 from mockserver.ids import IdSource
+from mockserver.media import MediaCache, inspect_image
 from mockserver.settings import Settings, load_settings
 from mockserver.store import Store, open_store
 from mockserver.webhooks import HttpxSender, Sender, WebhookDispatcher
@@ -70,11 +71,15 @@ def create_app(
         if store is None:
             store = opened = open_store(settings.store)
             undo.callback(opened.close)
+        media = MediaCache(settings.media_cache_dir, max_bytes=settings.media_cache_max_bytes)
+        undo.callback(media.close)
         emulator = Emulator(
             settings=settings,
             store=store,
             clock=clock or base_clock(store, settings),
             ids=ids or IdSource(settings.seed, positions=StoredPositions(store) if store.shared else None),
+            media=media,
+            inspect_image=inspect_image,
         )
         undo.callback(emulator.close)
         install(emulator)

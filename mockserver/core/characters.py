@@ -48,8 +48,8 @@ from mockserver.core.errors import (
 from mockserver.core.ledger import Ledger
 from mockserver.core.models import JobStatus, Team
 from mockserver.core.pagination import Page, paginate
+from mockserver.core.ports import InspectImage
 from mockserver.ids import IdSource
-from mockserver.media import inspect_image
 from mockserver.settings import Settings
 from mockserver.store import Store
 
@@ -87,11 +87,14 @@ class Characters:
     ``failed`` when a run settles and ``deleted`` when a delete cancels one.
     """
 
-    def __init__(self, store: Store, ids: IdSource, settings: Settings, ledger: Ledger) -> None:
+    def __init__(
+        self, store: Store, ids: IdSource, settings: Settings, ledger: Ledger, inspect_image: InspectImage
+    ) -> None:
         self.store = store
         self.ids = ids
         self.settings = settings
         self.ledger = ledger
+        self.inspect_image = inspect_image
         self.on_synthesis: list[SynthesisListener] = []
         self.on_terminal: list[TerminalListener] = []
 
@@ -138,7 +141,7 @@ class Characters:
 
     def receive_upload(self, ticket: UploadTicket, data: bytes) -> UploadTicket:
         """The PUT's bytes: the declared type, ≤ 10 MB, ≤ 4096 px; a new PUT replaces them (and their pose)."""
-        info = inspect_image(data, param="body", max_bytes=MAX_UPLOAD_BYTES)
+        info = self.inspect_image(data, param="body", max_bytes=MAX_UPLOAD_BYTES)
         if info.mime_type != ticket.content_type:
             raise InvalidFormatError(
                 WRONG_BYTES.format(found=info.mime_type, expected=ticket.content_type), param="body"

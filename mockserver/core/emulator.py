@@ -15,25 +15,30 @@ from mockserver.core.idempotency import Idempotency
 from mockserver.core.journal import Journal
 from mockserver.core.ledger import Ledger
 from mockserver.core.models import Team
+from mockserver.core.ports import InspectImage, MediaFiles
 from mockserver.core.ratelimit import DEFAULT_BUCKETS, BucketSpec, Limiter
 from mockserver.core.scenarios import Scenarios
 from mockserver.core.shared import StoredShift
 from mockserver.core.snapshots import Snapshots
 from mockserver.core.webhooks import Webhooks
 from mockserver.ids import IdSource
-from mockserver.media import MediaCache
 from mockserver.settings import Settings
 from mockserver.store import Store
 
 
 @dataclass
 class Emulator:
-    """Everything a request handler may call; built once by ``create_app`` and kept on ``app.state``."""
+    """Everything a request handler may call; built once by ``create_app`` and kept on ``app.state``.
+
+    ``media`` and ``inspect_image`` come from outside the domain (``mockserver.media``, wired by ``create_app``).
+    """
 
     settings: Settings
     store: Store
     clock: Clock
     ids: IdSource
+    media: MediaFiles
+    inspect_image: InspectImage
     catalogue: Catalogue = field(default_factory=Catalogue)
     accounts: Accounts = field(init=False)
     idempotency: Idempotency = field(init=False)
@@ -42,7 +47,6 @@ class Emulator:
     files: Files = field(init=False)
     characters: Characters = field(init=False)
     generations: Generations = field(init=False)
-    media: MediaCache = field(init=False)
     webhooks: Webhooks = field(init=False)
     scenarios: Scenarios = field(init=False)
     global_clock: ShiftedClock = field(init=False)  # ``clock`` moved as a whole by ``/_mock/clock/*?global=true``
@@ -65,14 +69,13 @@ class Emulator:
             specs[name] = BucketSpec(cfg.capacity, cfg.per_minute)
         self.limiter = Limiter(self.store, specs, enabled=s.rate_limits_enabled)
         self.ledger = Ledger(self.store, self.ids)
-        self.files = Files(self.store, self.ids)
-        self.characters = Characters(self.store, self.ids, s, self.ledger)
+        self.files = Files(self.store, self.ids, self.inspect_image)
+        self.characters = Characters(self.store, self.ids, s, self.ledger, self.inspect_image)
         self.generations = Generations(
             self.store, self.ids, s, self.catalogue, self.ledger, self.files, characters=self.characters
         )
         self.webhooks = Webhooks(self.store, self.ids, s)
         self.scenarios = Scenarios(self.store, self.ids, self.accounts.team_id_of)
-        self.media = MediaCache(s.media_cache_dir, max_bytes=s.media_cache_max_bytes)
         self.journal = Journal(s.journal_size, s.journal_max_bytes)
         self.snapshots = Snapshots(self.store, self.global_clock, self.ids)
         self.accounts.bootstrap()
@@ -83,5 +86,5 @@ class Emulator:
         self.characters.settle_due(team, now)
 
     def close(self) -> None:
-        """Drop the media cache; the store is closed by whoever opened it (``create_app`` for ``--store``)."""
+        """Close the media cache; the store is closed by whoever opened it (``create_app`` for ``--store``)."""
         self.media.close()

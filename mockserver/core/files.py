@@ -10,8 +10,8 @@ import orjson
 from mockserver.core import payload
 from mockserver.core.errors import InvalidFormatError, ResourceNotFoundError, ValueOutOfRangeError
 from mockserver.core.models import StoredFile, Team
+from mockserver.core.ports import InspectImage
 from mockserver.ids import IdSource
-from mockserver.media import inspect_image
 from mockserver.store import Store
 
 KIND = "file"
@@ -42,12 +42,13 @@ def parse_metadata(raw: str | None) -> dict[str, Any]:
 
 
 class Files:
-    def __init__(self, store: Store, ids: IdSource) -> None:
+    def __init__(self, store: Store, ids: IdSource, inspect_image: InspectImage) -> None:
         self.store = store
         self.ids = ids
+        self.inspect_image = inspect_image
 
     def create(self, team: Team, data: bytes, purpose: str, metadata: dict[str, Any], now: datetime) -> StoredFile:
-        info = inspect_image(data, param="file", max_bytes=MAX_FILE_BYTES)
+        info = self.inspect_image(data, param="file", max_bytes=MAX_FILE_BYTES)
         stored = StoredFile(
             id=self.ids.new("file", at=now, scope=team.id),
             team_id=team.id,

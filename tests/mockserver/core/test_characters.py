@@ -50,6 +50,7 @@ from mockserver.core.errors import (
 from mockserver.core.ledger import Ledger
 from mockserver.core.models import Team
 from mockserver.ids import IdSource
+from mockserver.media import inspect_image
 from mockserver.settings import Settings
 from mockserver.store import InMemoryStore
 
@@ -81,7 +82,7 @@ class World:
         self.ids = IdSource(5)
         self.settings = Settings(clock="virtual", **{"character_synthesis_seconds": SYNTH_SECONDS, **overrides})
         self.ledger = Ledger(self.store, self.ids)
-        self.chars = Characters(self.store, self.ids, self.settings, self.ledger)
+        self.chars = Characters(self.store, self.ids, self.settings, self.ledger, inspect_image)
         self.terminal: list[tuple[str, CharacterStatus, datetime]] = []
         self.chars.on_terminal.append(lambda team, c, status, when: self.terminal.append((c.id, status, when)))
         self._teams = 0

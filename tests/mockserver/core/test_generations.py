@@ -28,6 +28,7 @@ from mockserver.core.ledger import Ledger
 from mockserver.core.models import Cost, Generation, JobStatus, Team
 from mockserver.core.requests import ImageRequest, SizePreset, VideoRequest
 from mockserver.ids import IdSource
+from mockserver.media import inspect_image
 from mockserver.settings import Settings
 from mockserver.store import InMemoryStore
 
@@ -55,7 +56,7 @@ class World:
         self.ids = IdSource(11)
         self.settings = Settings(clock="virtual", **{**PINNED, **overrides})
         self.ledger = Ledger(self.store, self.ids)
-        self.files = Files(self.store, self.ids)
+        self.files = Files(self.store, self.ids, inspect_image)
         self.gens = Generations(self.store, self.ids, self.settings, Catalogue(), self.ledger, self.files)
         self.terminal: list[tuple[str, JobStatus]] = []
         self.gens.on_terminal.append(lambda team, gen, at: self.terminal.append((gen.id, gen.status_at(at))))
