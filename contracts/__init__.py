@@ -6,9 +6,8 @@ It speaks only HTTP and never imports ``mockserver``, so the same suites run aga
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from contracts.listen import Listener, Received
 from contracts.signature import (
     MalformedSignatureError,
     MissingSignatureError,
@@ -19,6 +18,9 @@ from contracts.signature import (
     sign,
     verify_signature,
 )
+
+if TYPE_CHECKING:
+    from contracts.listen import Listener, Received
 
 __all__ = [
     # Checking a target against openapi.yaml (aurous-mock check)
@@ -77,6 +79,9 @@ _LAZY = {
     "DocUrlMismatch": "contracts.checks",
     "DriftProxy": "contracts.drift",
     "DRIFTS": "contracts.drift",
+    # The receiver runs on uvicorn and Starlette: not loaded by a bare `import contracts` (the pytest plugin's).
+    "Listener": "contracts.listen",
+    "Received": "contracts.listen",
 }
 
 

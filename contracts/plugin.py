@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from contracts.lifecycle import run_lifecycle
-from contracts.targets import Target
-
 if TYPE_CHECKING:
     from contracts.report import CheckResult
+
+# pytest loads this module in every run of every project that installs the kit, so httpx, Hypothesis and
+# Schemathesis are imported by the fixtures that use them, not here (issue 18: loading the plugins ≤ 100 ms).
 
 __all__ = ["AurousTarget"]
 
@@ -79,6 +79,8 @@ def aurous_target(request: pytest.FixtureRequest) -> AurousTarget:
     url = request.config.getoption("--aurous-target")
     if not url:
         pytest.skip("no --aurous-target given")
+    from contracts.targets import Target
+
     key = request.config.getoption("--aurous-api-key") or os.environ.get("AUROUS_API_KEY", "")
     live = not Target.from_url(url).is_loopback
     profile = request.config.getoption("--aurous-profile") or ("live-safe" if live else "full")
@@ -109,6 +111,7 @@ def aurous_check(aurous_target: AurousTarget) -> Callable[..., CheckResult]:
             assert result.ok, result.summary()
     """
     from contracts.check import check  # loads Schemathesis only when a test asks for it
+    from contracts.targets import Target
 
     def run(**kwargs: Any) -> CheckResult:
         options: dict[str, Any] = {
@@ -128,6 +131,8 @@ def aurous_check(aurous_target: AurousTarget) -> Callable[..., CheckResult]:
 @pytest.fixture
 def aurous_lifecycle(aurous_target: AurousTarget) -> Callable[..., None]:
     """Run the lifecycle suite on the target (``live-safe``: no creates); keywords go to ``run_lifecycle``."""
+
+    from contracts.lifecycle import run_lifecycle
 
     def run(**kwargs: Any) -> None:
         if aurous_target.profile == "live-safe":

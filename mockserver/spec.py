@@ -6,8 +6,6 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 CONTROL_SPEC = "control-openapi.yaml"
 _CANDIDATES = (
     Path(__file__).resolve().parent / "openapi.yaml",  # inside an installed wheel
@@ -35,6 +33,8 @@ def control_spec_text() -> str:
 
 @functools.cache
 def spec_document() -> dict[str, Any]:
+    import yaml  # on first use: PyYAML is ~30 ms of start-up, and a run that never reads the spec needs none
+
     document: dict[str, Any] = yaml.safe_load(spec_text())
     return document
 

@@ -17,15 +17,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
 from mockserver.app import create_app
 from mockserver.server import config as server_config
 from mockserver.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 STARTUP_TIMEOUT = 10.0
 
@@ -50,9 +52,12 @@ class ServerThread:
         self.base_url = f"http://127.0.0.1:{port}"
         return self
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = True) -> None:
+        """Ask uvicorn to shut down and, with ``wait``, wait until it has: 0.1–0.2 s of its graceful shutdown
+        (its next tick, then a fixed pause for open connections) plus the app's lifespan shutdown."""
         self.server.should_exit = True
-        self.thread.join(timeout=STARTUP_TIMEOUT)
+        if wait:
+            self.thread.join(timeout=STARTUP_TIMEOUT)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -66,7 +71,15 @@ class EmulatorThread(ServerThread):
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings(clock="virtual", host="127.0.0.1", port=0)
-        super().__init__(create_app(self.settings))
+        self.app = create_app(self.settings)
+        super().__init__(self.app)
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Shut down; without ``wait`` (a process about to end), the emulator's media files are removed at once
+        instead of by its lifespan shutdown, which may not get to run."""
+        super().stop(wait=wait)
+        if not wait:
+            self.app.state.emulator.close()
 
 
 def new_key(seed: int | None = None, name: str = "") -> str:
@@ -152,23 +165,38 @@ class AurousMock:
     Attributes:
         base_url: the emulator's URL, to give the code under test instead of ``https://api.aurous-labs.com``.
         api_key: a key of this team only.
-        client: an ``httpx.Client`` that sends ``X-Api-Key``.
+        client: an ``httpx.Client`` that sends ``X-Api-Key`` (made on first use).
     """
 
     base_url: str
     api_key: str
     control_token: str | None = None
-    client: httpx.Client = field(init=False)
     clock: Clock = field(init=False)
     webhooks: Webhooks = field(init=False)
+    _client: httpx.Client | None = field(init=False, default=None, repr=False)
+    _client_lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
-        headers = {"X-Api-Key": self.api_key}
-        if self.control_token:
-            headers["Aurous-Mock-Control-Token"] = self.control_token
-        self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=30.0)
         self.clock = Clock(self)
         self.webhooks = Webhooks(self)
+
+    @property
+    def client(self) -> httpx.Client:
+        """An ``httpx.Client`` on ``base_url`` that sends ``X-Api-Key``.
+
+        Made on first use, so a test that never calls it does not import httpx (~0.1 s with the command-line
+        extras it loads); an ``http://`` emulator gets no TLS context (loading the CA bundle is ~40 ms).
+        """
+        with self._client_lock:
+            if self._client is None:
+                import httpx
+
+                headers = {"X-Api-Key": self.api_key}
+                if self.control_token:
+                    headers["Aurous-Mock-Control-Token"] = self.control_token
+                verify = not self.base_url.startswith("http://")
+                self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=30.0, verify=verify)
+            return self._client
 
     @classmethod
     def fresh(
@@ -183,7 +211,8 @@ class AurousMock:
         return mock
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     def control(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
         """Call a control route; raises ``httpx.HTTPStatusError`` with the envelope on failure."""
@@ -214,6 +243,8 @@ class AurousMock:
         try:
             yield rule
         finally:
+            import httpx
+
             with contextlib.suppress(httpx.HTTPError):
                 self.client.delete(f"/_mock/scenarios/{rule['id']}")
 
