@@ -1,0 +1,83 @@
+"""What loading the pytest plugins costs (issue 18 §2), asserted as what they import, never as timings.
+
+bench/plugin_cost.py measures the time; these tests keep the cause of the cost from coming back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mockserver.settings import Settings
+from mockserver.testing import AurousMock, EmulatorThread
+
+# What the plugin modules must not load: the emulator, its server and clients, the kit's heavy half.
+HEAVY = (
+    "mockserver.app",
+    "mockserver.settings",
+    "mockserver.testing",
+    "pydantic",
+    "uvicorn",
+    "starlette",
+    "httpx",
+    "yaml",
+    "contracts.lifecycle",
+    "contracts.targets",
+    "contracts.listen",
+    "schemathesis",
+)
+
+
+def _loaded_after(code: str) -> list[str]:
+    """The HEAVY modules present in ``sys.modules`` after running ``code`` in a fresh interpreter."""
+    probe = f"import sys, json\n{code}\nprint(json.dumps([name for name in {HEAVY!r} if name in sys.modules]))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    return list(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_loading_both_plugin_modules_imports_nothing_heavy() -> None:
+    assert _loaded_after("import mockserver.pytest_plugin, contracts.plugin") == []
+
+
+def test_package_names_are_still_there_on_first_use() -> None:
+    code = "import mockserver, contracts\nassert mockserver.create_app and contracts.Listener and contracts.sign"
+    assert set(_loaded_after(code)) >= {"mockserver.app", "contracts.listen"}
+
+
+def test_pytest_run_with_the_plugins_imports_nothing_heavy_until_a_fixture_is_used(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_plain.py").write_text(
+        "import sys\n\ndef test_plain():\n"
+        "    assert 'mockserver.pytest_plugin' in sys.modules and 'contracts.plugin' in sys.modules\n"
+        "    heavy = ('mockserver.app', 'mockserver.testing', 'contracts.lifecycle')\n"
+        "    assert [m for m in heavy if m in sys.modules] == []\n"
+    )
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_plain.py"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_aurous_mock_makes_its_client_on_first_use_without_tls_for_http() -> None:
+    mock = AurousMock("http://127.0.0.1:9", "al_live_" + "0" * 64)
+    assert mock._client is None
+    client = mock.client
+    assert client is mock.client  # one client, made once
+    assert client.headers["X-Api-Key"] == mock.api_key
+    assert str(client.base_url) == "http://127.0.0.1:9"
+    mock.close()
+
+
+@pytest.mark.e2e
+def test_emulator_thread_stopped_without_waiting_removes_its_media_files_at_once() -> None:
+    server = EmulatorThread(Settings(clock="virtual", host="127.0.0.1", port=0)).start()
+    media = server.app.state.emulator.media
+    media.image(width=8, height=8, seed=1, prompt="x")
+    assert media.directory.is_dir()
+    server.stop(wait=False)
+    assert not media.directory.exists()
+    server.thread.join(timeout=10)  # it still shuts down on its own
+    assert not server.thread.is_alive()
