@@ -10,7 +10,7 @@ const POLL_MS = 1500;
 const state = {
   key: "", token: sessionStorage.getItem("aurous-mock-token") || "", tab: "generations", version: null,
   clock: null, running: false, genCursors: [], genAfter: null, ledgerCursors: [], ledgerAfter: null,
-  moving: false, selected: {}, inFlight: false,
+  moving: false, selected: {}, inFlight: false, again: false,
 };
 
 // --- DOM helpers: text only --------------------------------------------------------------------------------
@@ -108,8 +108,13 @@ function parseDuration(text) {
 
 // --- generations and characters ----------------------------------------------------------------------------
 
+function expired(row) {
+  return Boolean(row.outputs_expire_at && state.clock && Date.parse(row.outputs_expire_at) <= Date.parse(state.clock.now));
+}
+
 function outputCell(row) {
   const resource = row.resource;
+  if (expired(row)) return el("span", { class: "muted" }, "410 output_expired");
   if (resource.output_urls) {
     return resource.output_urls.map((url, i) => el("img", { src: url, alt: `output ${i}`, loading: "lazy" }));
   }
@@ -130,7 +135,7 @@ function timeLeft(iso) {
 function showGeneration(row) {
   state.selected.generation = row.id;
   const detail = [el("h3", {}, row.id, " ", badge(row.status))];
-  if (row.resource.output_video_url) {
+  if (row.resource.output_video_url && !expired(row)) {
     detail.push(el("video", { id: "player", src: row.resource.output_video_url, controls: true, muted: true }));
   }
   detail.push(el("p", { class: "muted" }, `pending until ${short(row.started_at)}, finishes ${short(row.finish_at)}`));
@@ -314,7 +319,10 @@ const LOADERS = {
 };
 
 async function refresh(force) {
-  if (state.inFlight) return;
+  if (state.inFlight) {
+    state.again = state.again || force; // a forced refresh asked for meanwhile runs right after this one
+    return;
+  }
   state.inFlight = true;
   try {
     if (!state.key && state.tab !== "teams") {
@@ -337,6 +345,10 @@ async function refresh(force) {
     say(error.message);
   } finally {
     state.inFlight = false;
+    if (state.again) {
+      state.again = false;
+      refresh(true);
+    }
   }
 }
 
