@@ -22,6 +22,7 @@ from mockserver.api.pipeline import Ctx, json_response, page_response
 from mockserver.api.usage import ledger_response
 from mockserver.clock import rfc3339, rfc3339_or_none
 from mockserver.core.errors import InvalidFormatError
+from mockserver.core.journal import KEY_PREVIEW
 from mockserver.core.models import Generation, JobStatus, Team
 from mockserver.core.pagination import paginate
 from mockserver.core.scenarios import output_ttl
@@ -46,13 +47,14 @@ def _one_of(ctx: Ctx, name: str, allowed: tuple[str, ...], message: str) -> str 
 
 def _team_row(ctx: Ctx, team: Team) -> dict[str, Any]:
     emulator = ctx.emulator
-    keys = [key for key in emulator.accounts.keys(team) if not key.revoked]
+    keys = emulator.accounts.keys(team)
     return {
         "id": team.id,
         "object": "mock.team_overview",
         "name": team.name,
         "created_at": rfc3339(team.created_at),
-        "key": keys[0].key if keys else None,
+        "key_preview": keys[0].key[:KEY_PREVIEW] + "…" if keys else None,  # never a whole key: no team's secret
+        "keys": len(keys),
         "credits": team.credits,
         "held_credits": team.held,
         "available_credits": team.available,
@@ -63,7 +65,7 @@ def _team_row(ctx: Ctx, team: Team) -> dict[str, Any]:
 
 
 async def list_teams(ctx: Ctx) -> Response:
-    """The caller's team; every team seen with ``?global=true``, newest first, with a key that opens it."""
+    """The caller's team; every team seen with ``?global=true``, newest first: counters and a key preview only."""
     limit = query_int(ctx, "limit", 100, 1, 1000)
     if not flag(ctx, "global"):
         return json_response({"object": "list", "data": [_team_row(ctx, ctx.team)], "has_more": False})

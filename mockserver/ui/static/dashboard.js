@@ -303,12 +303,12 @@ function scenarioBody() {
 // --- teams --------------------------------------------------------------------------------------------------
 
 async function loadTeams() {
+  // The overview shows no team's whole key: open a team with its key (the field, or a #key= link).
   const teams = await api("GET", "/_mock/teams?global=true");
-  fill($("teams").tBodies[0], teams.data.map((team) => el("tr", { onclick: () => team.key && openTeam(team.key) },
-    el("td", {}, team.name, " ", el("code", { class: "muted" }, team.id)), el("td", {}, short(team.created_at)),
-    el("td", {}, String(team.credits)), el("td", {}, String(team.held_credits)), el("td", {}, String(team.generations)),
-    el("td", {}, `${short(team.clock.now)}${team.clock.frozen ? " (frozen)" : ""}`),
-    el("td", {}, team.key ? el("button", {}, "Open") : ""))));
+  fill($("teams").tBodies[0], teams.data.map((team) => el("tr", { "data-team": team.id },
+    el("td", {}, team.name, " ", el("code", { class: "muted" }, team.id)), el("td", {}, team.key_preview || "—"),
+    el("td", {}, short(team.created_at)), el("td", {}, String(team.credits)), el("td", {}, String(team.held_credits)),
+    el("td", {}, String(team.generations)), el("td", {}, `${short(team.clock.now)}${team.clock.frozen ? " (frozen)" : ""}`))));
 }
 
 // --- live ---------------------------------------------------------------------------------------------------

@@ -105,10 +105,15 @@ def test_teams_view_is_the_callers_team_and_every_team_with_global(client: TestC
     a, b = team(), team()
     ok(client.post("/v1/images", json={"prompt": "x"}, headers=a), 201)
     mine = ok(client.get("/_mock/teams", headers=a))["data"]
-    assert [(row["key"], row["generations"], row["held_credits"]) for row in mine] == [(a["X-Api-Key"], 1, 1.0)]
-    ok(client.get("/_mock/team", headers=b))
-    everyone = ok(client.get("/_mock/teams", params={"global": "true", "limit": 1000}, headers=a))["data"]
-    assert {a["X-Api-Key"], b["X-Api-Key"]} <= {row["key"] for row in everyone}
+    preview = a["X-Api-Key"][:14] + "…"
+    assert [(row["key_preview"], row["keys"], row["generations"], row["held_credits"]) for row in mine] == [
+        (preview, 1, 1, 1.0)
+    ]
+    b_id = ok(client.get("/_mock/team", headers=b))["id"]
+    everyone = ok(client.get("/_mock/teams", params={"global": "true", "limit": 1000}, headers=a))
+    assert b_id in {row["id"] for row in everyone["data"]}
+    assert a["X-Api-Key"] not in str(everyone)  # the overview shows no team's whole key
+    assert b["X-Api-Key"] not in str(everyone)
 
 
 def test_endpoints_and_characters_views_show_the_teams_own(client: TestClient) -> None:
