@@ -49,17 +49,17 @@ WAIT_MS = 10_000
 
 
 def settings(**overrides: Any) -> Settings:
-    return Settings(
-        clock="virtual",
-        seed=17,
-        rate_limits_enabled=False,
-        image_pending_seconds=2,
-        image_processing_seconds=8,
-        video_pending_seconds=3,
-        video_processing_seconds=20,
-        webhook_poll_seconds=0.05,
-        **overrides,
-    )
+    defaults: dict[str, Any] = {
+        "clock": "virtual",
+        "seed": 17,
+        "rate_limits_enabled": False,
+        "image_pending_seconds": 2,
+        "image_processing_seconds": 8,
+        "video_pending_seconds": 3,
+        "video_processing_seconds": 20,
+        "webhook_poll_seconds": 0.05,
+    }
+    return Settings(**{**defaults, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +169,19 @@ def test_generations_appear_live_and_succeed_when_the_page_advances_the_clock(pa
     shown = json.loads(tab.locator("#gen-detail pre").text_content() or "")
     assert shown == ok(api.get(f"/v1/images/{ids[1]}"))  # exactly as the public API returns it
     page.shot("generations")
+
+
+def test_statuses_move_on_a_running_clock_without_any_action(page: Page) -> None:
+    """Pending → processing → succeeded on the system clock: the page re-reads what it shows in flight by itself."""
+    running = create_app(settings(clock="system", image_pending_seconds=1.0, image_processing_seconds=3.0))
+    with ServerThread(running, name="dashboard-running") as server:
+        key = new_api_key()
+        tab = page.open(server.base_url, key)
+        ok(httpx.post(f"{server.base_url}/v1/images", json={"prompt": "in flight"}, headers={"X-Api-Key": key}), 201)
+        page.expect("#generations tbody tr[data-status='processing']").to_have_count(1)
+        page.expect("#generations tbody tr[data-status='succeeded']").to_have_count(1)
+        page.expect("#generations td img").to_have_count(1)
+        tab.goto("about:blank")  # stop polling before the server stops
 
 
 def test_filters_and_the_clock_controls(page: Page, base: str, api) -> None:
@@ -370,6 +383,7 @@ def test_beyond_loopback_with_a_token_the_page_asks_for_it_and_sends_it_as_a_hea
         page.expect("#token-form").to_be_hidden()
         assert sent
         assert all("s3cret" not in url for url in sent)
+        tab.goto("about:blank")  # stop polling before the server stops
 
 
 def test_another_site_cannot_drive_the_control_plane(page: Page, base: str, api) -> None:
