@@ -85,6 +85,16 @@ def aurous_mock(
         mock.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that used ``aurous_mock`` says where to look: the dashboard opened on its own team."""
+    report: Any = yield
+    mock = getattr(item, "funcargs", {}).get("aurous_mock")
+    if report.failed and isinstance(mock, AurousMock):
+        report.sections.append(("aurous-mock", f"this test's team in the dashboard: {mock.dashboard_url}"))
+    return report  # type: ignore[no-any-return]
+
+
 @dataclass
 class WebhookReceiver:
     """A loopback HTTP receiver that records every delivery; verify them with the endpoint's secret."""

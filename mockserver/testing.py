@@ -214,6 +214,11 @@ class AurousMock:
         if self._client is not None:
             self._client.close()
 
+    @property
+    def dashboard_url(self) -> str:
+        """``/_mock/ui`` opened on this team: the key rides in the URL fragment, which never reaches the server."""
+        return f"{self.base_url}/_mock/ui#key={self.api_key}"
+
     def control(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
         """Call a control route; raises ``httpx.HTTPStatusError`` with the envelope on failure."""
         response = self.client.request(method, path, json=body, params=params or None)

@@ -88,7 +88,7 @@ def test_control_spec_answers_errors_in_the_envelope_with_convention_headers() -
 def test_control_spec_global_flag_is_documented_where_it_is_read() -> None:
     sources = "".join(
         Path(__file__).resolve().parent.parent.joinpath("mockserver/api", name).read_text(encoding="utf-8")
-        for name in ("control.py", "control_state.py", "journal.py")
+        for name in ("control.py", "control_state.py", "journal.py", "control_views.py")
     )
     assert re.search(r'flag\(ctx, "global"\)', sources)
     with_global = {
@@ -108,6 +108,7 @@ def test_control_spec_global_flag_is_documented_where_it_is_read() -> None:
         "mock_restore_snapshot",
         "mock_delete_snapshot",
         "mock_clear_journal",
+        "mock_list_teams",
     }
 
 

@@ -20,6 +20,7 @@ from mockserver.api.pipeline import Ctx, json_response
 from mockserver.clock import TeamTime, rfc3339
 from mockserver.core.errors import (
     DomainError,
+    ForeignOriginError,
     InvalidApiKeyError,
     InvalidFormatError,
     MissingApiKeyError,
@@ -56,6 +57,8 @@ def refusal(request: Request) -> DomainError | None:
     """
     settings = request.app.state.emulator.settings
     local = settings.loopback_only and _from_loopback(request.scope.get("client"))
+    if local and settings.control_token is None and _browser_beyond_loopback(request):
+        local = False
     if not settings.control_plane or (settings.control_token is None and not local):
         return RouteNotFoundError(method=request.method, path=request.url.path)
     if settings.control_token is not None:
@@ -64,6 +67,43 @@ def refusal(request: Request) -> DomainError | None:
             return MissingApiKeyError(f"The control plane needs the {TOKEN_HEADER} header.")
         if not hmac.compare_digest(sent.encode(), settings.control_token.encode()):
             return InvalidApiKeyError(f"Wrong {TOKEN_HEADER}.")
+    return foreign_origin(request)
+
+
+def _browser_beyond_loopback(request: Request) -> bool:
+    """A browser that reached loopback under another name (DNS rebinding): its ``Host`` is not a loopback one.
+
+    Only requests a browser sends (``Origin`` or ``Sec-Fetch-Site``) are checked, so scripts and test clients that
+    send any ``Host`` keep working; a page on another site renamed to 127.0.0.1 never gets in.
+    """
+    if "origin" not in request.headers and "sec-fetch-site" not in request.headers:
+        return False
+    host = request.headers.get("host", "")
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return True
+
+
+def foreign_origin(request: Request) -> DomainError | None:
+    """A state change sent by a page of another origin (a cross-site form or fetch to loopback), or None.
+
+    Browsers name the page's origin in ``Origin`` (``null`` for sandboxed frames and files) and say
+    ``Sec-Fetch-Site: cross-site`` on every such request; reads stay open to same-origin pages only by CORS.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    origin = request.headers.get("origin")
+    site = request.headers.get("sec-fetch-site")
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    if origin is not None and origin.lower() != own.lower():
+        return ForeignOriginError(origin=origin[:200])
+    if site is not None and site not in ("same-origin", "none"):
+        return ForeignOriginError(origin=site)
     return None
 
 

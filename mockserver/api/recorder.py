@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from mockserver.api.pipeline import Ctx
 
 JOURNAL_PATH = "/_mock/journal"  # reading or forgetting history is not recorded in it
+CONTROL_PATH = "/_mock/"
+# The dashboard (/_mock/ui) marks its requests: its reads are not recorded, so an open page never fills the journal
+# it shows (its state changes are, like anyone's).
+DASHBOARD_HEADER = "Aurous-Mock-Dashboard"
+_DASHBOARD_KEY = DASHBOARD_HEADER.lower().encode("latin-1")
 
 
 def record(
@@ -36,6 +41,9 @@ def record(
     path: str = scope["path"]
     if emulator.journal.size <= 0 or path.startswith(JOURNAL_PATH):
         return
+    control = path.startswith(CONTROL_PATH)
+    if control and scope["method"] == "GET" and any(name == _DASHBOARD_KEY for name, _ in scope["headers"]):
+        return
     request_id: str = scope["state"]["request_id"]
     request_body = ctx._body if ctx is not None else None  # only a body the handler read: never read it here
     body = getattr(response, "body", None)  # a streamed or file response keeps no body
@@ -44,7 +52,7 @@ def record(
         id="jnl_" + request_id.partition("_")[2],
         at=ctx.now if ctx is not None else emulator.accounts.now(team),
         operation=operation,
-        control=path.startswith("/_mock/"),
+        control=control,
         method=scope["method"],
         path=path,
         query=scope.get("query_string", b""),

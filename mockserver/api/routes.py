@@ -13,6 +13,7 @@ from mockserver.api import (
     characters,
     control,
     control_state,
+    control_views,
     files,
     generations,
     journal,
@@ -20,6 +21,7 @@ from mockserver.api import (
     outputs,
     scenarios,
     spec,
+    ui,
     usage,
     webhooks,
 )
@@ -263,6 +265,15 @@ CONTROL: list[BaseRoute] = [
     _control("/journal/count", journal.count_journal, "GET"),
     _control("/journal", journal.clear_journal, "DELETE"),
     _guarded("/openapi.yaml", spec.control_openapi_yaml, "mock_control_openapi_yaml"),
+    # The dashboard's views (api/control_views.py) and the dashboard itself (api/ui.py guards its own shell).
+    _control("/teams", control_views.list_teams, "GET"),
+    _control("/generations", control_views.list_generations, "GET"),
+    _control("/characters", control_views.list_characters, "GET"),
+    _control("/ledger", control_views.list_ledger, "GET"),
+    _control("/webhooks/endpoints", control_views.list_webhook_endpoints, "GET"),
+    _control("/changes", control_views.changes, "GET"),
+    _exact(Route("/_mock/ui", ui.dashboard_page, methods=["GET"], name="mock_dashboard_page")),
+    _exact(Route("/_mock/ui/static/{name}", ui.dashboard_asset, methods=["GET"], name="mock_dashboard_asset")),
 ]
 
 

@@ -239,7 +239,7 @@ def render_entry(entry: LedgerEntry) -> dict[str, Any]:
     }
 
 
-def _ledger(ctx: Ctx, entries: list[LedgerEntry]) -> Response:
+def ledger_response(ctx: Ctx, entries: list[LedgerEntry]) -> Response:
     query = ctx.request.query_params
     kind = query.get("type")
     if kind is not None and kind not in usage.LEDGER_TYPES:
@@ -255,7 +255,7 @@ async def list_usage_events(ctx: Ctx) -> Response:
     entries = ctx.emulator.ledger.entries(ctx.team)
     if not _wants_stream(ctx, "cursor"):
         _common(ctx, None)  # the [G] filters are validated whichever shape answers
-        return _ledger(ctx, entries)
+        return ledger_response(ctx, entries)
     page = _begin(ctx, LIST_EVENTS, _event_params(ctx), EVENT_DEFAULTS, (100, 500), "cursor")
     rows, has_more = usage.events(page.params, _generations(ctx), ctx.now, page.position, page.limit)
     cursor = None

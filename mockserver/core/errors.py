@@ -34,7 +34,8 @@ upstream ``type`` (one of five), the stable ``code``, the HTTP ``status`` and a 
     │   ├── MissingApiKeyError               401 missing_api_key
     │   ├── InvalidApiKeyError               401 invalid_api_key
     │   ├── RevokedApiKeyError               401 revoked_api_key
-    │   └── MissingScopeError                403 missing_scope
+    │   ├── MissingScopeError                403 missing_scope
+    │   └── ForeignOriginError               403 foreign_origin (emulator only: the control plane)
     ├── NotFoundError                type=not_found
     │   ├── ResourceNotFoundError            404 resource_not_found
     │   ├── RouteNotFoundError               404 resource_not_found (unknown URL)
@@ -253,6 +254,14 @@ class MissingScopeError(AuthenticationError):
     code = "missing_scope"
     status = 403
     message = "This API key has scope {have}; this operation requires {need}."
+
+
+class ForeignOriginError(AuthenticationError):
+    """A browser request to the control plane from another site (aurous-mock only: any page can reach loopback)."""
+
+    code = "foreign_origin"
+    status = 403
+    message = "The control plane refuses state changes from another origin ({origin})."
 
 
 # --- not_found -------------------------------------------------------------------------------------

@@ -260,6 +260,12 @@ class Journal:
     def count(self, team_id: str, query: Query | None = None) -> int:
         return len(self.entries(team_id, query))
 
+    def latest(self, team_id: str) -> str | None:
+        """The id of the team's newest entry (None when it has none): changes whenever one is recorded."""
+        with self._lock:
+            ring = self._rings.get(team_id)
+            return ring.entries[-1].id if ring is not None and ring.entries else None
+
     def clear(self, team_id: str | None = None) -> int:
         """Forget one team's history (every team's when ``team_id`` is None); the number of entries forgotten."""
         with self._lock:

@@ -49,6 +49,25 @@ def test_plugin_fixtures_work_in_a_user_test_file(pytester: pytest.Pytester) -> 
     result.assert_outcomes(passed=5)
 
 
+def test_a_failed_test_prints_the_dashboard_link_of_its_team(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_user="""
+def test_red(aurous_mock):
+    assert aurous_mock.dashboard_url.endswith("#key=" + aurous_mock.api_key)
+    assert aurous_mock.balance["available_credits"] == -1
+
+def test_green(aurous_mock):
+    pass
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "-rN")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*aurous-mock*", "this test's team in the dashboard: http://127.0.0.1:*/_mock/ui#key=al_live_*"]
+    )
+    assert result.stdout.str().count("/_mock/ui#key=") == 1  # the green test prints nothing
+
+
 @pytest.mark.e2e
 def test_plugin_runs_against_an_emulator_given_by_url(pytester: pytest.Pytester) -> None:
     from mockserver.testing import EmulatorThread

@@ -115,8 +115,17 @@ BATTERY: list[tuple[str, str, Any]] = [
     ("GET", "/_mock/journal", None),
     ("GET", "/_mock/journal/count", None),
     ("DELETE", "/_mock/journal", None),
+    ("GET", "/_mock/teams", None),
+    ("GET", "/_mock/generations", None),
+    ("GET", "/_mock/characters", None),
+    ("GET", "/_mock/ledger", None),
+    ("GET", "/_mock/webhooks/endpoints", None),
+    ("GET", "/_mock/changes", None),
     ("POST", "/_mock/reset", None),
 ]
+# Routes without a team: the spec, the dashboard's shell and files (no data; tests/mockserver/api/test_ui.py)
+SPEC = {("GET", "/_mock/openapi.yaml")}
+UNSCOPED = SPEC | {("GET", "/_mock/ui"), ("GET", "/_mock/ui/static/x_1")}
 
 
 def every_team_scoped_operation(client: TestClient, headers: dict[str, str]) -> list[str]:
@@ -132,7 +141,7 @@ def every_team_scoped_operation(client: TestClient, headers: dict[str, str]) -> 
 
 def test_the_battery_runs_every_control_route() -> None:
     shapes = {(method, re.sub(r"\{[^}]+\}", "x_1", path)) for method, path, _ in BATTERY}
-    assert set(CONTROL_ROUTES) == shapes | {("GET", "/_mock/openapi.yaml")}  # the spec: no team at all
+    assert set(CONTROL_ROUTES) == shapes | UNSCOPED
 
 
 def test_one_teams_control_operations_never_touch_or_show_another_team(client: TestClient) -> None:
@@ -214,7 +223,7 @@ def test_every_control_route_is_off_beyond_loopback_without_a_token(
     assert client.get("/v1/balance", headers={"X-Api-Key": new_api_key()}).status_code == 200
 
 
-@pytest.mark.parametrize(("method", "path"), CONTROL_ROUTES)
+@pytest.mark.parametrize(("method", "path"), [route for route in CONTROL_ROUTES if route not in UNSCOPED - SPEC])
 def test_every_control_route_needs_the_token_when_one_is_set(client_for: ClientFactory, method: str, path: str) -> None:
     client = client_for(host="0.0.0.0", control_token="s3cret")
     headers = {"X-Api-Key": new_api_key()}
