@@ -138,7 +138,7 @@ async def put_character_upload(request: Request) -> Response:
             raise ResourceNotFoundError(kind="upload", id=upload_id)
         now = emulator.accounts.now(emulator.accounts.team(ticket.team_id))
         signature = request.query_params.get("signature", "")
-        characters.authorize_upload(ticket, signature, request.headers.get("content-type", ""), now)
+        characters.authorize_upload(ticket, signature, now)
         data = await _limited_body(request)
         characters.receive_upload(ticket, data)
     except DomainError as error:
