@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     rate_limits_enabled: bool = True
     rate_limits: dict[str, BucketConfig] = Field(default_factory=dict)
     idempotency_ttl_seconds: float = Field(default=86400, gt=0)
+    idempotency_replay: Literal["terminal", "immediate"] = Field(
+        default="terminal",
+        description="A retry of a generation create replays once the original is terminal (409 before), or at once",
+    )
     idempotency_lease_seconds: float = Field(
         default=120, gt=0, description="Real seconds before a key in flight whose request never ended is free again"
     )

@@ -221,6 +221,11 @@ async def save_character(ctx: Ctx) -> Response:
     return _reply(ctx, ctx.emulator.characters.save(ctx.team, ctx.path("id"), ctx.now))
 
 
+def still_synthesizing(ctx: Ctx, character_id: str) -> bool:
+    """Whether a character a resynthesis or regeneration started is still synthesizing (``Operation.running``)."""
+    return ctx.emulator.characters.synthesizing(ctx.team, character_id, ctx.now)
+
+
 async def resynthesize_character(ctx: Ctx) -> Response:
     await ctx.parse(ResynthesizeRequest)  # force_all is forward-compatible only: the full set is replaced
     return _reply(ctx, ctx.emulator.characters.resynthesize(ctx.team, ctx.path("id"), _meta(ctx)))

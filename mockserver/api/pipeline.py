@@ -25,7 +25,13 @@ from mockserver.api.recorder import record
 from mockserver.core import idempotency, payload
 from mockserver.core.accounts import require_scope
 from mockserver.core.emulator import Emulator
-from mockserver.core.errors import DomainError, InvalidFormatError, PayloadTooLargeError, TooManyRequestsError
+from mockserver.core.errors import (
+    DomainError,
+    IdempotencyKeyInUseError,
+    InvalidFormatError,
+    PayloadTooLargeError,
+    TooManyRequestsError,
+)
 from mockserver.core.models import ApiKey, Team
 from mockserver.core.pagination import Page, Row
 from mockserver.core.ratelimit import Decision
@@ -157,6 +163,8 @@ class Operation:
     bucket: str | None = "get"
     idempotent: bool = False
     fingerprint: Callable[[Ctx], Awaitable[Any]] | None = None
+    # For an operation with a lifecycle: whether the resource it created (the ``id`` of its answer) is still running.
+    running: Callable[[Ctx, str], bool] | None = None
 
 
 async def _json_fingerprint(ctx: Ctx) -> Any:
@@ -243,6 +251,8 @@ async def _run_idempotent(op: Operation, ctx: Ctx) -> Response:
     store = ctx.emulator.idempotency
     replay = store.begin(ctx.team.id, key, idempotency.fingerprint(route, body), ctx.now, wall=time.time())
     if replay is not None:
+        if _still_running(op, ctx, replay.resource_id):
+            raise IdempotencyKeyInUseError(STILL_RUNNING)  # the page: no Retry-After, no id of the original
         return Response(replay.body, status_code=replay.status, headers={**replay.headers, REPLAYED_HEADER: "true"})
     try:
         response = await _handle(op, ctx)
@@ -251,7 +261,30 @@ async def _run_idempotent(op: Operation, ctx: Ctx) -> Response:
         raise
     if 200 <= response.status_code < 300:
         kept = {"content-type": response.headers.get("content-type", "application/json")}
-        store.complete(ctx.team.id, key, response.status_code, bytes(response.body), kept)
+        created = _resource_id(response.body) if op.running is not None else None
+        store.complete(ctx.team.id, key, response.status_code, bytes(response.body), kept, created)
     else:
         store.abandon(ctx.team.id, key)
     return response
+
+
+STILL_RUNNING = (
+    "The original request with this Idempotency-Key is still running; retry the same key later to get its response."
+)
+
+
+def _still_running(op: Operation, ctx: Ctx, resource_id: str | None) -> bool:
+    """Whether a finished twin must wait: its resource is still running and replays wait for terminal states."""
+    if op.running is None or resource_id is None or ctx.emulator.settings.idempotency_replay != "terminal":
+        return False
+    return op.running(ctx, resource_id)
+
+
+def _resource_id(body: bytes | memoryview) -> str | None:
+    """The ``id`` of a JSON answer (what a lifecycle operation created), if any."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    found = data.get("id") if isinstance(data, dict) else None
+    return found if isinstance(found, str) else None

@@ -292,6 +292,13 @@ class Characters:
         character: Character | None = self.store.get(KIND, character_id)
         return character
 
+    def synthesizing(self, team: Team, character_id: str, now: datetime) -> bool:
+        """Whether the team's character is still synthesizing at ``now`` (a forgotten one is not)."""
+        character = self.find(character_id)
+        if character is None or character.team_id != team.id:
+            return False
+        return character.view(now).status is CharacterStatus.SYNTHESIZING
+
     def served_ref(self, character: Character, key: str, token: str, now: datetime) -> Ref:
         """The ref behind a signed ref URL; a bad or expired token, a deleted character or a stale key is 404."""
         signed = outputs.verify(self.settings.signing_key, token, character.id, f"ref:{key}", unix_seconds(now))

@@ -571,12 +571,17 @@ def test_resynthesize_replays_with_the_same_key_and_charges_once(client, headers
     path = f"/v1/characters/{created['id']}/resynthesize"
     keyed = {**headers, "Idempotency-Key": "resynth-1"}
     first = client.post(path, json={"force_all": False}, headers=keyed)
+    # While the synthesis runs, a retry is 409 without Retry-After (the idempotency page); once it is done, the replay.
+    early = client.post(path, json={"force_all": False}, headers=keyed)
+    assert_envelope(early, 409, "idempotency_key_in_use")
+    assert "Retry-After" not in early.headers
+    advance(client, headers, SYNTH_SECONDS)
     replay = client.post(path, json={"force_all": False}, headers=keyed)
     assert (first.status_code, replay.status_code) == (200, 200)
     assert "Aurous-Idempotent-Replayed" not in first.headers
     assert replay.headers["Aurous-Idempotent-Replayed"] == "true"
     assert replay.json() == first.json()
-    assert balance(client, headers) == (1000, 4)
+    assert balance(client, headers) == (996, 0)  # charged once
     assert_envelope(client.post(path, json={"force_all": True}, headers=keyed), 409, "idempotency_key_in_use")
 
 
@@ -643,10 +648,12 @@ def test_regenerate_replays_with_the_same_key(client, headers):
     path = f"/v1/characters/{created['id']}/refs/regenerate"
     keyed = {**headers, "Aurous-Idempotent-Key": "regen-1"}
     first = client.post(path, json={"pose": "front"}, headers=keyed)
+    assert_envelope(client.post(path, json={"pose": "front"}, headers=keyed), 409, "idempotency_key_in_use")
+    advance(client, headers, SYNTH_SECONDS)
     replay = client.post(path, json={"pose": "front"}, headers=keyed)
     assert replay.headers["Aurous-Idempotent-Replayed"] == "true"
     assert replay.json() == first.json()
-    assert balance(client, headers) == (1000, 1)
+    assert balance(client, headers) == (999, 0)
     assert_envelope(client.post(path, json={"pose": "back"}, headers=keyed), 409, "idempotency_key_in_use")
 
 
