@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     default_scope: Scope = "full"
     default_billing_mode: str = "metered"
     keys: list[KeyConfig] = Field(default_factory=list)
+    strict_keys: bool = Field(
+        default=False,
+        description="Only declared keys (keys:, POST /_mock/keys) authenticate the public API; others get 401",
+    )
 
     # Conventions
     rate_limits_enabled: bool = True

@@ -165,6 +165,7 @@ class Operation:
     fingerprint: Callable[[Ctx], Awaitable[Any]] | None = None
     # For an operation with a lifecycle: whether the resource it created (the ``id`` of its answer) is still running.
     running: Callable[[Ctx, str], bool] | None = None
+    provisions: bool = False  # an unknown well-formed key gets a team even under strict_keys (the control plane)
 
 
 async def _json_fingerprint(ctx: Ctx) -> Any:
@@ -189,7 +190,7 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         team: Team | None = None  # known once authenticated: the journal records the team's exchanges only
         ctx: Ctx | None = None
         try:
-            team, key = emulator.accounts.authenticate(api_key_from(headers))
+            team, key = emulator.accounts.authenticate(api_key_from(headers), provision=op.provisions)
             require_scope(key, op.scope)
             now = emulator.accounts.now(team)
             emulator.generations.settle_due(team, now)  # every read sees a settled ledger

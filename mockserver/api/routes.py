@@ -197,7 +197,7 @@ SPEC: list[BaseRoute] = [
 
 
 def _control(path: str, handler: Handler, method: str = "POST") -> Route:
-    inner = endpoint(Operation(f"mock_{handler.__name__}", handler, scope="read", bucket=None))
+    inner = endpoint(Operation(f"mock_{handler.__name__}", handler, scope="read", bucket=None, provisions=True))
 
     async def run(request: Request) -> Response:
         refused = control.refusal(request)
