@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=32 * 1024, ge=1024, description="Request line and headers; 431 beyond")
     max_url_bytes: int = Field(default=8 * 1024, ge=256, description="Path and query string; 414 beyond")
     legacy_redirects: bool = True
+    legacy_after_sunset: Literal["not_found", "redirect"] = Field(
+        default="not_found",
+        description="Legacy routes and /docs past their Sunset (2026-08-04, caller's clock): 404, or still 308",
+    )
 
     # Generations (the lifecycle, outputs, statuses)
     emit_v11_statuses: bool = False

@@ -71,6 +71,26 @@ def api_key_from(headers: Mapping[bytes, bytes]) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def caller(request: Request) -> Team | None:
+    """The team of the request's key for an answer that is no operation (a legacy redirect, a 404 or 405), if the key
+    authenticates; a missing or bad key is no error there (such answers need none). Under strict keys nothing is
+    provisioned; otherwise a new well-formed key gets its team, as on any request."""
+    emulator: Emulator = request.app.state.emulator
+    try:
+        team, _ = emulator.accounts.authenticate(api_key_from(request_headers(request.scope)), provision=False)
+    except DomainError:
+        return None
+    return team
+
+
+def passive_rate_headers(emulator: Emulator, team: Team | None, bucket: str, now: datetime) -> dict[str, str]:
+    """``X-RateLimit-*`` of the team's ``bucket``, no token taken: the rate-limits page puts them on every response
+    (inferred: which class a non-operation reports, and that it draws nothing)."""
+    if team is None:
+        return {}
+    return emulator.limiter.peek(team.id, bucket, now).headers()
+
+
 def request_id_of(request: Request) -> str:
     return str(request.scope["state"]["request_id"])
 
