@@ -10,7 +10,8 @@ After every step it checks, each as a named :class:`LifecycleViolation`:
   ``available == credits − held``; ``balance_never_negative``.
 
 Within rules: ``cancel_semantics`` (pending/processing → cancelled; cancelled → same; succeeded/failed → 400
-``generation_not_cancellable``), ``idempotent_replay`` (same key and body → same id, never re-billed) and
+``generation_not_cancellable``), ``idempotent_replay`` (same key and body → ``409 idempotency_key_in_use`` while the
+generation runs, then the same id, never re-billed) and
 ``output_semantics`` (succeeded → 200 PNG/MP4 bytes; none produced → 422 ``output_not_available``; 24 h after
 completion → 410 ``output_expired``).
 
@@ -231,9 +232,17 @@ class JobLifecycle(RuleBasedStateMachine):
         if gen.idempotency_key is None or self.now - gen.created_at > OUTPUT_TTL - 600:
             return  # no key, or the key may have expired (24 h): a replay would rightly create anew
         self.config.creates += 1
-        answer = self._request(
-            "POST", f"/v1/{gen.kind}s", json=gen.body, headers={"Idempotency-Key": gen.idempotency_key}
-        )
+        answer = self._retry(gen)
+        if answer.status_code == 409 and _code(answer) == "idempotency_key_in_use" and self._read(gen) not in ACTIVE:
+            answer = self._retry(gen)  # it may have finished since the 409: it is terminal now, so this one replays
+        elif answer.status_code == 409 and _code(answer) == "idempotency_key_in_use":
+            return  # the idempotency page: 409 while the original still runs; the replay comes once it is terminal
+        if answer.status_code in (200, 201) and self._read(gen) in ACTIVE:  # statuses never go back
+            raise LifecycleViolation(
+                "idempotent_replay",
+                f"replaying {gen.id} with Idempotency-Key {gen.idempotency_key} answered {answer.status_code} while it "
+                "is still running; expected 409 idempotency_key_in_use until it is terminal",
+            )
         if answer.status_code not in (200, 201) or answer.json().get("id") != gen.id:
             raise LifecycleViolation(
                 "idempotent_replay",
@@ -242,6 +251,11 @@ class JobLifecycle(RuleBasedStateMachine):
             )
         # The replay carries the original (cached) body, so its status is not observed; balance_conserved checks
         # that it was not billed again.
+
+    def _retry(self, gen: Gen) -> Any:
+        return self._request(
+            "POST", f"/v1/{gen.kind}s", json=gen.body, headers={"Idempotency-Key": str(gen.idempotency_key)}
+        )
 
     @rule(gen_id=generations)
     def cancel(self, gen_id: str) -> None:
@@ -418,3 +432,12 @@ def run_lifecycle(
         run_state_machine_as_test(machine, settings=run_settings)
     else:
         hypothesis_seed(seed)(get_state_machine_test(machine, settings=run_settings))()
+
+
+def _code(answer: Any) -> str | None:
+    """The envelope's ``error.code`` of an answer, if it has one."""
+    try:
+        error = answer.json().get("error")
+    except ValueError:
+        return None
+    return error.get("code") if isinstance(error, dict) else None

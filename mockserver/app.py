@@ -15,7 +15,7 @@ from starlette.responses import Response
 from mockserver.api.dispatch import DirectRoutes
 from mockserver.api.errors import error_response
 from mockserver.api.middleware import ConventionsMiddleware
-from mockserver.api.pipeline import request_id_of
+from mockserver.api.pipeline import caller, passive_rate_headers, request_id_of
 from mockserver.api.routes import PUBLIC, routes
 from mockserver.api.scenarios import install as install_scenarios
 from mockserver.api.webhooks import install
@@ -35,6 +35,8 @@ from mockserver.settings import Settings, load_settings
 from mockserver.store import Store, open_store
 from mockserver.webhooks import HttpxSender, Sender, WebhookDispatcher
 
+UNROUTED_BUCKET = "get"
+
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404/405 become the upstream envelope (never its plain text)."""
@@ -50,6 +52,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = InvalidFormatError(str(exc.detail))
     else:
         error = RouteNotFoundError(method=method, path=path)
+    if exc.status_code in (404, 405):  # an authenticated request's 404 / 405 reports its read bucket (inferred)
+        team = caller(request)
+        emulator = request.app.state.emulator
+        now = emulator.accounts.now(team) if team is not None else emulator.clock.now()
+        error.headers.update(passive_rate_headers(emulator, team, UNROUTED_BUCKET, now))
     return error_response(error, request_id_of(request))
 
 

@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=_positive, default=1, help="worker processes sharing the store (default 1; needs --store)"
     )
+    serve.add_argument(
+        "--strict-keys",
+        action="store_true",
+        default=None,
+        help="only declared keys (config keys:, POST /_mock/keys) authenticate; any other key gets 401",
+    )
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     _add_check(commands)
     _add_listen(commands)
@@ -214,6 +220,7 @@ def serve(args: argparse.Namespace) -> int:
             clock=args.clock,
             scenarios_file=args.scenarios,
             store=args.store,
+            strict_keys=args.strict_keys,
         )
     except ValidationError as exc:
         return _fail(f"invalid settings: {exc}")
@@ -229,6 +236,8 @@ def serve(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     sock = _bind(settings)
     _banner(sock)
+    if settings.strict_keys:
+        print(STRICT_KEYS_BANNER, flush=True)  # noqa: T201
     if args.workers > 1:
         app.state.emulator.close()
         app.state.emulator.store.close()  # the parent only checked the settings; each worker opens its own
@@ -238,6 +247,9 @@ def serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     return 0
+
+
+STRICT_KEYS_BANNER = "  strict keys: only declared keys (config keys:, POST /_mock/keys) authenticate /v1/*"
 
 
 def _banner(sock: socket.socket) -> None:

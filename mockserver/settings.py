@@ -73,11 +73,19 @@ class Settings(BaseSettings):
     default_scope: Scope = "full"
     default_billing_mode: str = "metered"
     keys: list[KeyConfig] = Field(default_factory=list)
+    strict_keys: bool = Field(
+        default=False,
+        description="Only declared keys (keys:, POST /_mock/keys) authenticate the public API; others get 401",
+    )
 
     # Conventions
     rate_limits_enabled: bool = True
     rate_limits: dict[str, BucketConfig] = Field(default_factory=dict)
     idempotency_ttl_seconds: float = Field(default=86400, gt=0)
+    idempotency_replay: Literal["terminal", "immediate"] = Field(
+        default="terminal",
+        description="A retry of a generation create replays once the original is terminal (409 before), or at once",
+    )
     idempotency_lease_seconds: float = Field(
         default=120, gt=0, description="Real seconds before a key in flight whose request never ended is free again"
     )
@@ -86,6 +94,10 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=32 * 1024, ge=1024, description="Request line and headers; 431 beyond")
     max_url_bytes: int = Field(default=8 * 1024, ge=256, description="Path and query string; 414 beyond")
     legacy_redirects: bool = True
+    legacy_after_sunset: Literal["not_found", "redirect"] = Field(
+        default="not_found",
+        description="Legacy routes and /docs past their Sunset (2026-08-04, caller's clock): 404, or still 308",
+    )
 
     # Generations (the lifecycle, outputs, statuses)
     emit_v11_statuses: bool = False

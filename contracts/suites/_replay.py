@@ -1,13 +1,19 @@
 """The ``idempotency`` check of the conventions suite (reference §1.9), on a team of its own.
 
-``POST /v1/images`` (billable: only when spending is allowed, at the cheapest parameters): the same
-``Idempotency-Key`` and body replays the first answer (same status and id, ``Aurous-Idempotent-Replayed: true``,
-``available_credits`` unchanged); the first call carries no replay header; the same key with another body → 409
-``idempotency_key_in_use``. ``POST /v1/files`` (free, but a create: not under ``live-safe``): the same with a 1×1 PNG,
-another ``metadata`` being the other body. What the check created is cancelled or deleted afterwards.
+``POST /v1/images`` (billable: only when spending is allowed, at the cheapest parameters): the idempotency page
+("Recovering after a dropped connection") answers a retry with the same ``Idempotency-Key`` and body ``409
+idempotency_key_in_use`` without ``Retry-After`` while the generation still runs, and the first answer (same status
+and id, ``Aurous-Idempotent-Replayed: true``) once it is terminal. So the retry sent right away may be either — on a
+live target the generation may finish at any moment — but a replay is a finding if the generation is still running
+after it (statuses never go back). The check then cancels the generation (terminal at once, hold released) and the
+next retry must replay, ``available_credits`` unchanged. The first call carries no replay header; the same key with
+another body → 409 ``idempotency_key_in_use``. ``POST /v1/files`` (free, but a create: not under ``live-safe``) has
+no lifecycle and replays at once, checked the same way with a 1×1 PNG, another ``metadata`` being the other body.
+What the check created is cancelled or deleted afterwards.
 
-Findings: ``IdempotencySetupFailed``, ``IdempotentFirstCallMarkedReplayed``, ``IdempotentReplayNotMarked``,
-``IdempotentReplayNewResource``, ``IdempotentReplayBilledTwice``, ``IdempotencyConflictNot409``.
+Findings: ``IdempotencySetupFailed``, ``IdempotentFirstCallMarkedReplayed``, ``IdempotentRetryWhileRunning``,
+``IdempotentReplayWhileRunning``, ``IdempotentReplayNotMarked``, ``IdempotentReplayNewResource``,
+``IdempotentReplayBilledTwice``, ``IdempotencyConflictNot409``.
 """
 
 from __future__ import annotations
@@ -44,10 +50,56 @@ def _available(check: Convention) -> float | None:
 
 
 Send = Callable[[str, dict[str, Any]], Any]  # (step, extra request arguments) → response
+RUNNING = frozenset({"pending", "processing"})
 
 
-def _replay(check: Convention, what: str, send: Send, first: dict[str, Any], other: dict[str, Any]) -> str | None:
-    """Send ``first`` twice and ``other`` once under one key; return the created id (to clean up)."""
+class Lifecycle:
+    """How the check reads and ends what a lifecycle create started (images: status and cancel)."""
+
+    def __init__(self, status: Callable[[str], str | None], finish: Callable[[str], None]) -> None:
+        self.status = status
+        self.finish = finish
+
+
+def _retry_while_running(check: Convention, what: str, send: Send, first: dict[str, Any], life: Lifecycle) -> None:
+    """The retry sent right away: ``409`` without ``Retry-After`` (still running) or a replay (already terminal)."""
+    key_headers = first["headers"]
+    early = send(f"{what}: retry while running", first)
+    created = str(json_object(early).get("id") or "")
+    if early.status_code == 409:
+        problems = envelope_problems(early, status=409, code="idempotency_key_in_use", error_type="invalid_request")
+        if early.headers.get("retry-after") is not None:
+            problems.append(f"Retry-After: {early.headers.get('retry-after')}")
+        check.verdict(
+            "IdempotentRetryWhileRunning",
+            f"{what}: the retry while the original runs is not the documented 409",
+            problems,
+            expected="409 invalid_request/idempotency_key_in_use without Retry-After",
+            response=early,
+        )
+        return
+    status = life.status(created) if 200 <= early.status_code < 300 and created else None
+    problems = [] if 200 <= early.status_code < 300 else [f"{early.status_code}"]
+    if status in RUNNING:  # statuses never go back: it was running when it was replayed
+        problems.append(f"replayed while the generation is {status}")
+    check.verdict(
+        "IdempotentReplayWhileRunning",
+        f"{what}: the retry replayed before the original was terminal",
+        problems,
+        expected=f"409 idempotency_key_in_use while running (key {key_headers['Idempotency-Key']})",
+        response=early,
+    )
+
+
+def _replay(
+    check: Convention,
+    what: str,
+    send: Send,
+    first: dict[str, Any],
+    other: dict[str, Any],
+    life: Lifecycle | None = None,
+) -> str | None:
+    """Send ``first`` twice (thrice with a lifecycle) and ``other`` once under one key; return the created id."""
     key = f"aurous-contracts-{uuid.uuid4()}"
     headers = {"Idempotency-Key": key}
     original = send(f"{what}: first", {**first, "headers": headers})
@@ -69,6 +121,9 @@ def _replay(check: Convention, what: str, send: Send, first: dict[str, Any], oth
         expected=f"no {REPLAYED}",
         response=original,
     )
+    if life is not None:
+        _retry_while_running(check, what, send, {**first, "headers": headers}, life)
+        life.finish(created)  # terminal: the next retry must replay
     before = _available(check)
     replay = send(f"{what}: replay", {**first, "headers": headers})
     after = _available(check)
@@ -114,9 +169,14 @@ def _images(check: Convention) -> None:
     def send(step: str, arguments: dict[str, Any]) -> Any:
         return check.send("POST", "/v1/images", step, operation="createImage", **arguments)
 
-    created = _replay(check, "POST /v1/images", send, first, other)
-    if created is not None:  # release the hold (the emulator's team is thrown away anyway)
-        check.session.client.post(f"/v1/images/{created}/cancel", headers=check.session.headers())
+    def status(created: str) -> str | None:
+        found = json_object(check.send("GET", f"/v1/images/{created}", "read the original")).get("status")
+        return found if isinstance(found, str) else None
+
+    def cancel(created: str) -> None:  # terminal at once, the hold released (400 if it finished: terminal too)
+        check.send("POST", f"/v1/images/{created}/cancel", "cancel the original")
+
+    _replay(check, "POST /v1/images", send, first, other, Lifecycle(status, cancel))
 
 
 def _files(check: Convention) -> None:

@@ -90,8 +90,10 @@ class AurousClient:
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         timeout: float = 30.0,
+        in_use_wait: float = 600.0,
     ) -> None:
         self.max_attempts, self.backoff, self.sleep = max_attempts, backoff, sleep
+        self.in_use_wait = in_use_wait  # how long a keyed retry waits for a still-running original (seconds)
         self.http = httpx.Client(base_url=base_url.rstrip("/"), headers={"X-Api-Key": api_key}, timeout=timeout)
 
     def close(self) -> None:
@@ -107,8 +109,14 @@ class AurousClient:
 
     def _request(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
         """Send with up to ``max_attempts`` tries: 429 waits ``Retry-After``; 5xx and dropped connections back off
-        exponentially, but only for requests that are safe to repeat (GETs, creates with an ``Idempotency-Key``)."""
-        for attempt in range(1, self.max_attempts + 1):
+        exponentially, but only for requests that are safe to repeat (GETs, creates with an ``Idempotency-Key``).
+
+        A keyed retry whose original is still running gets ``409 idempotency_key_in_use`` (no ``Retry-After``): as the
+        idempotency page says, back off 0.5 s doubling to 8 s and retry the same key until it replays the original,
+        for at most ``in_use_wait`` seconds. Those waits do not count as attempts."""
+        attempt, waited, pause = 0, 0.0, self.backoff
+        while attempt < self.max_attempts:
+            attempt += 1
             last = attempt == self.max_attempts
             try:
                 response = self.http.request(method, url, **kwargs)
@@ -120,6 +128,11 @@ class AurousClient:
             if response.is_success:
                 return response
             error = AurousError.from_response(response)
+            if idempotent and error.code == "idempotency_key_in_use" and waited < self.in_use_wait:
+                delay = min(pause, self.in_use_wait - waited)
+                self.sleep(delay)
+                waited, pause, attempt = waited + delay, min(pause * 2, 8.0), attempt - 1  # not an attempt
+                continue
             retry = response.status_code == 429 or (error.retryable and idempotent)
             if last or not retry:
                 raise error

@@ -178,16 +178,30 @@ def test_dropped_connection_on_create_is_retried_with_the_same_idempotency_key(
     assert credits(aurous_mock) == (1000.0, 1.0)
 
 
-def test_same_idempotency_key_creates_and_bills_once(api: AurousClient, aurous_mock: AurousMock, tick: Tick):
+def test_same_idempotency_key_creates_and_bills_once(
+    api: AurousClient, aurous_mock: AurousMock, tick: Tick, sleeper: VirtualSleep
+):
     first = api.create_image("A lighthouse", idempotency_key="order-4711")
-    again = api.create_image("A lighthouse", idempotency_key="order-4711")
+    again = api.create_image("A lighthouse", idempotency_key="order-4711")  # 409 while it runs: backs off, retries
 
     assert again["id"] == first["id"]
+    assert sleeper.delays[:5] == [0.5, 1.0, 2.0, 4.0, 8.0]  # the page's back-off, on the virtual clock
+    assert max(sleeper.delays) == 8.0
     replay = aurous_mock.journal.entries(operation="createImage")[0]  # newest first
     assert replay["response_headers"].get("aurous-idempotent-replayed") == "true"
     api.wait(first["id"], poll=tick)
     assert credits(aurous_mock) == (999.0, 0.0)
     assert len(list(api.list_generations())) == 1
+
+
+def test_a_client_that_treats_409_as_fatal_fails_as_in_production(aurous_mock: AurousMock):
+    """Without waiting for the original, a keyed retry meets 409 idempotency_key_in_use, as it would upstream."""
+    with AurousClient(aurous_mock.base_url, aurous_mock.api_key, in_use_wait=0) as impatient:
+        impatient.create_image("A lighthouse", idempotency_key="order-4712")
+        with pytest.raises(AurousError) as error:
+            impatient.create_image("A lighthouse", idempotency_key="order-4712")
+    assert (error.value.status, error.value.code) == (409, "idempotency_key_in_use")
+    assert error.value.retry_after is None
 
 
 # --- typed errors -----------------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ async def put_character_upload(request: Request) -> Response:
             raise ResourceNotFoundError(kind="upload", id=upload_id)
         now = emulator.accounts.now(emulator.accounts.team(ticket.team_id))
         signature = request.query_params.get("signature", "")
-        characters.authorize_upload(ticket, signature, request.headers.get("content-type", ""), now)
+        characters.authorize_upload(ticket, signature, now)
         data = await _limited_body(request)
         characters.receive_upload(ticket, data)
     except DomainError as error:
@@ -219,6 +219,11 @@ async def delete_character(ctx: Ctx) -> Response:
 
 async def save_character(ctx: Ctx) -> Response:
     return _reply(ctx, ctx.emulator.characters.save(ctx.team, ctx.path("id"), ctx.now))
+
+
+def still_synthesizing(ctx: Ctx, character_id: str) -> bool:
+    """Whether a character a resynthesis or regeneration started is still synthesizing (``Operation.running``)."""
+    return ctx.emulator.characters.synthesizing(ctx.team, character_id, ctx.now)
 
 
 async def resynthesize_character(ctx: Ctx) -> Response:

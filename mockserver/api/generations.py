@@ -179,6 +179,11 @@ async def create_video(ctx: Ctx) -> Response:
     return _reply(ctx, ctx.emulator.generations.create_video(ctx.team, req, _meta(ctx)), 201)
 
 
+def still_running(ctx: Ctx, gen_id: str) -> bool:
+    """Whether a generation a create made is still pending or processing (``Operation.running``)."""
+    return ctx.emulator.generations.running(ctx.team, gen_id, ctx.now)
+
+
 async def estimate_image(ctx: Ctx) -> Response:
     req = await ctx.parse(ImageRequest)
     return _estimate(ctx.emulator.generations.estimate_image(ctx.team, req, ctx.version, ctx.now).wire())

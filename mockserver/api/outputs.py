@@ -52,7 +52,7 @@ def _authorize(request: Request, emulator: Emulator, gen: Generation, index: str
             return False
     raw = api_key_from(request_headers(request.scope))
     if raw:
-        team, _ = emulator.accounts.authenticate(raw)
+        team, _ = emulator.accounts.authenticate(raw, provision=False)
         if team.id != gen.team_id:
             raise ResourceNotFoundError(kind="generation", id=gen.id)
         return False

@@ -25,7 +25,13 @@ from mockserver.api.recorder import record
 from mockserver.core import idempotency, payload
 from mockserver.core.accounts import require_scope
 from mockserver.core.emulator import Emulator
-from mockserver.core.errors import DomainError, InvalidFormatError, PayloadTooLargeError, TooManyRequestsError
+from mockserver.core.errors import (
+    DomainError,
+    IdempotencyKeyInUseError,
+    InvalidFormatError,
+    PayloadTooLargeError,
+    TooManyRequestsError,
+)
 from mockserver.core.models import ApiKey, Team
 from mockserver.core.pagination import Page, Row
 from mockserver.core.ratelimit import Decision
@@ -63,6 +69,26 @@ def api_key_from(headers: Mapping[bytes, bytes]) -> str | None:
         return None
     scheme, _, token = auth.decode("latin-1").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def caller(request: Request) -> Team | None:
+    """The team of the request's key for an answer that is no operation (a legacy redirect, a 404 or 405), if the key
+    authenticates; a missing or bad key is no error there (such answers need none). Under strict keys nothing is
+    provisioned; otherwise a new well-formed key gets its team, as on any request."""
+    emulator: Emulator = request.app.state.emulator
+    try:
+        team, _ = emulator.accounts.authenticate(api_key_from(request_headers(request.scope)), provision=False)
+    except DomainError:
+        return None
+    return team
+
+
+def passive_rate_headers(emulator: Emulator, team: Team | None, bucket: str, now: datetime) -> dict[str, str]:
+    """``X-RateLimit-*`` of the team's ``bucket``, no token taken: the rate-limits page puts them on every response
+    (inferred: which class a non-operation reports, and that it draws nothing)."""
+    if team is None:
+        return {}
+    return emulator.limiter.peek(team.id, bucket, now).headers()
 
 
 def request_id_of(request: Request) -> str:
@@ -157,6 +183,9 @@ class Operation:
     bucket: str | None = "get"
     idempotent: bool = False
     fingerprint: Callable[[Ctx], Awaitable[Any]] | None = None
+    # For an operation with a lifecycle: whether the resource it created (the ``id`` of its answer) is still running.
+    running: Callable[[Ctx, str], bool] | None = None
+    provisions: bool = False  # an unknown well-formed key gets a team even under strict_keys (the control plane)
 
 
 async def _json_fingerprint(ctx: Ctx) -> Any:
@@ -181,7 +210,7 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         team: Team | None = None  # known once authenticated: the journal records the team's exchanges only
         ctx: Ctx | None = None
         try:
-            team, key = emulator.accounts.authenticate(api_key_from(headers))
+            team, key = emulator.accounts.authenticate(api_key_from(headers), provision=op.provisions)
             require_scope(key, op.scope)
             now = emulator.accounts.now(team)
             emulator.generations.settle_due(team, now)  # every read sees a settled ledger
@@ -243,6 +272,8 @@ async def _run_idempotent(op: Operation, ctx: Ctx) -> Response:
     store = ctx.emulator.idempotency
     replay = store.begin(ctx.team.id, key, idempotency.fingerprint(route, body), ctx.now, wall=time.time())
     if replay is not None:
+        if _still_running(op, ctx, replay.resource_id):
+            raise IdempotencyKeyInUseError(STILL_RUNNING)  # the page: no Retry-After, no id of the original
         return Response(replay.body, status_code=replay.status, headers={**replay.headers, REPLAYED_HEADER: "true"})
     try:
         response = await _handle(op, ctx)
@@ -251,7 +282,30 @@ async def _run_idempotent(op: Operation, ctx: Ctx) -> Response:
         raise
     if 200 <= response.status_code < 300:
         kept = {"content-type": response.headers.get("content-type", "application/json")}
-        store.complete(ctx.team.id, key, response.status_code, bytes(response.body), kept)
+        created = _resource_id(response.body) if op.running is not None else None
+        store.complete(ctx.team.id, key, response.status_code, bytes(response.body), kept, created)
     else:
         store.abandon(ctx.team.id, key)
     return response
+
+
+STILL_RUNNING = (
+    "The original request with this Idempotency-Key is still running; retry the same key later to get its response."
+)
+
+
+def _still_running(op: Operation, ctx: Ctx, resource_id: str | None) -> bool:
+    """Whether a finished twin must wait: its resource is still running and replays wait for terminal states."""
+    if op.running is None or resource_id is None or ctx.emulator.settings.idempotency_replay != "terminal":
+        return False
+    return op.running(ctx, resource_id)
+
+
+def _resource_id(body: bytes | memoryview) -> str | None:
+    """The ``id`` of a JSON answer (what a lifecycle operation created), if any."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    found = data.get("id") if isinstance(data, dict) else None
+    return found if isinstance(found, str) else None

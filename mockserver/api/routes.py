@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -90,17 +91,20 @@ HOOKS = ("write", "webhooks_post")
 CHARS_POST = ("write", "characters_post")
 CHARS_GET = ("read", "characters_get")
 CHARS_SYNTH = ("write", "characters_synthesize")
+# Idempotent operations with a lifecycle: a retry replays once what the original started is terminal (409 before).
+GENERATION_KEYED: dict[str, Any] = {"idempotent": True, "running": generations.still_running}
+SYNTHESIS_KEYED: dict[str, Any] = {"idempotent": True, "running": characters.still_synthesizing}
 
 # Rate-limit classes of the undocumented cases (file/webhook deletes, rotation) are inferred.
 PUBLIC: list[Entry] = [
     # Generations (images and videos)
-    _op("POST", "/v1/images", Operation("createImage", generations.create_image, *IMAGES_POST, idempotent=True)),
+    _op("POST", "/v1/images", Operation("createImage", generations.create_image, *IMAGES_POST, **GENERATION_KEYED)),
     _op("POST", "/v1/images/estimate", Operation("estimateImage", generations.estimate_image, *ESTIMATE)),
     _op("GET", "/v1/images", Operation("listGenerations", generations.list_generations)),
     _op("GET", "/v1/images/{id}", Operation("getGeneration", generations.get_generation)),
     _op("POST", "/v1/images/{id}/cancel", Operation("cancelGeneration", generations.cancel_generation, *IMAGES_POST)),
     _raw("GET", "/v1/images/{id}/output/{index}", "getImageOutput", outputs.get_image_output),
-    _op("POST", "/v1/videos", Operation("createVideo", generations.create_video, *IMAGES_POST, idempotent=True)),
+    _op("POST", "/v1/videos", Operation("createVideo", generations.create_video, *IMAGES_POST, **GENERATION_KEYED)),
     _op("POST", "/v1/videos/estimate", Operation("estimateVideo", generations.estimate_video, *ESTIMATE)),
     _op("GET", "/v1/videos/{id}", Operation("getVideo", generations.get_video)),
     _raw("GET", "/v1/videos/{id}/output", "getVideoOutput", outputs.get_video_output),
@@ -138,12 +142,12 @@ PUBLIC: list[Entry] = [
     _op(
         "POST",
         "/v1/characters/{id}/resynthesize",
-        Operation("resynthesizeCharacter", characters.resynthesize_character, *CHARS_SYNTH, idempotent=True),
+        Operation("resynthesizeCharacter", characters.resynthesize_character, *CHARS_SYNTH, **SYNTHESIS_KEYED),
     ),
     _op(
         "POST",
         "/v1/characters/{id}/refs/regenerate",
-        Operation("regenerateCharacterRef", characters.regenerate_character_ref, *CHARS_SYNTH, idempotent=True),
+        Operation("regenerateCharacterRef", characters.regenerate_character_ref, *CHARS_SYNTH, **SYNTHESIS_KEYED),
     ),
     # Webhook endpoints
     _op("POST", "/v1/webhook_endpoints", Operation("createWebhookEndpoint", webhooks.create_webhook_endpoint, *HOOKS)),
@@ -195,7 +199,7 @@ SPEC: list[BaseRoute] = [
 
 
 def _control(path: str, handler: Handler, method: str = "POST") -> Route:
-    inner = endpoint(Operation(f"mock_{handler.__name__}", handler, scope="read", bucket=None))
+    inner = endpoint(Operation(f"mock_{handler.__name__}", handler, scope="read", bucket=None, provisions=True))
 
     async def run(request: Request) -> Response:
         refused = control.refusal(request)

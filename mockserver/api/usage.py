@@ -130,6 +130,8 @@ def _event_params(ctx: Ctx) -> dict[str, Any]:
     if "type" in ctx.request.query_params:
         sent["media_type"] = _one_of(ctx, "type", usage.EVENT_TYPES)
     _texts(ctx, sent, ("model",))
+    if sent.get("api_key_id") is not None:
+        sent["api_key_id"] = usage.recorded_key_id(sent["api_key_id"])
     return sent
 
 
@@ -219,7 +221,7 @@ def render_event(gen: Generation, now: datetime, charges: dict[str, float]) -> d
         "input_tokens": None,
         "output_tokens": None,
         "credits_charged": charges.get(gen.id, 0.0),
-        "api_key_id": gen.params.get("api_key_id"),
+        "api_key_id": usage.event_key_id(gen.params.get("api_key_id")),
         "user_id": None,
         "request_id": gen.creation_request_id,
     }

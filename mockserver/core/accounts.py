@@ -3,6 +3,10 @@
 Any well-formed key the emulator has not seen (``al_live_…`` or legacy ``og_…``) provisions its own
 team with the default balance, so each test can isolate itself by using a fresh key. Keys can also
 be declared up front (settings) with a team, balance, scope, revoked state and billing mode.
+
+With ``strict_keys`` the public API authenticates only keys the emulator knows: declared in the settings, by
+``POST /_mock/keys``, or by using the key on the control plane (which still provisions, so a test can set up its
+team); any other key, well-formed or not, is ``401 invalid_api_key`` as upstream would answer it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ KEY_PATTERN = re.compile(r"^(?:al_live_|og_)[A-Za-z0-9_\-]{1,200}$")
 KEY_PREVIEW_LENGTH = 14
 KEY_FORMAT = "key must be al_live_… or og_… followed by 1-200 letters, digits, '_' or '-'."
 KEY_TAKEN = "The API key {preview}… exists already; change it with PATCH /_mock/keys/{{key}}."
+UNKNOWN_KEY = (
+    "Invalid API key: this emulator runs with strict keys, and this key was never declared "
+    "(settings keys: or POST /_mock/keys)."
+)
 
 
 def refreshed(store: Store, team: Team) -> Team:
@@ -95,8 +103,12 @@ class Accounts:
             billing_mode=self.settings.default_billing_mode,
         )
 
-    def authenticate(self, raw: str | None) -> tuple[Team, ApiKey]:
-        """The team and key behind ``raw``; provisions unseen well-formed keys."""
+    def authenticate(self, raw: str | None, *, provision: bool = True) -> tuple[Team, ApiKey]:
+        """The team and key behind ``raw``; provisions unseen well-formed keys, unless strict keys forbid it.
+
+        ``provision=False`` (the public API) refuses an unknown key when ``strict_keys`` is set; the control plane
+        passes ``True``, so using a key there declares it.
+        """
         if raw is None or raw == "":
             raise MissingApiKeyError()
         key = self.store.get("api_key", raw)
@@ -105,6 +117,8 @@ class Accounts:
                 raise InvalidApiKeyError()
             if raw in self._declared:
                 _, key = self.declare(self._declared[raw])
+            elif self.settings.strict_keys and not provision:
+                raise InvalidApiKeyError(UNKNOWN_KEY)
             else:
                 key = self._provision(raw)
         if key.revoked:

@@ -33,6 +33,8 @@ from mockserver.ids import IdSource
 from mockserver.settings import Settings
 from mockserver.store import Store
 
+RUNNING = frozenset({JobStatus.PENDING, JobStatus.PROCESSING})
+
 KIND = "generation"
 DUE = "due"
 MAX_SEED = 4_294_967_295
@@ -293,6 +295,11 @@ class Generations:
         """A generation by id regardless of team (output URLs are readable with a token alone)."""
         gen: Generation | None = self.store.get(KIND, gen_id)
         return gen
+
+    def running(self, team: Team, gen_id: str, now: datetime) -> bool:
+        """Whether the team's generation is still pending or processing at ``now`` (a forgotten one is not)."""
+        gen = self.find(gen_id)
+        return gen is not None and gen.team_id == team.id and gen.status_at(now) in RUNNING
 
     def list_generations(
         self, team: Team, *, limit: int, starting_after: str | None, ending_before: str | None

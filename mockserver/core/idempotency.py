@@ -8,6 +8,10 @@ A key in flight is leased for a span of real time (``idempotency_lease_seconds``
 at most the 30 s of a ``latency`` scenario plus its own work): when the process handling it dies mid-request,
 the record is never completed nor abandoned, and once the lease runs out a retry with the key proceeds instead of
 answering 409 for the rest of the 24 h window (inferred: upstream documents no crash behaviour).
+
+A finished twin of a lifecycle operation (a generation create; a character resynthesis or ref regeneration) replays
+only once what it created is terminal on the team's clock: before, the retry is ``409 idempotency_key_in_use``
+(the idempotency page); ``idempotency_replay = "immediate"`` replays at once, as files always do.
 """
 
 from __future__ import annotations
@@ -45,9 +49,17 @@ def validate_key(header: str, value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Replay:
+    """A finished twin's answer; ``resource_id`` names what it created when its operation has a lifecycle.
+
+    The idempotency page ("Recovering after a dropped connection"): while that resource is still running, a retry
+    gets ``409 idempotency_key_in_use`` without ``Retry-After``; once it is terminal, the replay. The caller decides
+    with the resource at hand (``api.pipeline``), on the team's clock.
+    """
+
     status: int
     body: bytes
     headers: dict[str, str]
+    resource_id: str | None = None
 
 
 class Idempotency:
@@ -82,14 +94,18 @@ class Idempotency:
                 return None
             if record.fingerprint != print_ or record.state is IdempotencyState.IN_FLIGHT:
                 raise IdempotencyKeyInUseError()
-            return Replay(status=record.status, body=record.body, headers=dict(record.headers))
+            resource_id = getattr(record, "resource_id", None)  # records written before this field have none
+            return Replay(status=record.status, body=record.body, headers=dict(record.headers), resource_id=resource_id)
 
-    def complete(self, team_id: str, key: str, status: int, body: bytes, headers: dict[str, str]) -> None:
+    def complete(
+        self, team_id: str, key: str, status: int, body: bytes, headers: dict[str, str], resource_id: str | None = None
+    ) -> None:
         with self.store.transaction():
             record: IdempotencyRecord | None = self.store.get(KIND, f"{team_id}:{key}")
             if record is not None:
                 record.state, record.status, record.headers = IdempotencyState.DONE, status, headers
                 record.body = payload.kept(body)
+                record.resource_id = resource_id
                 self.store.put(KIND, f"{team_id}:{key}", record, owner=team_id)
 
     def abandon(self, team_id: str, key: str) -> None:

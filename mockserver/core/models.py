@@ -86,6 +86,7 @@ class IdempotencyRecord:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     lease_until: float | None = None  # real time (Unix seconds) after which an in-flight record counts as abandoned
+    resource_id: str | None = None  # what a lifecycle operation created (a generation, a character): see Replay
 
 
 class JobStatus(enum.StrEnum):

@@ -75,6 +75,17 @@ def take(bucket: RateBucket | None, spec: BucketSpec, now: datetime) -> tuple[Ra
     return bucket, decision
 
 
+def peek(bucket: RateBucket | None, spec: BucketSpec, now: datetime) -> Decision:
+    """``bucket`` refilled up to ``now``, nothing taken: the headers of an answer that is no operation."""
+    tokens = float(spec.capacity)
+    if bucket is not None:
+        elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
+        tokens = min(tokens, bucket.tokens + elapsed * spec.per_second)
+    until_full = (spec.capacity - tokens) / spec.per_second
+    reset = unix_seconds(now) + math.ceil(until_full)
+    return Decision(allowed=True, limit=spec.capacity, remaining=math.floor(tokens), reset=reset, retry_after=0)
+
+
 class Limiter:
     """Keeps each team's buckets in the store and answers allow/deny with the header values."""
 
@@ -95,3 +106,10 @@ class Limiter:
             state, decision = take(self.store.get(self.KIND, key), self.specs[bucket], now)
             self.store.put(self.KIND, key, state, owner=team_id)
         return decision
+
+    def peek(self, team_id: str, bucket: str, now: datetime) -> Decision:
+        """The team's ``bucket`` as it stands, no token taken (a legacy redirect, an unknown route; inferred)."""
+        spec = self.specs[bucket]
+        if not self.enabled:
+            return Decision(True, spec.capacity, spec.capacity, unix_seconds(now), 0)
+        return peek(self.store.get(self.KIND, f"{team_id}:{bucket}"), spec, now)

@@ -54,6 +54,26 @@ MSG_TOKEN_TEAM = "The {param} belongs to another team."
 MSG_TOKEN_EXPIRED = "The {param} has expired (token_expired): tokens live 24 hours from the first page."
 MSG_TOKEN_QUERY = "The {param} does not match the query parameters sent with it."
 
+# The pages disagree on how a key id is spelled: `/v1/usage` groups show `key_<ulid>`, the event-stream page shows
+# `apikey_<ulid>`. Each operation follows its own page (the more specific one); the ulid is the same key's.
+KEY_ID_PREFIX = "key_"
+EVENT_KEY_ID_PREFIX = "apikey_"
+
+
+def event_key_id(key_id: str | None) -> str | None:
+    """A recorded key id (``key_…``) as the event stream spells it (``apikey_…``)."""
+    if key_id is None or not key_id.startswith(KEY_ID_PREFIX):
+        return key_id
+    return EVENT_KEY_ID_PREFIX + key_id.removeprefix(KEY_ID_PREFIX)
+
+
+def recorded_key_id(sent: str) -> str:
+    """An event-stream ``api_key_id`` filter as recorded: ``apikey_…`` and its alias ``key_…`` name the same key."""
+    if sent.startswith(EVENT_KEY_ID_PREFIX):
+        return KEY_ID_PREFIX + sent.removeprefix(EVENT_KEY_ID_PREFIX)
+    return sent
+
+
 _USAGE_STATUS = {JobStatus.SUCCEEDED: "completed", JobStatus.EXPIRED: "failed", JobStatus.MODERATION_REJECTED: "failed"}
 
 

@@ -102,6 +102,43 @@ def test_replay_without_the_header_is_idempotent_replay_not_marked():
     }
 
 
+def test_replay_before_the_generation_is_terminal_is_reported():
+    """A target that replays a running generation's create at once (the emulator's old default) deviates."""
+    result = conventions(emulator(idempotency_replay="immediate"), "idempotency")
+    assert failures(result) == {"IdempotentReplayWhileRunning"}
+    finding = next(f for f in result.findings if f.failure == "IdempotentReplayWhileRunning")
+    assert "replayed while the generation is pending" in finding.message
+    assert finding.title == "POST /v1/images: the retry replayed before the original was terminal"
+
+
+def test_a_generation_already_terminal_at_the_retry_replays_without_a_finding():
+    """A live generation may finish before the retry: its replay is the documented answer, no false alarm."""
+    instant = emulator(image_pending_seconds=0, image_processing_seconds=0)
+    result = conventions(instant, "idempotency")
+    assert result.findings == [], result.summary()
+
+
+def _with_retry_after(app):
+    """The emulator, but its 409s carry a Retry-After the idempotency page says they lack."""
+
+    async def drifted(scope, receive, send):
+        async def adding(message):
+            if message["type"] == "http.response.start" and message["status"] == 409:
+                message = {**message, "headers": [*message["headers"], (b"retry-after", b"1")]}
+            await send(message)
+
+        await app(scope, receive, adding)
+
+    return drifted
+
+
+def test_a_409_with_retry_after_while_running_is_reported():
+    result = conventions(_with_retry_after(emulator()), "idempotency")
+    assert "IdempotentRetryWhileRunning" in failures(result)
+    finding = next(f for f in result.findings if f.failure == "IdempotentRetryWhileRunning")
+    assert "Retry-After: 1" in finding.message
+
+
 def _pin_to_published(headers, body):
     """A target that applies any later date as if it were the published version."""
     return [(k, v) for k, v in headers if not (k == b"aurous-version" and v > b"2026-05-15")], body

@@ -14,8 +14,8 @@ from mockserver import Settings, create_app
 BASE = "http://127.0.0.1"
 
 
-def emulator() -> Any:
-    return create_app(Settings(clock="virtual", rate_limits_enabled=False, default_credits=1000))
+def emulator(**overrides: Any) -> Any:
+    return create_app(Settings(clock="virtual", rate_limits_enabled=False, default_credits=1000, **overrides))
 
 
 class CancelKeepsHold:
@@ -88,8 +88,9 @@ def test_every_rule_path_holds_in_a_scripted_run() -> None:
         machine.fetch_output(image, 0)  # 422 output_not_available
         machine.cancel(doomed)  # pending → cancelled
         machine.cancel(doomed)  # cancelled → same
-        machine.replay_create(image)  # same id, not billed again
+        machine.replay_create(image)  # still pending: 409 idempotency_key_in_use, nothing billed
         machine.advance_clock(600)
+        machine.replay_create(image)  # terminal: same id, not billed again
         machine.fetch_output(image, 1)  # 200 image/png
         machine.fetch_output(video, 0)  # 200 video/mp4
         machine.fetch_output(doomed, 0)  # cancelled: 422
@@ -106,6 +107,18 @@ def test_every_rule_path_holds_in_a_scripted_run() -> None:
             machine.initial - float(machine._balance()["credits"])
             == machine.model[image].cost + machine.model[video].cost
         )
+
+
+def test_lifecycle_catches_a_replay_before_the_generation_is_terminal() -> None:
+    with TestClient(emulator(idempotency_replay="immediate"), base_url=BASE) as client:
+        machine = type(
+            "Scripted", (JobLifecycle,), {"config": LifecycleConfig(BASE, "al_live_script", client=client)}
+        )()
+        image = machine.create_image(prompt="a lighthouse", count=1, enhance=False, idempotent=True)
+        with pytest.raises(LifecycleViolation) as info:
+            machine.replay_create(image)
+    assert info.value.name == "idempotent_replay"
+    assert "still running" in str(info.value)
 
 
 class LiveLike:

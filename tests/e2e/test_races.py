@@ -268,9 +268,14 @@ def test_concurrent_idempotent_retries_create_and_bill_once(team):
     assert [row["id"] for row in ok(team.get("/v1/images"))["data"]] == [gen_id]
     balance = ok(team.get("/v1/balance"))
     assert (balance["credits"], balance["held_credits"]) == (50, 3)
-    after = ok(team.post("/v1/images", json=body, headers={"Idempotency-Key": "retry-storm"}))
-    assert after["id"] == gen_id  # a later retry replays the same generation
-    assert movements(team) == {gen_id: Counter(hold=1)}
+    # The original still runs: a later retry is 409 until it is terminal on the team's clock, then replays it.
+    early = team.post("/v1/images", json=body, headers={"Idempotency-Key": "retry-storm"})
+    assert (early.status_code, early.json()["error"]["code"]) == (409, "idempotency_key_in_use")
+    ok(team.post("/_mock/clock/advance", json={"seconds": 3600}))
+    after = team.post("/v1/images", json=body, headers={"Idempotency-Key": "retry-storm"})
+    assert (after.status_code, after.headers["Aurous-Idempotent-Replayed"]) == (201, "true")
+    assert after.json()["id"] == gen_id  # a later retry replays the same generation
+    assert movements(team) == {gen_id: Counter(hold=1, charge=1)}
 
 
 def test_concurrent_retries_with_different_bodies_create_at_most_one(team):

@@ -104,8 +104,9 @@ def test_a_restart_mid_flight_loses_and_duplicates_nothing(tmp_path: Path, stop:
             )
             read = http.get(f"/v1/files/{stored.json()['id']}").json()
             assert (read["size_bytes"], read["metadata"]) == (len(png()), {"k": "v"})
-            replay = http.post("/v1/images", json={"prompt": "once"}, headers=again)
-            assert (replay.json()["id"], replay.headers["Aurous-Idempotent-Replayed"]) == (kept["id"], "true")
+            # The keyed create survived the restart and is still running: its retry is 409 until it is terminal.
+            early = http.post("/v1/images", json={"prompt": "once"}, headers=again)
+            assert (early.status_code, early.json()["error"]["code"]) == (409, "idempotency_key_in_use")
             # Every generation (the hammer's too) holds once; only the first three were charged; balances agree.
             assert ledger(http, "hold") == Counter(list(after))
             assert ledger(http, "charge") == Counter(finished)
@@ -121,6 +122,8 @@ def test_a_restart_mid_flight_loses_and_duplicates_nothing(tmp_path: Path, stop:
                 time.sleep(0.5)  # a duplicate, if any, would arrive by now
             assert Counter(item.payload["data"]["id"] for item in listener.received) == Counter(everyone)
             assert ledger(http, "charge") == Counter(everyone)
+            replay = http.post("/v1/images", json={"prompt": "once"}, headers=again)
+            assert (replay.json()["id"], replay.headers["Aurous-Idempotent-Replayed"]) == (kept["id"], "true")
             assert balance(http) == (1000 - len(everyone), 0, 1000 - len(everyone))
     finally:
         stopped.set()
@@ -159,6 +162,7 @@ def test_a_key_in_flight_when_its_process_is_killed_is_free_again_after_its_leas
         time.sleep(max(0.0, lease - (time.monotonic() - killed_at)) + 0.2)
         first = http.post("/v1/images", json={"prompt": "once"}, headers=retry)
         assert first.status_code == 201, first.text
+        assert http.post("/_mock/clock/advance", json={"seconds": 3600}).status_code == 200  # terminal: it replays
         again = http.post("/v1/images", json={"prompt": "once"}, headers=retry)
         assert (again.status_code, again.json()["id"]) == (201, first.json()["id"])
         assert again.headers["Aurous-Idempotent-Replayed"] == "true"

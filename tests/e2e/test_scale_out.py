@@ -146,6 +146,10 @@ def test_racing_idempotent_retries_across_workers_bill_once(cluster: str) -> Non
     assert {status for status, _ in answers} <= {201, 409}
     created = {gen_id for status, gen_id in answers if status == 201}
     with client(cluster, key) as http:
+        assert balance(http) == (1000, 1, 999)
+        early = http.post("/v1/images", json=body, headers=retry)  # the original still runs
+        assert (early.status_code, early.json()["error"]["code"]) == (409, "idempotency_key_in_use")
+        assert http.post("/_mock/clock/advance", json={"seconds": 3600}).status_code == 200
         replay = http.post("/v1/images", json=body, headers=retry)
         assert replay.status_code == 201
         assert replay.headers["Aurous-Idempotent-Replayed"] == "true"
@@ -153,7 +157,6 @@ def test_racing_idempotent_retries_across_workers_bill_once(cluster: str) -> Non
         assert [row["generation_id"] for row in all_pages(http, "/v1/usage/events", type="hold")] == [
             replay.json()["id"]
         ]
-        assert balance(http) == (1000, 1, 999)
 
 
 def test_the_clock_moved_through_one_worker_is_the_others(cluster: str) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mockserver import Settings
+from mockserver.testing import EmulatorThread
+from tests.conftest import new_api_key
 from tests.helpers import REQUEST_ID, assert_envelope, cli_process
 
 BANNER = re.compile(r"^aurous-mock \S+ serving on (http://127\.0\.0\.1:(\d+))$")
@@ -46,9 +50,17 @@ def test_live_server_serves_balance(live_server: str) -> None:
     check_balance(live_server)
 
 
-def test_live_server_legacy_redirect(live_server: str) -> None:
-    with httpx.Client(base_url=live_server, timeout=10) as client:
-        response = client.post("/v1/generations")
+def test_legacy_redirect_until_the_sunset_then_404() -> None:
+    """Before the Sunset a legacy create redirects; a team whose clock passed it meets 404 (today's real date is past
+    it: the server starts its virtual clock before, explicitly)."""
+    settings = Settings(clock="virtual", clock_start=datetime(2026, 8, 1, tzinfo=UTC))
+    key = {"X-Api-Key": new_api_key()}
+    with EmulatorThread(settings) as server, httpx.Client(base_url=server.base_url, timeout=10) as client:
+        response = client.post("/v1/generations", headers=key)
         assert response.status_code == 308
         assert response.headers["Location"] == "/v1/images"
         assert response.headers["Sunset"] == "Tue, 04 Aug 2026 00:00:00 GMT"
+        assert response.headers["X-RateLimit-Limit"] == "120"
+        assert client.post("/_mock/clock/advance", json={"seconds": 3 * 86400}, headers=key).status_code == 200
+        assert_envelope(client.post("/v1/generations", headers=key), 404, "resource_not_found")
+        assert client.post("/v1/generations").status_code == 308  # no key: the base clock, still before

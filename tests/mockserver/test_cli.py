@@ -127,6 +127,22 @@ def test_cli_serve_reads_config_file_below_options(
     assert BANNER.match(capsys.readouterr().out.splitlines()[0])
 
 
+def test_cli_serve_strict_keys_flag(fake_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["serve", "--port", "0", "--strict-keys", "--log-level", "warning"])
+    main(["serve", "--port", "0", "--log-level", "warning"])
+    strict, default = (server.config.app.state.emulator.settings for server in fake_server.instances)
+    assert (strict.strict_keys, default.strict_keys) == (True, False)
+    out = capsys.readouterr().out
+    assert out.count("strict keys: only declared keys") == 1
+    assert "--strict-keys" in _serve_help(capsys)
+
+
+def _serve_help(capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    return capsys.readouterr().out
+
+
 # --- --store and --workers -------------------------------------------------------------------------------------
 
 

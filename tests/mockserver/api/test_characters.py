@@ -183,19 +183,36 @@ def test_upload_put_with_a_bad_or_expired_signature_is_refused(client, headers):
 
 
 @pytest.mark.parametrize(
-    ("content_type", "data", "param"),
-    [
-        ("image/jpeg", image_bytes(), "Content-Type"),
-        ("image/png", b"not an image", "body"),
-        ("image/png", image_bytes(kind="JPEG"), "body"),
-        ("image/png", b"", "body"),
-    ],
-    ids=["wrong-content-type", "garbage", "jpeg-bytes", "empty"],
+    "sent",
+    [{}, {"Content-Type": "application/octet-stream"}, {"Content-Type": "application/x-www-form-urlencoded"}],
+    ids=["no-content-type", "octet-stream", "curl-data-binary"],
 )
-def test_upload_put_checks_type_and_bytes(client, headers, content_type, data, param):
+def test_upload_put_is_any_well_formed_put(client, headers, sent):
+    """The upload-init page: "any well-formed PUT, no extra headers required"; the type comes from the bytes."""
     made = ticket(client, headers)
-    response = client.put(made["upload_url"], content=data, headers={"Content-Type": content_type})
-    assert_envelope(response, 400, "invalid_format", param)
+    data = image_bytes()
+    response = client.put(made["upload_url"], content=data, headers=sent)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"upload_id": made["upload_id"], "content_type": "image/png", "size_bytes": len(data)}
+    call(client, "POST", "/v1/characters/uploads/classify", headers, json={"upload_id": made["upload_id"]})
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [
+        ("image/png", b"not an image"),
+        (None, b"GIF89a" + bytes(32)),
+        ("image/png", image_bytes(kind="JPEG")),
+        (None, image_bytes(kind="JPEG")),
+        ("image/png", b""),
+    ],
+    ids=["garbage", "gif-no-header", "jpeg-bytes", "jpeg-bytes-no-header", "empty"],
+)
+def test_upload_put_checks_the_bytes(client, headers, content_type, data):
+    made = ticket(client, headers)
+    sent = {} if content_type is None else {"Content-Type": content_type}
+    response = client.put(made["upload_url"], content=data, headers=sent)
+    assert_envelope(response, 400, "invalid_format", "body")
 
 
 def test_upload_put_to_an_unknown_ticket_is_not_found(client):
@@ -554,12 +571,17 @@ def test_resynthesize_replays_with_the_same_key_and_charges_once(client, headers
     path = f"/v1/characters/{created['id']}/resynthesize"
     keyed = {**headers, "Idempotency-Key": "resynth-1"}
     first = client.post(path, json={"force_all": False}, headers=keyed)
+    # While the synthesis runs, a retry is 409 without Retry-After (the idempotency page); once it is done, the replay.
+    early = client.post(path, json={"force_all": False}, headers=keyed)
+    assert_envelope(early, 409, "idempotency_key_in_use")
+    assert "Retry-After" not in early.headers
+    advance(client, headers, SYNTH_SECONDS)
     replay = client.post(path, json={"force_all": False}, headers=keyed)
     assert (first.status_code, replay.status_code) == (200, 200)
     assert "Aurous-Idempotent-Replayed" not in first.headers
     assert replay.headers["Aurous-Idempotent-Replayed"] == "true"
     assert replay.json() == first.json()
-    assert balance(client, headers) == (1000, 4)
+    assert balance(client, headers) == (996, 0)  # charged once
     assert_envelope(client.post(path, json={"force_all": True}, headers=keyed), 409, "idempotency_key_in_use")
 
 
@@ -626,10 +648,12 @@ def test_regenerate_replays_with_the_same_key(client, headers):
     path = f"/v1/characters/{created['id']}/refs/regenerate"
     keyed = {**headers, "Aurous-Idempotent-Key": "regen-1"}
     first = client.post(path, json={"pose": "front"}, headers=keyed)
+    assert_envelope(client.post(path, json={"pose": "front"}, headers=keyed), 409, "idempotency_key_in_use")
+    advance(client, headers, SYNTH_SECONDS)
     replay = client.post(path, json={"pose": "front"}, headers=keyed)
     assert replay.headers["Aurous-Idempotent-Replayed"] == "true"
     assert replay.json() == first.json()
-    assert balance(client, headers) == (1000, 1)
+    assert balance(client, headers) == (999, 0)
     assert_envelope(client.post(path, json={"pose": "back"}, headers=keyed), 409, "idempotency_key_in_use")
 
 

@@ -923,24 +923,61 @@ def raw_post(client: TestClient, headers: dict[str, str], path: str, raw: bytes,
     return client.post(path, content=raw, headers={**headers, "Content-Type": "application/json", **extra})
 
 
-def test_idempotent_replay_returns_same_status_and_body_billed_once(
+def assert_still_running(response: Any) -> None:
+    """The idempotency page: 409 idempotency_key_in_use, no Retry-After, nothing echoing the original's id."""
+    assert_envelope(response, 409, "idempotency_key_in_use")
+    assert "Retry-After" not in response.headers
+    assert REPLAYED not in response.headers
+    assert "img_" not in response.text
+    assert "vid_" not in response.text
+
+
+def test_idempotent_retry_is_409_while_running_then_replays_billed_once(
     client: TestClient, headers: dict[str, str]
 ) -> None:
     first = raw_post(client, headers, "/v1/images", b'{"prompt": "p", "count": 2}', **{"Idempotency-Key": "k-1"})
-    second = raw_post(client, headers, "/v1/images", b'{"prompt": "p", "count": 2}', **{"Idempotency-Key": "k-1"})
-    assert first.status_code == second.status_code == 201
+    early = raw_post(client, headers, "/v1/images", b'{"prompt": "p", "count": 2}', **{"Idempotency-Key": "k-1"})
+    assert first.status_code == 201
     assert REPLAYED not in first.headers
-    assert second.headers[REPLAYED] == "true"
-    assert second.content == first.content
+    assert_still_running(early)
     assert len(listing(client, headers)["data"]) == 1
     assert balance(client, headers)["held_credits"] == 2
-    advance(client, headers, IMAGE_DONE)
+    advance(client, headers, IMAGE_PENDING)  # processing: still running
+    assert_still_running(
+        raw_post(client, headers, "/v1/images", b'{"prompt":"p","count":2}', **{"Idempotency-Key": "k-1"})
+    )
+    advance(client, headers, IMAGE_PROCESSING)  # the team's clock reaches the terminal state
+    second = raw_post(client, headers, "/v1/images", b'{"prompt": "p", "count": 2}', **{"Idempotency-Key": "k-1"})
+    assert second.status_code == 201
+    assert second.headers[REPLAYED] == "true"
+    assert second.content == first.content  # the original response, read the id from it
+    assert len(listing(client, headers)["data"]) == 1
     assert balance(client, headers)["credits"] == 998  # charged once
+
+
+def test_idempotent_retry_replays_once_cancelled(client: TestClient, headers: dict[str, str]) -> None:
+    key = {**headers, "Idempotency-Key": "k-cancel"}
+    first = client.post("/v1/images", json={"prompt": "p"}, headers=key)
+    assert_still_running(client.post("/v1/images", json={"prompt": "p"}, headers=key))
+    assert client.post(f"/v1/images/{first.json()['id']}/cancel", headers=headers).status_code == 200
+    replay = client.post("/v1/images", json={"prompt": "p"}, headers=key)
+    assert (replay.status_code, replay.headers[REPLAYED], replay.json()["id"]) == (201, "true", first.json()["id"])
+
+
+def test_idempotent_replay_at_once_is_a_setting(client_for: ClientFactory, headers: dict[str, str]) -> None:
+    client = client_for(**PINNED, idempotency_replay="immediate")
+    key = {**headers, "Idempotency-Key": "k-now"}
+    first = client.post("/v1/images", json={"prompt": "p"}, headers=key)
+    second = client.post("/v1/images", json={"prompt": "p"}, headers=key)
+    assert (first.status_code, second.status_code, second.headers[REPLAYED]) == (201, 201, "true")
+    assert second.content == first.content
+    assert get(client, headers, first.json()["id"])["status"] == "pending"
 
 
 def test_idempotent_replay_ignores_json_key_order(client: TestClient, headers: dict[str, str]) -> None:
     key = {"Idempotency-Key": "order"}
     first = raw_post(client, headers, "/v1/images", b'{"prompt":"p","count":2,"seed":7}', **key)
+    advance(client, headers, IMAGE_DONE)
     second = raw_post(client, headers, "/v1/images", b'{ "seed": 7, "count": 2, "prompt": "p" }', **key)
     assert second.status_code == 201
     assert second.headers[REPLAYED] == "true"
@@ -985,6 +1022,8 @@ def test_idempotency_balance_too_low_is_not_cached(client_for: ClientFactory, he
 @pytest.mark.parametrize("header", ["Idempotency-Key", "Aurous-Idempotent-Key", "Aurous-Idempotency-Key"])
 def test_idempotency_key_header_spellings(client: TestClient, headers: dict[str, str], header: str) -> None:
     first = client.post("/v1/images", json={"prompt": "p"}, headers={**headers, header: "alias"})
+    assert_still_running(client.post("/v1/images", json={"prompt": "p"}, headers={**headers, header: "alias"}))
+    advance(client, headers, IMAGE_DONE)
     second = client.post("/v1/images", json={"prompt": "p"}, headers={**headers, header: "alias"})
     assert second.status_code == 201
     assert second.headers[REPLAYED] == "true"
@@ -1016,11 +1055,14 @@ def test_idempotency_key_is_scoped_per_team(client: TestClient, headers: dict[st
 def test_idempotent_video_replay(client: TestClient, headers: dict[str, str]) -> None:
     key = {"Idempotency-Key": "vid-1"}
     first = client.post("/v1/videos", json=VIDEO, headers={**headers, **key})
+    assert_still_running(client.post("/v1/videos", json=VIDEO, headers={**headers, **key}))
+    assert balance(client, headers)["held_credits"] == 6.25  # the 409 held nothing more
+    advance(client, headers, VIDEO_DONE)
     second = client.post("/v1/videos", json=VIDEO, headers={**headers, **key})
     assert (first.status_code, second.status_code) == (201, 201)
     assert second.headers[REPLAYED] == "true"
     assert second.content == first.content
-    assert balance(client, headers)["held_credits"] == 6.25
+    assert balance(client, headers)["credits"] == 1000 - 6.25
 
 
 @pytest.mark.parametrize(("length", "status"), [(256, 201), (257, 400)])

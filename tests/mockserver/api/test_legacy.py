@@ -8,10 +8,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver.clock import VirtualClock
-from tests.conftest import ClientFactory
+from tests.conftest import START, ClientFactory, new_api_key
 from tests.helpers import assert_envelope
 
 SUNSET = "Tue, 04 Aug 2026 00:00:00 GMT"
+DOCS = "https://docs.aurous-labs.com/"
 
 
 def assert_redirect(response, location: str, deprecated: str) -> None:
@@ -83,3 +84,92 @@ def test_docs_is_404_from_sunset(client: TestClient, fake_clock: VirtualClock, w
     response = client.get("/docs", follow_redirects=False)
     assert_envelope(response, 404, "resource_not_found")
     assert "Location" not in response.headers
+
+
+# --- after the Sunset, on the team's clock ------------------------------------------------------------------
+
+UNTIL_SUNSET = (datetime(2026, 8, 4, tzinfo=UTC) - START).total_seconds()
+
+
+def advance(client: TestClient, headers: dict[str, str], seconds: float) -> None:
+    assert client.post("/_mock/clock/advance", json={"seconds": seconds}, headers=headers).status_code == 200
+
+
+def test_a_legacy_client_breaks_once_its_team_clock_passes_the_sunset(client: TestClient, headers: dict[str, str]):
+    """A client still on /v1/generations works (following the 308) until the Sunset, then meets 404."""
+    before = client.post("/v1/generations", headers=headers, json={"prompt": "a red fox"})
+    assert before.status_code == 201, before.text
+    advance(client, headers, UNTIL_SUNSET - 1)
+    assert client.get("/v1/generations", headers=headers, follow_redirects=False).status_code == 308
+    advance(client, headers, 1)
+    gone = [("POST", "/v1/generations"), ("GET", "/v1/generations/abc"), ("POST", "/v1/video-generations")]
+    for method, path in gone:
+        response = client.request(method, path, headers=headers, json={"prompt": "a red fox"})
+        assert_envelope(response, 404, "resource_not_found")
+        assert "Location" not in response.headers
+        assert "Sunset" not in response.headers
+    # The successors still work, other teams' clocks are their own, and a request without a key reads the base clock.
+    assert client.post("/v1/images", headers=headers, json={"prompt": "a red fox"}).status_code == 201
+    other = {"X-Api-Key": new_api_key()}
+    assert client.post("/v1/generations", headers=other, follow_redirects=False).status_code == 308
+    assert client.post("/v1/generations", follow_redirects=False).status_code == 308
+    assert client.get("/docs", headers=headers, follow_redirects=False).status_code == 404
+
+
+def test_legacy_redirects_after_the_sunset_are_a_setting(client_for: ClientFactory) -> None:
+    client = client_for(legacy_after_sunset="redirect")
+    headers = {"X-Api-Key": new_api_key()}
+    advance(client, headers, UNTIL_SUNSET + 86400)
+    assert_redirect(client.post("/v1/generations", headers=headers, follow_redirects=False), "/v1/images", "route")
+    assert_redirect(client.get("/docs", headers=headers, follow_redirects=False), DOCS, "docs")
+
+
+# --- X-RateLimit-* on every response of an authenticated request -------------------------------------------------
+
+RATE = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+def rate(response) -> tuple[str, ...] | None:
+    if not any(name in response.headers for name in RATE):
+        return None
+    return tuple(response.headers[name] for name in RATE)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "limit"),
+    [
+        ("POST", "/v1/generations", 308, "120"),  # the successor's class: images_post
+        ("GET", "/v1/generations/abc", 308, "1200"),
+        ("GET", "/docs", 308, "1200"),
+        ("GET", "/v1/nowhere", 404, "1200"),
+        ("DELETE", "/v1/balance", 405, "1200"),
+        ("PUT", "/v1/generations", 405, "1200"),
+    ],
+)
+def test_rate_limit_headers_on_redirects_and_unknown_routes(
+    client: TestClient, headers: dict[str, str], method: str, path: str, status: int, limit: str
+) -> None:
+    response = client.request(method, path, headers=headers, follow_redirects=False)
+    assert response.status_code == status
+    limit_, remaining, reset = rate(response) or ("", "", "")
+    assert (limit_, remaining) == (limit, limit)  # reported, no token taken (inferred)
+    assert int(reset) == int(START.timestamp())
+    assert rate(client.request(method, path, follow_redirects=False)) is None  # unauthenticated: none
+
+
+def test_rate_limit_headers_of_a_non_operation_show_the_bucket_as_it_stands(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    for _ in range(3):
+        assert client.get("/v1/balance", headers=headers).status_code == 200
+    limit, remaining, _ = rate(client.get("/v1/nowhere", headers=headers)) or ("", "", "")
+    assert (limit, remaining) == ("1200", "1197")
+    assert client.get("/v1/balance", headers=headers).headers["X-RateLimit-Remaining"] == "1196"
+
+
+def test_rate_limit_headers_after_the_sunset_too(client: TestClient, headers: dict[str, str]) -> None:
+    advance(client, headers, UNTIL_SUNSET)
+    response = client.post("/v1/generations", headers=headers)
+    assert response.status_code == 404
+    assert rate(response) is not None
+    assert response.headers["X-RateLimit-Limit"] == "120"

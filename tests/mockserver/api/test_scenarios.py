@@ -427,6 +427,8 @@ def test_idempotent_replay_uses_no_step(client, headers):
     add_rule(client, headers, when={"operation": "createImage"}, then=["succeed", "block"])
     keyed = {**headers, "Idempotency-Key": "once"}
     first = client.post("/v1/images", headers=keyed, json={"prompt": "a"})
+    assert_envelope(client.post("/v1/images", headers=keyed, json={"prompt": "a"}), 409, "idempotency_key_in_use")
+    ok(client.post("/_mock/clock/advance", headers=headers, json={"seconds": 3600}))
     replay = client.post("/v1/images", headers=keyed, json={"prompt": "a"})
     assert (first.status_code, replay.status_code, replay.headers["Aurous-Idempotent-Replayed"]) == (201, 201, "true")
     assert_envelope(client.post("/v1/images", headers=headers, json={"prompt": "a"}), 400, "prompt_blocked", "prompt")

@@ -249,7 +249,10 @@ def test_events_stream_rows(client, headers):
         "user_id": None,
         "request_id": gens["video"]["creation_request_id"],
     }
-    assert video["api_key_id"].startswith("key_")
+    # The event-stream page spells key ids `apikey_<ulid>`; /v1/usage groups the same key as `key_<ulid>`.
+    assert video["api_key_id"].startswith("apikey_")
+    [group] = get(client, headers, "/v1/usage", start_time=DAY_START, group_by="api_key_id")["data"][0]["groups"]
+    assert group["key"]["api_key_id"] == "key_" + video["api_key_id"].removeprefix("apikey_")
     assert rows[gens["done"]["id"]]["duration_ms"] == 10_000
     cancelled = rows[gens["cancelled"]["id"]]
     assert (cancelled["status"], cancelled["credits_charged"], cancelled["model"]) == ("cancelled", 0, None)
@@ -267,6 +270,11 @@ def test_events_stream_filters(client, headers):
     by_model = get(client, headers, "/v1/usage/events", start_time=DAY_START, model="Seedance 1.0 Pro")
     assert [row["id"] for row in by_model["data"]] == [gens["video"]["id"]]
     assert get(client, headers, "/v1/usage/events", start_time=DAY_START, user_id="usr_1")["data"] == []
+    key_id = by_model["data"][0]["api_key_id"]
+    # The filter takes the stream's own spelling and, as an alias, the `key_` one of /v1/usage.
+    for spelled in (key_id, "key_" + key_id.removeprefix("apikey_")):
+        assert len(get(client, headers, "/v1/usage/events", start_time=DAY_START, api_key_id=spelled)["data"]) == 3
+    assert get(client, headers, "/v1/usage/events", start_time=DAY_START, api_key_id="apikey_other")["data"] == []
     later = get(client, headers, "/v1/usage/events", start_time="2026-06-01T12:00:00.001Z")
     assert later["data"] == []
     # The stream's status filter is free text in the spec: a status outside the vocabulary matches nothing.
