@@ -15,6 +15,7 @@ at an emulator that is already running (e.g. the Docker image) instead of starti
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -90,7 +91,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A failed test that used ``aurous_mock`` says where to look: the dashboard opened on its own team."""
     report: Any = yield
     mock = getattr(item, "funcargs", {}).get("aurous_mock")
-    if report.failed and isinstance(mock, AurousMock):
+    # Only a test that used the fixture imported ``mockserver.testing``; importing it here for every report would
+    # undo the lazy plugin load (issue 18).
+    testing = sys.modules.get("mockserver.testing")
+    if report.failed and testing is not None and isinstance(mock, testing.AurousMock):
         report.sections.append(("aurous-mock", f"this test's team in the dashboard: {mock.dashboard_url}"))
     return report  # type: ignore[no-any-return]
 
