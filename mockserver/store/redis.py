@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 
-from mockserver.store import SYSTEM, Records
+from mockserver.store.protocol import SYSTEM, Records
 
 DEFAULT_PREFIX = "aurous-mock"
 LOCK_TTL_MS = 30_000  # a transaction that takes longer loses its lock and fails at commit

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mockserver.store import SYSTEM, Records
+from mockserver.store.protocol import SYSTEM, Records
 
 try:
     import fcntl
