@@ -10,14 +10,23 @@ can share one Redis):
     {p}:kinds:{owner}     set     the kinds the owner has had records of
     {p}:owners            set     every owner that has had records
     {p}:seq               string  the last seq handed out
-    {p}:lock              string  the transaction lock: a random token with a TTL
+    {p}:lock              string  the lease: ``holder:n`` of the process that may write, with a TTL
+    {p}:want:{holder}     list    other processes asking that holder to give the lease up
+    {p}:ver               string  how many commits the prefix has seen
+    {p}:log               list    the keys each of the last commits wrote (for the next holder's cache)
 
-A transaction is pessimistic and simple. The outermost one takes the lock (``SET NX PX``), so while it runs no
-other process writes; its reads go to Redis, its writes are buffered (and read back from the buffer), and the
-commit applies them all in one ``MULTI``/``EXEC`` that ``WATCH``es the lock. So a commit is all-or-nothing, an
-exception or a process killed before the commit leaves nothing behind, and a commit whose lock expired (held past
-``LOCK_TTL_MS``) fails instead of interleaving with another process. A write outside a transaction is a
-transaction of one write; a read outside one takes no lock.
+Writes need the lease, which a process keeps while nobody else asks for it. Whoever holds it is the only writer,
+so it keeps the records it has read or written in a local cache, and serves reads from there, inside a transaction
+or not, with no round trip. A transaction buffers its writes (reading them back) and commits them with one
+``EVALSHA`` (:data:`~mockserver.store._redis_lua.COMMIT`): applied all at once or not at all, only if the lease is
+still this process's and nobody else committed meanwhile; the same call renews the lease, or hands it over when
+another process has asked for it. Taking the lease (:data:`~mockserver.store._redis_lua.ACQUIRE`, one round
+trip) also returns the keys other processes changed since this one last held it, which it drops from its cache.
+So a single worker pays one round trip per transaction that writes, and none for reads; several workers pay one
+more each time the lease changes hands. A thread renews the lease while it is held and gives it up as soon as
+another process asks, so an idle holder never makes others wait; a holder that died stops renewing, and its lease
+lapses after ``LEASE_MS``. A process without the lease reads straight from Redis, as a read outside a
+transaction always did.
 
 Values are pickled: pickle runs code when it loads, which is acceptable only because this emulator is the sole
 writer of its keys (never share the prefix with anything else).
@@ -37,14 +46,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 
+from mockserver.store._redis_lua import SCRIPTS
 from mockserver.store.protocol import SYSTEM, Records
 
 DEFAULT_PREFIX = "aurous-mock"
-LOCK_TTL_MS = 30_000  # a transaction that takes longer loses its lock and fails at commit
-LOCK_WAIT_SECONDS = 60.0  # how long a transaction waits for another one before failing
+LOCK_TTL_MS = 30_000  # a transaction that takes longer loses the lease and fails at commit
+LEASE_MS = 2_000  # the lease's TTL: renewed every RENEW_SECONDS while held, so a dead holder blocks others this long
+RENEW_SECONDS = 0.5
+LOCK_WAIT_SECONDS = 60.0  # how long a transaction waits for another process's lease before failing
+CACHE_MAX = 20_000  # records a lease holder keeps decoded-ready (pickled) in memory; the oldest go first
 LOST_LOCK = "The store lock expired before the transaction committed (held longer than {ttl} ms); nothing was written."
 LOCK_TIMEOUT = "Waited {seconds} s for the store lock; another process holds it."
-UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+ABSENT = (None, None)  # a cached "no such record"
 
 
 class StoreLockError(RuntimeError):
@@ -71,14 +84,20 @@ def split_url(url: str) -> tuple[str, str]:
 @dataclass(slots=True)
 class _Write:
     owner: str | None  # None: deleted
-    blob: bytes = b""
+    value: Any = None  # pickled at the commit, so it is stored as it is then (as the memory store would have it)
     fresh: bool = False  # deleted and put again in this transaction: it goes to the end of the order
 
 
 class _Tx(threading.local):
     def __init__(self) -> None:
         self.depth = 0
+        self.started = 0.0
         self.writes: dict[tuple[str, str], _Write] = {}
+        self.read: set[tuple[str, str]] = set()  # cached records handed out: dropped if the transaction fails
+
+
+class _Connections(threading.local):
+    conn: redis.Connection | None = None
 
 
 class RedisStore:
@@ -93,13 +112,124 @@ class RedisStore:
         self.client.ping()  # fail at start-up, not on the first request
         self._tx = _Tx()
         self._local_lock = threading.Lock()  # threads of this process queue here, not by polling Redis
-        self._unlock = self.client.register_script(UNLOCK)
+        self._holder = secrets.token_hex(8)  # this store's name in the lease; no ':' in it
+        self._acquisitions = 0
+        self._token: bytes | None = None  # the lease's value while this process holds it
+        self._held_until = 0.0  # monotonic: past it, the lease may have lapsed, so reads go to Redis
+        self._version = -1  # the commit count this cache reflects (-1: nothing known)
+        self._cache: dict[tuple[str, str], tuple[str | None, Any]] = {}  # (kind, key) → (owner, value)
+        self._scripts = {name: self.client.script_load(source) for name, source in SCRIPTS.items()}  # name → sha
+        self._connections = _Connections()
+        self._opened: list[redis.Connection] = []
+        self._local_lock_for_list = threading.Lock()  # guards _opened
+        self._tx_started = 0.0  # monotonic start of the transaction in progress (0: none)
+        self._keeper: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
     def _order(self, kind: str, owner: str | None) -> str:
         return self._k("o", kind) if owner is None else self._k("o", kind, owner)
+
+    def _connection(self) -> redis.Connection:
+        """This thread's own connection: the hot path skips the pool's checkout and return (half a call's CPU)."""
+        conn = self._connections.conn
+        if conn is None:
+            conn = self._connections.conn = cast(redis.Connection, self.client.connection_pool.make_connection())
+            with self._local_lock_for_list:
+                self._opened.append(conn)
+        return conn
+
+    def _calls(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Send ``commands`` together and read their answers: one round trip on this thread's connection."""
+        conn = self._connection()
+        try:
+            conn.send_packed_command(conn.pack_commands(commands), check_health=False)  # type: ignore[no-untyped-call]
+            return [conn.read_response() for _ in commands]
+        except (redis.ConnectionError, redis.TimeoutError):
+            conn.disconnect()  # type: ignore[no-untyped-call]  # the next call connects again
+            raise
+
+    def _run(self, script: str, *args: Any) -> Any:
+        command = ("EVALSHA", self._scripts[script], 0, self.prefix, *args)
+        try:
+            return self._calls(command)[0]
+        except redis.exceptions.NoScriptError:  # the server restarted or its scripts were flushed
+            self._scripts[script] = self.client.script_load(SCRIPTS[script])
+            return self._calls(("EVALSHA", self._scripts[script], 0, self.prefix, *args))[0]
+
+    # --- the lease --------------------------------------------------------------------------------------------
+
+    def _holding(self) -> bool:
+        return self._token is not None and time.monotonic() < self._held_until
+
+    def _acquire(self) -> None:
+        """Take the lease (waiting for another process to give it up) and bring the cache up to date."""
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        pause = 0.0001
+        while True:
+            self._acquisitions += 1
+            token = f"{self._holder}:{self._acquisitions}".encode()
+            sent = time.monotonic()
+            answer = self._run("ACQUIRE", token, LEASE_MS, self._version, self._holder)
+            if answer[0] == 1:
+                break
+            if time.monotonic() > deadline:
+                raise StoreLockError(LOCK_TIMEOUT.format(seconds=LOCK_WAIT_SECONDS))
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
+        self._forget(cast(list[bytes], answer[2]))
+        self._version = int(answer[1])
+        self._token, self._held_until = token, sent + LEASE_MS / 1000 * 0.8
+        if self._keeper is None:
+            self._keeper = threading.Thread(target=self._keep, name="aurous-mock-redis-lease", daemon=True)
+            self._keeper.start()
+
+    def _forget(self, changes: list[bytes]) -> None:
+        """Drop from the cache what other processes wrote while this one did not hold the lease."""
+        if b"*" in changes:
+            self._cache.clear()
+            return
+        for entry in changes:
+            for item in entry.split(b"\x1e"):
+                kind, _, key = item.decode().partition("\x1f")
+                self._cache.pop((kind, key), None)
+
+    def _drop_lease(self) -> None:
+        self._token, self._held_until = None, 0.0
+
+    def _release(self) -> None:
+        if self._token is not None:
+            token, self._token, self._held_until = self._token, None, 0.0
+            self._run("RELEASE", token, self._holder)
+
+    def _keep(self) -> None:
+        """While the lease is held: renew it, and give it up as soon as another process asks."""
+        want = self._k("want", self._holder)
+        while not self._closed.is_set():
+            try:
+                asked = self.client.blpop([want], timeout=RENEW_SECONDS)
+                if self._closed.is_set():
+                    return
+                if asked is not None:
+                    with self._local_lock:  # not in the middle of one of our transactions
+                        self._release()
+                elif self._token is not None:
+                    self._renew()
+            except redis.RedisError:  # Redis went away for a moment: the lease lapses, the next commit says so
+                self._closed.wait(RENEW_SECONDS)
+
+    def _renew(self) -> None:
+        tx_started = self._tx_started
+        if tx_started and time.monotonic() - tx_started > LOCK_TTL_MS / 1000:
+            return  # a transaction this long loses the lease (and fails at commit), as documented
+        token, sent = self._token, time.monotonic()
+        if token is not None and self._run("RENEW", token, LEASE_MS) == 1:
+            if self._token == token:
+                self._held_until = sent + LEASE_MS / 1000 * 0.8
+        elif self._token == token:
+            self._drop_lease()
 
     # --- transactions -----------------------------------------------------------------------------------------
 
@@ -114,87 +244,81 @@ class RedisStore:
                 tx.depth -= 1
             return
         with self._local_lock:
-            token = self._acquire()
-            tx.depth, tx.writes = 1, {}
+            if not self._holding():
+                self._acquire()
+            tx.depth, tx.writes, tx.read = 1, {}, set()
+            self._tx_started = time.monotonic()
             try:
                 yield
-                self._commit(token, tx.writes)
+                self._commit(tx.writes)
+            except BaseException:
+                for stale in tx.read | tx.writes.keys():  # handed out, maybe changed in place: read them again
+                    self._cache.pop(stale, None)
+                raise
             finally:
-                tx.depth, tx.writes = 0, {}
-                self._unlock(keys=[self._k("lock")], args=[token])
+                tx.depth, tx.writes, tx.read = 0, {}, set()
+                self._tx_started = 0.0
 
-    def _acquire(self) -> bytes:
-        token = secrets.token_bytes(16)
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        pause = 0.0002
-        while not self.client.set(self._k("lock"), token, nx=True, px=LOCK_TTL_MS):
-            if time.monotonic() > deadline:
-                raise StoreLockError(LOCK_TIMEOUT.format(seconds=LOCK_WAIT_SECONDS))
-            time.sleep(pause)
-            pause = min(pause * 2, 0.005)
-        return token
-
-    def _commit(self, token: bytes, writes: dict[tuple[str, str], _Write]) -> None:
+    def _commit(self, writes: dict[tuple[str, str], _Write]) -> None:
         if not writes:
             return
-        items = list(writes.items())
-        info = self.client.pipeline(transaction=False)
-        for (kind, key), _ in items:
-            info.hget(self._k("w", kind), key)
-            info.zscore(self._k("o", kind), key)
-        answers = info.execute()
-        placed = [answers[2 * i] is None or w.fresh for i, (_, w) in enumerate(items) if w.owner is not None]
-        seq = self.client.incrby(self._k("seq"), sum(placed)) - sum(placed)
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.watch(self._k("lock"))  # type: ignore[no-untyped-call]
-            if pipe.get(self._k("lock")) != token:
-                raise StoreLockError(LOST_LOCK.format(ttl=LOCK_TTL_MS))
-            pipe.multi()
-            for i, ((kind, key), write) in enumerate(items):
-                stored = answers[2 * i]
-                old_owner = stored.decode() if stored is not None else None
-                if write.owner is None:
-                    if old_owner is not None:
-                        pipe.hdel(self._k("v", kind), key)
-                        pipe.hdel(self._k("w", kind), key)
-                        pipe.zrem(self._k("o", kind), key)
-                        pipe.zrem(self._k("o", kind, old_owner), key)
-                    continue
-                pipe.hset(self._k("v", kind), key, write.blob)
-                if old_owner is not None and old_owner == write.owner and not write.fresh:
-                    continue  # same place: only the value changed
-                if old_owner is not None and old_owner != write.owner:
-                    pipe.zrem(self._k("o", kind, old_owner), key)
-                if old_owner is None or write.fresh:
-                    seq += 1
-                    score = float(seq)
-                else:
-                    score = float(answers[2 * i + 1])
-                pipe.hset(self._k("w", kind), key, write.owner)
-                pipe.zadd(self._k("o", kind), {key: score})
-                pipe.zadd(self._k("o", kind, write.owner), {key: score})
-                pipe.sadd(self._k("kinds", write.owner), kind)
-                pipe.sadd(self._k("owners"), write.owner)
-            pipe.execute()  # WatchError if the lock changed hands since the check
+        args: list[Any] = [self._token, self._version, LEASE_MS, self._holder, len(writes)]
+        for (kind, key), write in writes.items():
+            blob = b"" if write.owner is None else dump(write.value)
+            args += (kind, key, write.owner or "", blob, b"1" if write.fresh else b"0")
+        sent = time.monotonic()
+        answer = self._run("COMMIT", *args)
+        if answer[0] < 0:  # lapsed (-1) or someone else committed meanwhile (-2): nothing was written
+            self._drop_lease()
+            self._cache.clear()
+            raise StoreLockError(LOST_LOCK.format(ttl=LOCK_TTL_MS))
+        self._version = int(answer[0])
+        if len(self._cache) + len(writes) > CACHE_MAX:
+            for stale in list(self._cache)[: CACHE_MAX // 4]:
+                del self._cache[stale]
+        for (kind, key), write in writes.items():
+            self._cache[(kind, key)] = ABSENT if write.owner is None else (write.owner, write.value)
+        if answer[1] == 1:
+            self._drop_lease()  # handed over inside the commit
+        else:
+            self._held_until = sent + LEASE_MS / 1000 * 0.8
 
     def _pending(self, kind: str, key: str) -> _Write | None:
         return self._tx.writes.get((kind, key)) if self._tx.depth else None
+
+    def _stored(self, kind: str, key: str) -> tuple[str | None, Any]:
+        """``(owner, value)`` as committed: from the cache while the lease is held, else from Redis.
+
+        The cache hands out the same object until the record changes, as the memory store does (so what is
+        derived from a record, such as a poll's body, can be kept with it); a transaction that fails drops what
+        it read, in case it was changed in place.
+        """
+        holding, version = self._holding(), self._version
+        if holding:
+            found = self._cache.get((kind, key))
+            if found is not None:
+                if self._tx.depth:
+                    self._tx.read.add((kind, key))
+                return found
+        owner, blob = self._calls(("HGET", self._k("w", kind), key), ("HGET", self._k("v", kind), key))
+        entry = ABSENT if owner is None or blob is None else (owner.decode(), load(blob))
+        if holding and self._holding() and self._version == version:  # no commit of ours raced this read
+            self._cache[(kind, key)] = entry
+        return entry
 
     # --- reads --------------------------------------------------------------------------------------------------
 
     def get(self, kind: str, key: str) -> Any | None:
         write = self._pending(kind, key)
         if write is not None:
-            return None if write.owner is None else load(write.blob)
-        blob = self.client.hget(self._k("v", kind), key)
-        return None if blob is None else load(cast(bytes, blob))
+            return write.value
+        return self._stored(kind, key)[1]
 
     def owner(self, kind: str, key: str) -> str | None:
         write = self._pending(kind, key)
         if write is not None:
             return write.owner
-        owner = self.client.hget(self._k("w", kind), key)
-        return None if owner is None else cast(bytes, owner).decode()
+        return self._stored(kind, key)[0]
 
     def _keys(self, kind: str, owner: str | None) -> list[str]:
         return [key.decode() for key in cast(list[bytes], self.client.zrange(self._order(kind, owner), 0, -1))]
@@ -211,9 +335,9 @@ class RedisStore:
                 rows.pop(key, None)
             elif write.fresh or key not in rows:
                 rows.pop(key, None)
-                appended[key] = write.blob
+                appended[key] = dump(write.value)
             else:
-                rows[key] = write.blob
+                rows[key] = dump(write.value)
         rows.update(appended)
         return rows
 
@@ -245,15 +369,14 @@ class RedisStore:
     # --- writes -------------------------------------------------------------------------------------------------
 
     def put(self, kind: str, key: str, value: Any, *, owner: str) -> None:
-        blob = dump(value)
         with self.transaction():
             writes = self._tx.writes
             previous = writes.get((kind, key))
             if previous is not None and previous.owner is None:  # deleted earlier in this transaction
                 del writes[(kind, key)]
-                writes[(kind, key)] = _Write(owner, blob, fresh=True)
+                writes[(kind, key)] = _Write(owner, value, fresh=True)
             else:  # an update keeps its place in the buffer, hence in the order
-                writes[(kind, key)] = _Write(owner, blob, fresh=previous is not None and previous.fresh)
+                writes[(kind, key)] = _Write(owner, value, fresh=previous is not None and previous.fresh)
 
     def delete(self, kind: str, key: str) -> bool:
         with self.transaction():
@@ -292,6 +415,7 @@ class RedisStore:
         return [write.owner if write is not None else who for write, who in zip(pending, found, strict=True)]
 
     def restore(self, records: Records, *, owner: str | None = None) -> None:
+        records = load(dump(records))  # a copy: the snapshot stays as it was, whatever happens to the records
         with self.transaction():
             self.clear(owner=owner)
             for kind, entries in records.items():
@@ -300,4 +424,19 @@ class RedisStore:
                         self.put(kind, key, value, owner=who)
 
     def close(self) -> None:
+        """Give the lease up (others need not wait for it to lapse), stop its keeper, close the connections."""
+        self._closed.set()
+        try:
+            with self._local_lock:
+                self._release()
+            self.client.rpush(self._k("want", self._holder), b"1")  # wakes the keeper now
+            self.client.delete(self._k("want", self._holder))
+        except redis.RedisError:
+            pass  # Redis is gone: the lease lapses by itself
+        if self._keeper is not None:
+            self._keeper.join(timeout=2 * RENEW_SECONDS)
+        with self._local_lock_for_list:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.disconnect()  # type: ignore[no-untyped-call]
         self.client.close()

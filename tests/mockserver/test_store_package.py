@@ -14,9 +14,10 @@ PACKAGE = Path(mockserver.store.__file__).parent
 # module → the modules of ``mockserver`` it may import (at any depth of its body)
 ALLOWED = {
     "protocol": set(),
+    "_redis_lua": set(),
     "memory": {"mockserver.store.protocol"},
     "sqlite": {"mockserver.store.protocol"},
-    "redis": {"mockserver.store.protocol"},
+    "redis": {"mockserver.store.protocol", "mockserver.store._redis_lua"},
     "__init__": {
         "mockserver.store.protocol",
         "mockserver.store.memory",
