@@ -24,10 +24,15 @@ class Store(Protocol):
 
     shared: bool  # other processes may use the same state: per-process copies of it must not stand in for it
 
-    def transaction(self) -> AbstractContextManager[object]:
+    def transaction(self, *, lazy: bool = False) -> AbstractContextManager[object]:
         """A context manager that makes the enclosed reads and writes atomic (re-entrant within a thread).
 
         Shared backends also make it all-or-nothing: an exception inside it discards its writes.
+        ``lazy`` allows a backend to hand the writes to other processes later: with this process's next
+        transaction that is not lazy, before any other process writes, and within a second; a process killed
+        first loses them. The outermost transaction decides. Only for records whose loss breaks no promise: an
+        id position (the ids of records are stored with them, by a later transaction) or a rate-limit bucket.
+        Redis defers them; memory and sqlite commit at once all the same.
         """
 
     def get(self, kind: str, key: str) -> Any | None: ...

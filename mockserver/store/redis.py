@@ -54,6 +54,7 @@ LOCK_TTL_MS = 30_000  # a transaction that takes longer loses the lease and fail
 LEASE_MS = 2_000  # the lease's TTL: renewed every RENEW_SECONDS while held, so a dead holder blocks others this long
 RENEW_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 60.0  # how long a transaction waits for another process's lease before failing
+DEFERRED_MAX = 256  # deferred writes that make the next lazy transaction commit at once
 CACHE_MAX = 20_000  # records a lease holder keeps decoded-ready (pickled) in memory; the oldest go first
 LOST_LOCK = "The store lock expired before the transaction committed (held longer than {ttl} ms); nothing was written."
 LOCK_TIMEOUT = "Waited {seconds} s for the store lock; another process holds it."
@@ -86,12 +87,29 @@ class _Write:
     owner: str | None  # None: deleted
     value: Any = None  # pickled at the commit, so it is stored as it is then (as the memory store would have it)
     fresh: bool = False  # deleted and put again in this transaction: it goes to the end of the order
+    blob: bytes | None = None  # a deferred write's value, pickled when its lazy transaction ended
+
+    def pickled(self) -> bytes:
+        if self.owner is None:
+            return b""
+        return self.blob if self.blob is not None else dump(self.value)
+
+
+def _merge_write(writes: dict[tuple[str, str], _Write], at: tuple[str, str], write: _Write) -> None:
+    """Add ``write`` to ``writes`` as if it came after them: a put after a delete goes last (``fresh``)."""
+    previous = writes.get(at)
+    if previous is not None and previous.owner is None and write.owner is not None:
+        del writes[at]
+        write.fresh = True
+    elif previous is not None and write.owner is not None:
+        write.fresh = write.fresh or previous.fresh
+    writes[at] = write
 
 
 class _Tx(threading.local):
     def __init__(self) -> None:
         self.depth = 0
-        self.started = 0.0
+        self.lazy = False
         self.writes: dict[tuple[str, str], _Write] = {}
         self.read: set[tuple[str, str]] = set()  # cached records handed out: dropped if the transaction fails
 
@@ -123,6 +141,7 @@ class RedisStore:
         self._opened: list[redis.Connection] = []
         self._local_lock_for_list = threading.Lock()  # guards _opened
         self._tx_started = 0.0  # monotonic start of the transaction in progress (0: none)
+        self._deferred: dict[tuple[str, str], _Write] = {}  # lazy transactions' writes, not yet in Redis
         self._keeper: threading.Thread | None = None
         self._closed = threading.Event()
 
@@ -180,6 +199,8 @@ class RedisStore:
             time.sleep(pause)
             pause = min(pause * 2, 0.002)
         self._forget(cast(list[bytes], answer[2]))
+        if int(answer[1]) != self._version:  # another process wrote: what this one deferred may clash, so it is lost
+            self._deferred = {}
         self._version = int(answer[1])
         self._token, self._held_until = token, sent + LEASE_MS / 1000 * 0.8
         if self._keeper is None:
@@ -197,12 +218,20 @@ class RedisStore:
                 self._cache.pop((kind, key), None)
 
     def _drop_lease(self) -> None:
-        self._token, self._held_until = None, 0.0
+        self._token, self._held_until, self._deferred = None, 0.0, {}
 
     def _release(self) -> None:
+        """Write what was deferred and give the lease up (under the local lock)."""
         if self._token is not None:
+            self._flush()
             token, self._token, self._held_until = self._token, None, 0.0
-            self._run("RELEASE", token, self._holder)
+            if token is not None:
+                self._run("RELEASE", token, self._holder)
+
+    def _flush(self) -> None:
+        """Write what lazy transactions deferred (under the local lock, or inside this thread's transaction)."""
+        if self._deferred and self._token is not None:
+            self._commit({})
 
     def _keep(self) -> None:
         """While the lease is held: renew it, and give it up as soon as another process asks."""
@@ -217,7 +246,10 @@ class RedisStore:
                         self._release()
                 elif self._token is not None:
                     self._renew()
-            except redis.RedisError:  # Redis went away for a moment: the lease lapses, the next commit says so
+                    if self._deferred:
+                        with self._local_lock:
+                            self._flush()
+            except (redis.RedisError, StoreLockError):  # Redis went away, or the lease lapsed: the next commit says so
                 self._closed.wait(RENEW_SECONDS)
 
     def _renew(self) -> None:
@@ -234,10 +266,12 @@ class RedisStore:
     # --- transactions -----------------------------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, lazy: bool = False) -> Iterator[None]:
+        """See :meth:`Store.transaction`; a lazy one's writes wait in ``_deferred`` for the next commit (at the
+        latest ``RENEW_SECONDS`` later, or when the lease is handed over), and reach Redis in it."""
         tx = self._tx
         if tx.depth:
-            tx.depth += 1
+            tx.depth += 1  # the outermost transaction decides whether the commit is lazy
             try:
                 yield
             finally:
@@ -246,11 +280,14 @@ class RedisStore:
         with self._local_lock:
             if not self._holding():
                 self._acquire()
-            tx.depth, tx.writes, tx.read = 1, {}, set()
+            tx.depth, tx.writes, tx.read, tx.lazy = 1, {}, set(), lazy
             self._tx_started = time.monotonic()
             try:
                 yield
-                self._commit(tx.writes)
+                if tx.lazy and len(self._deferred) < DEFERRED_MAX:
+                    self._defer(tx.writes)
+                else:
+                    self._commit(tx.writes)
             except BaseException:
                 for stale in tx.read | tx.writes.keys():  # handed out, maybe changed in place: read them again
                     self._cache.pop(stale, None)
@@ -259,13 +296,23 @@ class RedisStore:
                 tx.depth, tx.writes, tx.read = 0, {}, set()
                 self._tx_started = 0.0
 
+    def _defer(self, writes: dict[tuple[str, str], _Write]) -> None:
+        for at, write in writes.items():
+            write.blob = write.pickled()  # as it is now, whatever happens to the object later
+            _merge_write(self._deferred, at, write)
+            self._cache[at] = ABSENT if write.owner is None else (write.owner, write.value)
+
     def _commit(self, writes: dict[tuple[str, str], _Write]) -> None:
+        if self._deferred:
+            deferred, self._deferred = self._deferred, {}
+            for at, write in writes.items():
+                _merge_write(deferred, at, write)
+            writes = deferred
         if not writes:
             return
         args: list[Any] = [self._token, self._version, LEASE_MS, self._holder, len(writes)]
         for (kind, key), write in writes.items():
-            blob = b"" if write.owner is None else dump(write.value)
-            args += (kind, key, write.owner or "", blob, b"1" if write.fresh else b"0")
+            args += (kind, key, write.owner or "", write.pickled(), b"1" if write.fresh else b"0")
         sent = time.monotonic()
         answer = self._run("COMMIT", *args)
         if answer[0] < 0:  # lapsed (-1) or someone else committed meanwhile (-2): nothing was written
@@ -275,7 +322,7 @@ class RedisStore:
         self._version = int(answer[0])
         if len(self._cache) + len(writes) > CACHE_MAX:
             for stale in list(self._cache)[: CACHE_MAX // 4]:
-                del self._cache[stale]
+                self._cache.pop(stale, None)
         for (kind, key), write in writes.items():
             self._cache[(kind, key)] = ABSENT if write.owner is None else (write.owner, write.value)
         if answer[1] == 1:
@@ -300,6 +347,9 @@ class RedisStore:
                 if self._tx.depth:
                     self._tx.read.add((kind, key))
                 return found
+        deferred = self._deferred.get((kind, key))
+        if deferred is not None:  # not in Redis yet (and no longer cached)
+            return ABSENT if deferred.owner is None else (deferred.owner, load(deferred.pickled()))
         owner, blob = self._calls(("HGET", self._k("w", kind), key), ("HGET", self._k("v", kind), key))
         entry = ABSENT if owner is None or blob is None else (owner.decode(), load(blob))
         if holding and self._holding() and self._version == version:  # no commit of ours raced this read
@@ -320,7 +370,18 @@ class RedisStore:
             return write.owner
         return self._stored(kind, key)[0]
 
+    def _written(self) -> None:
+        """Deferred writes into Redis first, for a read that goes through Redis's indexes (lists, counts)."""
+        if not self._deferred:
+            return
+        if self._tx.depth:  # this thread holds the local lock already
+            self._flush()
+            return
+        with self._local_lock:
+            self._flush()
+
     def _keys(self, kind: str, owner: str | None) -> list[str]:
+        self._written()
         return [key.decode() for key in cast(list[bytes], self.client.zrange(self._order(kind, owner), 0, -1))]
 
     def _merge(self, rows: dict[str, bytes | None], kind: str, owner: str | None) -> dict[str, bytes | None]:
@@ -353,9 +414,11 @@ class RedisStore:
     def count(self, kind: str, *, owner: str | None = None) -> int:
         if self._tx.depth and any(written == kind for written, _ in self._tx.writes):
             return len(self._merge(dict.fromkeys(self._keys(kind, owner)), kind, owner))
+        self._written()
         return self.client.zcard(self._order(kind, owner))
 
     def _members(self, name: str) -> set[str]:
+        self._written()
         return {member.decode() for member in cast(set[bytes], self.client.smembers(name))}
 
     def _owners(self) -> set[str]:
@@ -431,8 +494,8 @@ class RedisStore:
                 self._release()
             self.client.rpush(self._k("want", self._holder), b"1")  # wakes the keeper now
             self.client.delete(self._k("want", self._holder))
-        except redis.RedisError:
-            pass  # Redis is gone: the lease lapses by itself
+        except (redis.RedisError, StoreLockError):
+            pass  # Redis is gone, or the lease already lapsed: it lapses by itself
         if self._keeper is not None:
             self._keeper.join(timeout=2 * RENEW_SECONDS)
         with self._local_lock_for_list:

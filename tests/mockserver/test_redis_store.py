@@ -151,3 +151,49 @@ def test_redis_close_hands_the_lease_over_at_once(pair: tuple[RedisStore, RedisS
     assert first.client.get(f"{first.prefix}:lock") is None
     second.put("row", "a", 2, owner="team_a")
     assert second.get("row", "a") == 2
+
+
+def test_redis_lazy_transaction_waits_for_the_next_commit(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, raw = RedisStore(url), RedisStore(url).client
+    try:
+        store.put("row", "eager", 1, owner="team_a")
+        trips = RoundTrips(store, monkeypatch)
+        with store.transaction(lazy=True):
+            store.put("id_position", "req", ("req", 1), owner="_system")
+        assert trips.count == 0
+        assert store.get("id_position", "req") == ("req", 1)  # this process sees it at once
+        assert raw.hget(f"{store.prefix}:v:id_position", "req") is None  # Redis does not, yet
+        store.put("row", "eager", 2, owner="team_a")
+        assert trips.count == 1  # the next commit carries it
+        assert raw.hget(f"{store.prefix}:v:id_position", "req") is not None
+    finally:
+        store.close()
+        raw.close()
+
+
+def test_redis_lazy_writes_reach_another_process_before_it_writes(pair: tuple[RedisStore, RedisStore]) -> None:
+    first, second = pair
+    with first.transaction(lazy=True):
+        first.put("rate_bucket", "team_a:get", 9, owner="team_a")
+    with second.transaction():  # takes the lease: the first writes what it deferred before handing over
+        assert second.get("rate_bucket", "team_a:get") == 9
+        second.put("rate_bucket", "team_a:get", 8, owner="team_a")
+    assert first.get("rate_bucket", "team_a:get") == 8
+
+
+def test_redis_lazy_writes_reach_redis_within_a_renewal_and_lists_see_them(url: str) -> None:
+    store, raw = RedisStore(url), RedisStore(url).client
+    try:
+        with store.transaction(lazy=True):
+            store.put("rate_bucket", "team_a:get", 7, owner="team_a")
+        deadline = time.monotonic() + 10 * redis_store.RENEW_SECONDS
+        while raw.hget(f"{store.prefix}:v:rate_bucket", "team_a:get") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert raw.hget(f"{store.prefix}:v:rate_bucket", "team_a:get") is not None
+        with store.transaction(lazy=True):
+            store.put("rate_bucket", "team_b:get", 5, owner="team_b")
+        assert store.values("rate_bucket", owner=None) == [7, 5]
+        assert store.count("rate_bucket", owner="team_b") == 1
+    finally:
+        store.close()
+        raw.close()
