@@ -26,7 +26,8 @@ So a single worker pays one round trip per transaction that writes, and none for
 more each time the lease changes hands. A thread renews the lease while it is held and gives it up as soon as
 another process asks, so an idle holder never makes others wait; a holder that died stops renewing, and its lease
 lapses after ``LEASE_MS``. A process without the lease reads straight from Redis, as a read outside a
-transaction always did.
+transaction always did. A lazy transaction (``transaction(lazy=True)``) keeps its writes in ``_deferred`` until
+the next commit, the hand-over or the next renewal (docs/redis-store.md says what a killed process loses then).
 
 Values are pickled: pickle runs code when it loads, which is acceptable only because this emulator is the sole
 writer of its keys (never share the prefix with anything else).
