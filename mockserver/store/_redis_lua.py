@@ -47,6 +47,8 @@ return {1, version, redis.call('LRANGE', p .. ':log', -behind, -1)}
 
 # COMMIT(prefix, token, version, lease_ms, holder, count, [kind, key, owner ('' deletes), blob, fresh] × count)
 # → {new version, released} | {-1} (the lease is not ours any more) | {-2} (someone else wrote meanwhile).
+# ``fresh`` is '1' (put again after a delete), '0', or 'u': the holder knows the record is stored with this owner,
+# so only its value changes (one HSET; most writes are such updates: the team, its due heap, a bucket).
 # Applies a transaction's buffered writes with the insertion order ``values`` promises: a new record (or one
 # deleted and put again in the same transaction, ``fresh``) goes last; an update keeps its place. Then bumps the
 # version, logs the keys, and renews the lease, or gives it up if another process asked for it.
@@ -65,9 +67,13 @@ local changed = {{}}
 local everything = count > {LOG_KEYS_MAX}
 for i = 0, count - 1 do
   local at = 7 + i * 5
-  local kind, key, owner, blob, fresh = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4] == '1'
+  local kind, key, owner, blob, how = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+  local fresh = how == '1'
   local values, owners, order = p .. ':v:' .. kind, p .. ':w:' .. kind, p .. ':o:' .. kind
-  local old = redis.call('HGET', owners, key)
+  local old = owner
+  if how ~= 'u' then
+    old = redis.call('HGET', owners, key)
+  end
   if owner == '' then
     if old then
       redis.call('HDEL', values, key)

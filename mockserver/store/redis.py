@@ -304,16 +304,17 @@ class RedisStore:
             self._cache[at] = ABSENT if write.owner is None else (write.owner, write.value)
 
     def _commit(self, writes: dict[tuple[str, str], _Write]) -> None:
-        if self._deferred:
-            deferred, self._deferred = self._deferred, {}
+        unsent = self._deferred  # in the cache, not in Redis: Redis may not have these keys yet
+        if unsent:
+            self._deferred = merged = dict(unsent)
             for at, write in writes.items():
-                _merge_write(deferred, at, write)
-            writes = deferred
+                _merge_write(merged, at, write)
+            self._deferred, writes = {}, merged
         if not writes:
             return
         args: list[Any] = [self._token, self._version, LEASE_MS, self._holder, len(writes)]
-        for (kind, key), write in writes.items():
-            args += (kind, key, write.owner or "", write.pickled(), b"1" if write.fresh else b"0")
+        for at, write in writes.items():
+            args += (*at, write.owner or "", write.pickled(), self._how(at, write, unsent))
         sent = time.monotonic()
         answer = self._run("COMMIT", *args)
         if answer[0] < 0:  # lapsed (-1) or someone else committed meanwhile (-2): nothing was written
@@ -330,6 +331,13 @@ class RedisStore:
             self._drop_lease()  # handed over inside the commit
         else:
             self._held_until = sent + LEASE_MS / 1000 * 0.8
+
+    def _how(self, at: tuple[str, str], write: _Write, unsent: dict[tuple[str, str], _Write]) -> bytes:
+        """The commit's flag for one write: ``1`` fresh, ``u`` an update Redis has with this owner already."""
+        if write.fresh:
+            return b"1"
+        known = self._cache.get(at) if at not in unsent else None
+        return b"u" if known is not None and write.owner is not None and known[0] == write.owner else b"0"
 
     def _pending(self, kind: str, key: str) -> _Write | None:
         return self._tx.writes.get((kind, key)) if self._tx.depth else None
@@ -433,14 +441,20 @@ class RedisStore:
     # --- writes -------------------------------------------------------------------------------------------------
 
     def put(self, kind: str, key: str, value: Any, *, owner: str) -> None:
-        with self.transaction():
-            writes = self._tx.writes
-            previous = writes.get((kind, key))
-            if previous is not None and previous.owner is None:  # deleted earlier in this transaction
-                del writes[(kind, key)]
-                writes[(kind, key)] = _Write(owner, value, fresh=True)
-            else:  # an update keeps its place in the buffer, hence in the order
-                writes[(kind, key)] = _Write(owner, value, fresh=previous is not None and previous.fresh)
+        if not self._tx.depth:  # a write of its own: a transaction of one write
+            with self.transaction():
+                self._buffer(kind, key, value, owner)
+            return
+        self._buffer(kind, key, value, owner)  # most puts: inside a transaction, which needs no new frame
+
+    def _buffer(self, kind: str, key: str, value: Any, owner: str) -> None:
+        writes = self._tx.writes
+        previous = writes.get((kind, key))
+        if previous is not None and previous.owner is None:  # deleted earlier in this transaction
+            del writes[(kind, key)]
+            writes[(kind, key)] = _Write(owner, value, fresh=True)
+        else:  # an update keeps its place in the buffer, hence in the order
+            writes[(kind, key)] = _Write(owner, value, fresh=previous is not None and previous.fresh)
 
     def delete(self, kind: str, key: str) -> bool:
         with self.transaction():
