@@ -143,6 +143,7 @@ class RedisStore:
         self._local_lock_for_list = threading.Lock()  # guards _opened
         self._tx_started = 0.0  # monotonic start of the transaction in progress (0: none)
         self._deferred: dict[tuple[str, str], _Write] = {}  # lazy transactions' writes, not yet in Redis
+        self._committing = False  # a COMMIT is in flight (it may hand the lease over)
         self._keeper: threading.Thread | None = None
         self._closed = threading.Event()
 
@@ -259,7 +260,7 @@ class RedisStore:
             return  # a transaction this long loses the lease (and fails at commit), as documented
         token, sent = self._token, time.monotonic()
         if token is not None and self._run("RENEW", token, LEASE_MS) == 1:
-            if self._token == token:
+            if self._token == token and not self._committing:  # a commit in flight may be handing it over
                 self._held_until = sent + LEASE_MS / 1000 * 0.8
         elif self._token == token:
             self._drop_lease()
@@ -306,17 +307,27 @@ class RedisStore:
     def _commit(self, writes: dict[tuple[str, str], _Write]) -> None:
         unsent = self._deferred  # in the cache, not in Redis: Redis may not have these keys yet
         if unsent:
-            self._deferred = merged = dict(unsent)
+            merged = dict(unsent)
             for at, write in writes.items():
                 _merge_write(merged, at, write)
-            self._deferred, writes = {}, merged
+            writes = merged
         if not writes:
             return
         args: list[Any] = [self._token, self._version, LEASE_MS, self._holder, len(writes)]
         for at, write in writes.items():
             args += (*at, write.owner or "", write.pickled(), self._how(at, write, unsent))
-        sent = time.monotonic()
-        answer = self._run("COMMIT", *args)
+        # The commit may hand the lease over: until its answer is in, other threads read from Redis, not the cache
+        # (another process may write the moment the lease is its).
+        sent, self._held_until, self._committing = time.monotonic(), 0.0, True
+        try:
+            answer = self._run("COMMIT", *args)
+        except BaseException:
+            self._drop_lease()  # nobody knows whether it was applied: read from Redis, take the lease again
+            self._cache.clear()
+            raise
+        finally:
+            self._committing = False
+        self._deferred = {}
         if answer[0] < 0:  # lapsed (-1) or someone else committed meanwhile (-2): nothing was written
             self._drop_lease()
             self._cache.clear()
