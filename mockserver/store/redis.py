@@ -379,9 +379,15 @@ class RedisStore:
     # --- reads --------------------------------------------------------------------------------------------------
 
     def get(self, kind: str, key: str) -> Any | None:
-        write = self._pending(kind, key)
-        if write is not None:
-            return write.value
+        tx = self._tx
+        if tx.depth:
+            write = tx.writes.get((kind, key))
+            if write is not None:
+                return write.value
+        elif self._token is not None and time.monotonic() < self._held_until:  # the hot path: a cached read
+            found = self._cache.get((kind, key))
+            if found is not None:
+                return found[1]
         return self._stored(kind, key)[1]
 
     def owner(self, kind: str, key: str) -> str | None:
