@@ -244,6 +244,23 @@ def test_redis_targets_are_redis_over_memory_throughput_of_the_same_run(report: 
     assert report.gate(list(rows.values())) == ["redis_create"]
 
 
+def test_redis_targets_pair_the_runs_of_each_round(report: ModuleType) -> None:
+    def entry(rps: list[float]) -> dict:
+        found = _run_entry(rps, [5.0] * len(rps))
+        found["median"] = report.median_run(found["runs"])
+        return found
+
+    # A burst of load slowed round 2 of both servers: each round's ratio is 0.6, the medians' ratio is not.
+    memory, redis = entry([1000.0, 400.0, 1100.0]), entry([600.0, 240.0, 660.0])
+    results = {"redis": {"poll": {report.REDIS_MEMORY: memory, report.REDIS_ONE: redis}}}
+    row = next(row for row in report.targets(results) if row["id"] == "redis_poll")
+    assert row["value"] == pytest.approx(0.6)
+    assert "ratio of the medians 0.600" in row["note"]
+    redis["runs"][0]["rps"] = 300.0  # round 1 now 0.3: the median of (0.3, 0.6, 0.6) is still 0.6
+    row = next(row for row in report.targets(results) if row["id"] == "redis_poll")
+    assert row["value"] == pytest.approx(0.6)
+
+
 def test_the_redis_table_gives_each_servers_rate_and_the_cpu_of_workers_and_redis(report: ModuleType) -> None:
     table = report.redis_table(_redis_results(report, (1000, 600), (400, 120)))
     lines = [line for line in table.splitlines() if line.startswith("| (")]
