@@ -94,6 +94,29 @@ def prism_command(port: int) -> list[str]:
     return [str(PRISM_BIN), "mock", str(ROOT / "openapi.yaml"), "-h", "127.0.0.1", "-p", str(port)]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The processes of process group ``pgid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text(encoding="ascii").rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:  # pgrp
+                found.append(int(entry.name))
+    return found
+
+
 @dataclass
 class Server:
     """One server under test: started on ``port``, ready when ``ready_path`` answers 200."""
@@ -107,6 +130,7 @@ class Server:
     ready_path: str = "/v1/balance"
     process: subprocess.Popen[bytes] | None = None
     startup_seconds: float = 0.0
+    group: bool = False  # count the CPU of its whole process group (workers), not only of the process started
 
     @property
     def base_url(self) -> str:
@@ -143,13 +167,12 @@ class Server:
         raise RuntimeError(f"{self.name} did not answer 200 on {self.ready_path} within {READY_TIMEOUT:.0f} s")
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) the server's process has used so far."""
+        """CPU time (user + system) the server's process has used so far; with ``group``, every process of its
+        group (``serve --workers N``: the supervisor and its workers)."""
         assert self.process is not None
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        if not self.group:
+            return process_cpu_seconds(self.process.pid)
+        return sum(process_cpu_seconds(pid) for pid in group_pids(self.process.pid))
 
     def rss_bytes(self) -> int:
         assert self.process is not None
@@ -185,6 +208,7 @@ class Load:
     script: str
     path: str = "/"
     ids: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()  # BENCH_KEYS: the keys create.lua rotates through
 
 
 def run_wrk(server: Server, load: Load, *, duration: float, connections: int, threads: int) -> dict[str, Any]:
@@ -193,6 +217,7 @@ def run_wrk(server: Server, load: Load, *, duration: float, connections: int, th
     if wrk is None:
         raise RuntimeError(f"wrk is not installed: {INSTALL_WRK}")
     env = {**os.environ, "BENCH_KEY": server.key, "BENCH_PATH": load.path, "BENCH_IDS": ",".join(load.ids)}
+    env["BENCH_KEYS"] = ",".join(load.keys or (server.key,))
     command = [
         wrk, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", "--timeout", "10s",
         "-s", str(LUA / load.script), server.base_url,

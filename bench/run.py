@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: the sibling modules
 
 import loadgen
+import redis_step
 import report
 from inprocess import IMAGE_BODY, KEY, UNLIMITED
 from loadgen import BENCH, ROOT, Load, Server
@@ -56,6 +58,8 @@ class Plan:
     video: tuple[int, str]
     http: bool
     prism: bool
+    redis: bool
+    only_redis: bool
     compare_ref: str | None
 
     def wrk(self, server: Server, load: Load, duration: float | None = None) -> dict[str, Any]:
@@ -81,6 +85,8 @@ class Plan:
             video=(2, "480p") if quick else report.TARGET_VIDEO,
             http=not args.no_http,
             prism=not args.no_prism,
+            redis=not args.no_redis and not args.no_http,
+            only_redis=args.only_redis,
             compare_ref=args.compare_ref,
         )
 
@@ -95,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--generations", type=int, help="generations for the memory step (default 100000)")
     parser.add_argument("--no-http", action="store_true", help="only the in-process steps (no servers, no wrk)")
     parser.add_argument("--no-prism", action="store_true", help="skip the Prism baseline")
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis step (emulator on --store redis)")
+    parser.add_argument("--only-redis", action="store_true", help="only the Redis step (and its targets)")
     parser.add_argument(
         "--compare-ref", metavar="GIT_REF", help="also run the emulator as of GIT_REF (git archive): before/after"
     )
@@ -110,13 +118,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     skipped: list[str] = results["meta"]["skipped"]
     if plan.http and loadgen.wrk_binary() is None:
         skipped.append(f"HTTP workloads and cold starts: wrk is not installed ({loadgen.INSTALL_WRK})")
-    elif plan.http:
+    elif plan.http and not plan.only_redis:
         prism = plan.prism and loadgen.prism_binary() is not None
         if plan.prism and not prism:
             skipped.append(f"Prism baseline: not installed (from the repository root: {loadgen.INSTALL_PRISM})")
         _http_steps(plan, results, prism=prism)
-    results["inprocess"] = _inprocess_steps(plan)
-    if plan.compare_ref:
+    if plan.redis and loadgen.wrk_binary() is not None:
+        if shutil.which("redis-server") is None:
+            skipped.append(f"the Redis step: redis-server is not installed ({redis_step.INSTALL_REDIS})")
+        else:
+            results["redis"] = redis_step.measure(lambda server, load: plan.wrk(server, load), plan.repeat, _log)
+    if not plan.only_redis:
+        results["inprocess"] = _inprocess_steps(plan)
+    if plan.compare_ref and not plan.only_redis:
         with tempfile.TemporaryDirectory(prefix="aurous-bench-ref-") as tree:
             source = loadgen.export_ref(plan.compare_ref, Path(tree))
             results["inprocess_before"] = _inprocess_steps(plan, only=("per_request",), source=source)
@@ -125,7 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.markdown(results))  # noqa: T201
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    failed = any(row["verdict"].startswith("FAIL") for row in results["targets"])
+    failed = report.gate(results["targets"])
+    if failed:
+        _log(f"targets failed: {', '.join(failed)}")
     return 1 if args.strict and failed else 0
 
 

@@ -247,23 +247,33 @@ class Generations:
 
     # --- settlement on the clock ----------------------------------------------------------------------
 
+    def _due(self, team_id: str) -> list[tuple[float, str]]:
+        """The team's heap of (finish instant in seconds since the epoch, generation id).
+
+        Seconds, not datetimes: a shared store pickles the whole heap again on every create, and a float pickles
+        far faster than a datetime (docs/redis-store.md). A heap stored as datetimes is read in seconds.
+        """
+        due: list[tuple[Any, str]] | None = self.store.get(DUE, team_id)
+        if due and isinstance(due[0][0], datetime):
+            due = [(at.timestamp(), gen_id) for at, gen_id in due]
+            heapq.heapify(due)
+        return due or []
+
     def _schedule(self, team: Team, gen: Generation) -> None:
-        due: list[tuple[datetime, str]] | None = self.store.get(DUE, team.id)
-        if due is None:
-            due = []
-        heapq.heappush(due, (gen.finish_at, gen.id))
+        due = self._due(team.id)
+        heapq.heappush(due, (gen.finish_at.timestamp(), gen.id))
         self.store.put(DUE, team.id, due, owner=team.id)
 
     def settle_due(self, team: Team, now: datetime) -> None:
         """Commit or release the holds of every generation of the team that finished by ``now``."""
-        due: list[tuple[datetime, str]] | None = self.store.get(DUE, team.id)
-        if not due or due[0][0] > now:
+        due, at = self._due(team.id), now.timestamp()
+        if not due or due[0][0] > at:
             return
         with self.store.transaction():
-            due = self.store.get(DUE, team.id)  # again, inside: another request or worker may have settled them
-            if not due or due[0][0] > now:
+            due = self._due(team.id)  # again, inside: another request or worker may have settled them
+            if not due or due[0][0] > at:
                 return
-            while due and due[0][0] <= now:
+            while due and due[0][0] <= at:
                 _, gen_id = heapq.heappop(due)
                 gen = self.store.get(KIND, gen_id)
                 if gen is not None and not gen.settled:

@@ -102,7 +102,7 @@ class Limiter:
             spec = self.specs[bucket]
             return Decision(True, spec.capacity, spec.capacity, unix_seconds(now), 0)
         key = f"{team_id}:{bucket}"
-        with self.store.transaction():
+        with self.store.transaction(lazy=True):  # a bucket lost with a killed process only gives tokens back
             state, decision = take(self.store.get(self.KIND, key), self.specs[bucket], now)
             self.store.put(self.KIND, key, state, owner=team_id)
         return decision

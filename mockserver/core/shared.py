@@ -82,7 +82,7 @@ class StoredPositions:
         self.store = store
 
     def next(self, scope: str) -> int:
-        with self.store.transaction():
+        with self.store.transaction(lazy=True):  # an id that is kept is stored with its record
             found: tuple[str, int] | None = self.store.get(POSITION, scope)
             position = found[1] if found is not None else 0
             self.store.put(POSITION, scope, (scope, position + 1), owner=SYSTEM)

@@ -31,6 +31,8 @@ TARGET_IDS = {
     "memory",
     "clock_advance",
     "video_cached_encodes",
+    "redis_poll",
+    "redis_create",
 }
 
 
@@ -211,13 +213,92 @@ def test_targets_judge_the_measured_values(report: ModuleType) -> None:
     }
     verdicts = {row["id"]: row["verdict"] for row in report.targets(results)}
     assert set(verdicts) == TARGET_IDS
-    assert verdicts["poll_vs_starlette"] == "PASS"
+    assert verdicts["poll_vs_starlette"] == verdicts["mix_vs_starlette"] == "retired"  # shown, not judged
     assert verdicts["poll_vs_prism"] == "FAIL"
-    assert verdicts["mix_vs_starlette"] == "FAIL"
     assert verdicts["poll_p99"] == "PASS"
     assert verdicts["mix_p99"] == verdicts["balance_p99"] == "SKIP"  # not measured
     assert verdicts["cold_start"] == "FAIL"
     assert verdicts["memory"] == verdicts["clock_advance"] == verdicts["video_cached_encodes"] == "PASS"
+    assert verdicts["redis_poll"] == verdicts["redis_create"] == "SKIP"  # the Redis step did not run
+
+
+def _redis_results(report: ModuleType, poll: tuple[float, float], create: tuple[float, float]) -> dict:
+    """The Redis step's results: (memory, redis) requests/s per workload, as medians of two runs each."""
+    found: dict = {}
+    for workload, (memory, redis) in (("poll", poll), ("create", create)):
+        for server, rps in ((report.REDIS_MEMORY, memory), (report.REDIS_ONE, redis), (report.REDIS_TWO, redis)):
+            entry = _run_entry([rps * 0.9, rps * 1.1], [5.0, 5.0], [200.0, 300.0])
+            for run in entry["runs"]:
+                run["redis_cpu_us"] = 40.0
+            entry["median"] = report.median_run(entry["runs"])
+            found.setdefault(workload, {})[server] = entry
+    return {"redis": found}
+
+
+def test_redis_targets_are_redis_over_memory_throughput_of_the_same_run(report: ModuleType) -> None:
+    rows = {row["id"]: row for row in report.targets(_redis_results(report, (1000, 600), (400, 80)))}
+    assert rows["redis_poll"]["value"] == pytest.approx(0.6)
+    assert rows["redis_poll"]["verdict"] == "PASS"  # ≥ 0.50
+    assert rows["redis_create"]["value"] == pytest.approx(0.2)
+    assert rows["redis_create"]["verdict"] == "FAIL"  # < 0.25
+    assert report.gate(list(rows.values())) == ["redis_create"]
+
+
+def test_redis_targets_pair_the_runs_of_each_round(report: ModuleType) -> None:
+    def entry(rps: list[float]) -> dict:
+        found = _run_entry(rps, [5.0] * len(rps))
+        found["median"] = report.median_run(found["runs"])
+        return found
+
+    # A burst of load slowed round 2 of both servers: each round's ratio is 0.6, the medians' ratio is not.
+    memory, redis = entry([1000.0, 400.0, 1100.0]), entry([600.0, 240.0, 660.0])
+    results = {"redis": {"poll": {report.REDIS_MEMORY: memory, report.REDIS_ONE: redis}}}
+    row = next(row for row in report.targets(results) if row["id"] == "redis_poll")
+    assert row["value"] == pytest.approx(0.6)
+    assert "ratio of the medians 0.600" in row["note"]
+    redis["runs"][0]["rps"] = 300.0  # round 1 now 0.3: the median of (0.3, 0.6, 0.6) is still 0.6
+    row = next(row for row in report.targets(results) if row["id"] == "redis_poll")
+    assert row["value"] == pytest.approx(0.6)
+
+
+def test_the_redis_table_gives_each_servers_rate_and_the_cpu_of_workers_and_redis(report: ModuleType) -> None:
+    table = report.redis_table(_redis_results(report, (1000, 600), (400, 120)))
+    lines = [line for line in table.splitlines() if line.startswith("| (")]
+    header = [cell.strip() for cell in table.splitlines()[0].strip("|").split("|")]
+    rows = [dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")), strict=True)) for line in lines]
+    assert len(rows) == 6  # two workloads × (memory, redis, redis with two workers)
+    one = next(row for row in rows if row["Server"] == report.REDIS_ONE and "poll" in row["Workload"])
+    assert one["req/s"] == "600"
+    assert one["vs memory"] == "0.60 ×"
+    assert (one["workers CPU µs/req"], one["redis-server CPU µs/req"], one["total CPU µs/req"]) == ("250", "40", "290")
+    assert report.redis_table({}) == ""
+
+
+def test_gate_fails_on_a_measured_regression_only(report: ModuleType) -> None:
+    rows = [
+        {"id": "cold_start", "verdict": "PASS"},
+        {"id": "memory", "verdict": "FAIL*"},  # a quick run's failure is still a failure
+        {"id": "poll_vs_starlette", "verdict": "FAIL"},  # retired: never gated
+        {"id": "mix_p99", "verdict": "SKIP"},  # not measured: the run says so, the gate does not fail
+    ]
+    assert report.gate(rows) == ["memory"]
+
+
+def test_strict_exits_non_zero_on_a_regression(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    run = _load("run")
+    inprocess = {
+        "memory": {"generations": 100_000, "rss_before_mb": 40.0, "rss_mb": 250.0},
+        "clock_advance": {"generations": 10_000, "seconds": 0.4, "cpu_seconds": 0.4},
+        "video_cache": {"duration": 12, "resolution": "1080p", "encodes_first": 1, "encodes_second": 0},
+    }
+    inprocess["memory"] |= {"journal_entries": 10, "journal_bound": 1000}
+    inprocess["video_cache"] |= {"first_s": 1.0, "second_s": 0.001}
+    monkeypatch.setattr(run, "_inprocess_steps", lambda plan, only=(), source=None: inprocess)
+    assert run.main(["--no-http", "--strict"]) == 0
+    inprocess["clock_advance"]["seconds"] = 1.5  # settling 10,000 generations got slower than 1 s
+    assert run.main(["--no-http"]) == 0  # without --strict the run only reports
+    assert run.main(["--no-http", "--strict"]) == 1
+    assert "| 10,000 generations to terminal by one clock advance < 1 s | 1.500 s | FAIL |" in capsys.readouterr().out
 
 
 def test_an_unbounded_journal_fails_the_memory_target(report: ModuleType) -> None:
@@ -235,7 +316,7 @@ def test_quick_in_process_run_reports_every_step_and_target(tmp_path: Path) -> N
     assert results["inprocess"]["video_cache"]["encodes_first"] == 1
     assert {row["id"] for row in results["targets"]} == TARGET_IDS
     verdicts = {row["id"]: row["verdict"] for row in results["targets"]}
-    assert verdicts["poll_vs_starlette"] == "SKIP"  # no HTTP in this run
+    assert verdicts["poll_p99"] == verdicts["redis_poll"] == "SKIP"  # no HTTP in this run
     assert verdicts["memory"].endswith("*")  # a quick run is smaller than the target's 100,000 generations
     assert "| Target | Measured | Verdict | Note |" in table
     assert "RSS before / after the generations" in table
@@ -265,3 +346,21 @@ def test_quick_http_run_computes_ratios_from_its_own_runs(tmp_path: Path) -> Non
     assert results["cold_start"]["emulator"]["median_s"] > 0
     assert "| (a) poll `GET /v1/images/{id}` |" in table
     assert "| Workload | Emulator CPU µs/req | Starlette CPU µs/req | uvicorn floor CPU µs/req |" in table
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_quick_redis_run_measures_each_store_and_judges_the_ratio(tmp_path: Path) -> None:
+    results, table = _run(tmp_path, "--only-redis", "--duration", "1")
+    redis = results["redis"]
+    for workload in ("poll", "create"):
+        assert set(redis[workload]) == {"memory, 1 worker", "redis, 1 worker", "redis, 2 workers"}
+        for entry in redis[workload].values():
+            assert entry["median"]["failed"] == 0
+            assert entry["median"]["server_cpu_us"] > 0
+        rows = {row["id"]: row for row in results["targets"]}
+        memory, one = (redis[workload][server]["median"]["rps"] for server in ("memory, 1 worker", "redis, 1 worker"))
+        assert rows[f"redis_{workload}"]["value"] == pytest.approx(one / memory)
+    assert redis["create"]["redis, 1 worker"]["median"]["redis_cpu_us"] > 0  # a create commits to Redis
+    assert "| Workload | Server | req/s | vs memory |" in table

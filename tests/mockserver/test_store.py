@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.redis_store import RedisStore, StoreLockError
 from mockserver.store import SYSTEM, InMemoryStore, Store, StoreOpenError, StoreUrl, open_store, parse_store_url
+from mockserver.store.redis import RedisStore, StoreLockError
 from tests.helpers import ROOT, free_port
 
 pytestmark = pytest.mark.every_store

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mockserver.store import SYSTEM, Records
+from mockserver.store.protocol import SYSTEM, Records
 
 try:
     import fcntl
@@ -91,7 +91,7 @@ class SqliteStore:
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, lazy: bool = False) -> Iterator[None]:  # committed at once all the same
         local = self._local
         if local.depth:
             local.depth += 1

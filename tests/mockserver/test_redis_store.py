@@ -1,0 +1,199 @@
+"""What only the Redis store does: the lease and its cache (round trips per transaction, what another process
+wrote is seen, hand-over on request, a dead holder's lease lapsing), and server-side commits."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mockserver.store import redis as redis_store
+from mockserver.store._redis_lua import LOG_MAX
+from mockserver.store.redis import RedisStore
+
+
+@pytest.fixture
+def url(redis_url: str) -> str:
+    return f"{redis_url}?prefix=r{secrets.token_hex(6)}"
+
+
+@pytest.fixture
+def pair(url: str) -> Iterator[tuple[RedisStore, RedisStore]]:
+    """Two stores on one prefix: as two worker processes would have them."""
+    first, second = RedisStore(url), RedisStore(url)
+    yield first, second
+    first.close()
+    second.close()
+
+
+class RoundTrips:
+    """Counts the round trips a store makes on its hot path (each ``_calls`` is one)."""
+
+    def __init__(self, store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        calls = store._calls
+
+        def counted(*commands: tuple[Any, ...]) -> list[Any]:
+            self.count += 1
+            return calls(*commands)
+
+        monkeypatch.setattr(store, "_calls", counted)
+
+
+def test_redis_lease_holder_reads_without_a_round_trip_and_commits_in_one(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RedisStore(url)
+    try:
+        store.put("team", "t1", {"credits": 10}, owner="team_a")  # takes the lease
+        trips = RoundTrips(store, monkeypatch)
+        for _ in range(5):
+            assert store.get("team", "t1") == {"credits": 10}
+            assert store.owner("team", "t1") == "team_a"
+            assert store.get("team", "missing") is None
+        assert trips.count == 1  # the one miss; its absence is remembered
+        with store.transaction():
+            team = store.get("team", "t1")
+            team["credits"] -= 3
+            store.put("team", "t1", team, owner="team_a")
+            store.put("ledger", "l1", {"amount": 3}, owner="team_a")
+        assert trips.count == 2  # the whole transaction: one EVALSHA
+        with store.transaction():
+            assert store.get("team", "t1") == {"credits": 7}
+        assert trips.count == 2  # a transaction that writes nothing commits nothing
+    finally:
+        store.close()
+
+
+def test_redis_writes_of_another_process_are_seen_at_once(pair: tuple[RedisStore, RedisStore]) -> None:
+    first, second = pair
+    first.put("generation", "g1", {"status": "queued"}, owner="team_a")
+    assert first.get("generation", "g1") == {"status": "queued"}  # cached by the holder
+    started = time.monotonic()
+    second.put("generation", "g1", {"status": "cancelled"}, owner="team_a")  # asks the first to hand over
+    assert time.monotonic() - started < redis_store.LEASE_MS / 1000  # handed over, not lapsed
+    assert first.get("generation", "g1") == {"status": "cancelled"}
+    with first.transaction():  # takes the lease back, dropping what the second wrote from its cache
+        assert first.get("generation", "g1") == {"status": "cancelled"}
+        first.put("generation", "g2", {"status": "queued"}, owner="team_a")
+    assert second.values("generation", owner="team_a") == [{"status": "cancelled"}, {"status": "queued"}]
+
+
+def test_redis_holder_that_fell_behind_the_log_drops_its_whole_cache(pair: tuple[RedisStore, RedisStore]) -> None:
+    first, second = pair
+    first.put("row", "a", 1, owner="team_a")
+    assert first.get("row", "a") == 1
+    second.put("row", "a", 2, owner="team_a")
+    for n in range(LOG_MAX + 5):  # more commits than the log keeps
+        second.put("row", f"other{n}", n, owner="team_a")
+    with first.transaction():
+        assert first.get("row", "a") == 2
+        first.put("row", "a", 3, owner="team_a")
+    assert second.get("row", "a") == 3
+
+
+def _change_in_place_and_fail(store: RedisStore) -> None:
+    with store.transaction():
+        store.get("team", "t1")["credits"] = 0
+        raise RuntimeError("boom")
+
+
+def test_redis_failed_transaction_forgets_records_changed_in_place(url: str) -> None:
+    store = RedisStore(url)
+    try:
+        store.put("team", "t1", {"credits": 10}, owner="team_a")
+        with pytest.raises(RuntimeError, match="boom"):
+            _change_in_place_and_fail(store)
+        assert store.get("team", "t1") == {"credits": 10}
+    finally:
+        store.close()
+
+
+def test_redis_transactions_of_two_processes_never_interleave(pair: tuple[RedisStore, RedisStore]) -> None:
+    def increment(store: RedisStore) -> None:
+        for _ in range(40):
+            with store.transaction():
+                store.put("counter", "c", (store.get("counter", "c") or 0) + 1, owner="team_a")
+
+    threads = [threading.Thread(target=increment, args=(store,)) for store in (*pair, *pair)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert pair[0].get("counter", "c") == pair[1].get("counter", "c") == 160
+
+
+def test_redis_lease_of_a_dead_holder_lapses(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis_store, "LEASE_MS", 300)
+    dead, alive = RedisStore(url), RedisStore(url)
+    try:
+        dead.put("row", "a", 1, owner="team_a")
+        dead._closed.set()  # its keeper stops renewing and answering, as if the process had been killed
+        dead.client.rpush(f"{dead.prefix}:want:{dead._holder}", b"1")
+        dead._keeper.join(timeout=5)  # type: ignore[union-attr]
+        started = time.monotonic()
+        alive.put("row", "a", 2, owner="team_a")
+        assert 0.05 < time.monotonic() - started < 5
+        assert alive.get("row", "a") == 2
+    finally:
+        dead.client.close()
+        alive.close()
+
+
+def test_redis_close_hands_the_lease_over_at_once(pair: tuple[RedisStore, RedisStore]) -> None:
+    first, second = pair
+    first.put("row", "a", 1, owner="team_a")
+    first.close()
+    assert first.client.get(f"{first.prefix}:lock") is None
+    second.put("row", "a", 2, owner="team_a")
+    assert second.get("row", "a") == 2
+
+
+def test_redis_lazy_transaction_waits_for_the_next_commit(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, raw = RedisStore(url), RedisStore(url).client
+    try:
+        store.put("row", "eager", 1, owner="team_a")
+        trips = RoundTrips(store, monkeypatch)
+        with store.transaction(lazy=True):
+            store.put("id_position", "req", ("req", 1), owner="_system")
+        assert trips.count == 0
+        assert store.get("id_position", "req") == ("req", 1)  # this process sees it at once
+        assert raw.hget(f"{store.prefix}:v:id_position", "req") is None  # Redis does not, yet
+        store.put("row", "eager", 2, owner="team_a")
+        assert trips.count == 1  # the next commit carries it
+        assert raw.hget(f"{store.prefix}:v:id_position", "req") is not None
+    finally:
+        store.close()
+        raw.close()
+
+
+def test_redis_lazy_writes_reach_another_process_before_it_writes(pair: tuple[RedisStore, RedisStore]) -> None:
+    first, second = pair
+    with first.transaction(lazy=True):
+        first.put("rate_bucket", "team_a:get", 9, owner="team_a")
+    with second.transaction():  # takes the lease: the first writes what it deferred before handing over
+        assert second.get("rate_bucket", "team_a:get") == 9
+        second.put("rate_bucket", "team_a:get", 8, owner="team_a")
+    assert first.get("rate_bucket", "team_a:get") == 8
+
+
+def test_redis_lazy_writes_reach_redis_within_a_renewal_and_lists_see_them(url: str) -> None:
+    store, raw = RedisStore(url), RedisStore(url).client
+    try:
+        with store.transaction(lazy=True):
+            store.put("rate_bucket", "team_a:get", 7, owner="team_a")
+        deadline = time.monotonic() + 10 * redis_store.RENEW_SECONDS
+        while raw.hget(f"{store.prefix}:v:rate_bucket", "team_a:get") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert raw.hget(f"{store.prefix}:v:rate_bucket", "team_a:get") is not None
+        with store.transaction(lazy=True):
+            store.put("rate_bucket", "team_b:get", 5, owner="team_b")
+        assert store.values("rate_bucket", owner=None) == [7, 5]
+        assert store.count("rate_bucket", owner="team_b") == 1
+    finally:
+        store.close()
+        raw.close()
