@@ -17,15 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from mockserver.clock import SEEDED_START as SEEDED_START  # re-exported: the seeded run's first instant
 from mockserver.settings import Settings
 from mockserver.testing import AurousMock, EmulatorThread, ServerThread
-
-SEEDED_START = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,9 +43,8 @@ def aurous_mock_server(pytestconfig: pytest.Config) -> Iterator[str]:
         return
     clock = pytestconfig.getini("aurous_mock_clock")
     seed = pytestconfig.getoption("--aurous-seed")
-    # Seeded, the virtual clock starts at a fixed instant too, so ids (which embed time) repeat exactly.
-    start = SEEDED_START if seed is not None and clock == "virtual" else None
-    settings = Settings(clock=clock, seed=seed, clock_start=start, host="127.0.0.1", port=0)
+    # Seeded, the virtual clock starts at SEEDED_START (mockserver.core.shared), so ids (which embed time) repeat.
+    settings = Settings(clock=clock, seed=seed, host="127.0.0.1", port=0)
     with EmulatorThread(settings) as server:
         yield server.base_url
 
