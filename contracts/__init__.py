@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from contracts.listen import Listener, Received
 from contracts.signature import (
     MalformedSignatureError,
     MissingSignatureError,
@@ -76,6 +75,9 @@ _LAZY = {
     "ErrorEnvelopeMissing": "contracts.checks",
     "DocUrlMismatch": "contracts.checks",
     "DriftProxy": "contracts.drift",
+    # The receiver loads uvicorn, Starlette and httpx; `aurous-mock serve` (contracts.serving) must not pay for it.
+    "Listener": "contracts.listen",
+    "Received": "contracts.listen",
     "DRIFTS": "contracts.drift",
 }
 

@@ -6,9 +6,11 @@ import argparse
 import inspect
 import logging
 import secrets
+import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import uvicorn
 from pydantic import ValidationError
@@ -27,6 +29,8 @@ NEEDS_SHARED_STORE = (
     "aurous-mock: --workers {workers} needs a shared store (--store sqlite:///state.db or redis://host:port/db): "
     "with the in-memory store each worker would be a separate emulator."
 )
+
+WORKER_START_SECONDS = 60.0  # how long `serve --workers N` waits for its workers before the banner
 
 log = logging.getLogger("mockserver")
 
@@ -186,18 +190,6 @@ def drift_proxy(args: argparse.Namespace) -> int:
     return drift_main(args)
 
 
-def _bind(settings: Settings) -> socket.socket:
-    """Bind the listening socket ourselves so that ``--port 0`` can report the port it got."""
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
-    sock.set_inheritable(True)
-    # Listen before printing the banner: a client that connects at once is queued, not refused.
-    sock.listen(2048)
-    return sock
-
-
 def _fail(message: str) -> int:
     print(f"aurous-mock: {message}", file=sys.stderr)  # noqa: T201
     return 2
@@ -227,17 +219,20 @@ def serve(args: argparse.Namespace) -> int:
         return _fail(f"invalid scenario file: {exc}")
     except StoreOpenError as exc:
         return _fail(str(exc))
-    sock = _bind(settings)
-    _banner(sock)
+    from contracts import serving  # stdlib and uvicorn only: binding, readiness and signals shared with the kit
+
+    sock = serving.bind_or_report("aurous-mock serve", settings.host, settings.port, sys.stderr)
+    if sock is None:
+        app.state.emulator.close()
+        app.state.emulator.store.close()
+        return serving.CANNOT_LISTEN
     if args.workers > 1:
         app.state.emulator.close()
         app.state.emulator.store.close()  # the parent only checked the settings; each worker opens its own
-        _run_workers(settings, args, sock)
-        return 0
+        return _run_workers(settings, args, sock)
     config = server_config(app, log_level=args.log_level, access_log=args.log_level == "debug", lifespan="on")
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
-    return 0
+    # The banner comes once uvicorn serves: a client (or a Ctrl-C) acting on it meets a server that answers.
+    return serving.run(config, sock, ready=lambda: _banner(sock))
 
 
 def _banner(sock: socket.socket) -> None:
@@ -249,9 +244,46 @@ def _banner(sock: socket.socket) -> None:
     print("  any well-formed key (al_live_… or og_…) gets its own team", flush=True)  # noqa: T201
 
 
-def _run_workers(settings: Settings, args: argparse.Namespace, sock: socket.socket) -> None:
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor, remembering which signal stopped it (for the exit status), whose workers start with
+    SIGINT ignored: a Ctrl-C reaches the whole process group, and a worker still importing would die of it with a
+    traceback; the supervisor stops its workers itself (SIGTERM) on SIGINT."""
+
+    stopped_by = 0
+    ready: Callable[[], None] = staticmethod(lambda: None)  # the banner, once every worker serves
+
+    def init_processes(self) -> None:
+        with _sigint_ignored():
+            super().init_processes()
+        waits = [getattr(process, "wait_until_ready", None) for process in self.processes]  # uvicorn >= 0.36
+        if all(wait is not None and wait(WORKER_START_SECONDS, self.should_exit) for wait in waits):
+            self.ready()
+
+    def handle_int(self) -> None:
+        self.stopped_by = self.stopped_by or signal.SIGINT
+        super().handle_int()
+
+    def handle_term(self) -> None:
+        self.stopped_by = self.stopped_by or signal.SIGTERM
+        super().handle_term()
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Processes spawned meanwhile start with SIGINT ignored (only an ignored disposition survives ``exec``;
+    uvicorn takes SIGINT over in each worker once it serves). This process ignores SIGINT for those few
+    milliseconds too: the signal mask is not inherited, the disposition is."""
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+
+
+def _run_workers(settings: Settings, args: argparse.Namespace, sock: socket.socket) -> int:
     """``--workers N``: uvicorn's supervisor spawns N processes on our socket; each builds its app from
-    :func:`worker_app`, which reads the settings handed off through the environment."""
+    :func:`worker_app`, which reads the settings handed off through the environment. The exit status is
+    ``serve``'s: 0, or 128 + the signal that stopped it."""
     hand_off(settings)
     config = uvicorn.Config(
         "mockserver.cli:worker_app",
@@ -263,9 +295,12 @@ def _run_workers(settings: Settings, args: argparse.Namespace, sock: socket.sock
         lifespan="on",
     )
     if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.36 passes the server's run
-        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()  # type: ignore[call-arg]
+        supervisor = _Supervisor(config, target=uvicorn.Server(config).run, sockets=[sock])  # type: ignore[call-arg]
     else:
-        Multiprocess(config, sockets=[sock]).run()
+        supervisor = _Supervisor(config, sockets=[sock])
+    supervisor.ready = lambda: _banner(sock)
+    supervisor.run()
+    return 128 + supervisor.stopped_by if supervisor.stopped_by else 0
 
 
 def worker_app() -> Starlette:
@@ -275,17 +310,18 @@ def worker_app() -> Starlette:
     return app
 
 
+COMMANDS = {"serve": serve, "check": check, "listen": listen, "drift-proxy": drift_proxy}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. SIGINT and SIGTERM end every command cleanly, without a traceback:
+    130 after SIGINT (Ctrl-C), 143 after SIGTERM (servers shut down gracefully first; ``check`` stops where
+    it is, its cleanup still runs)."""
+    from contracts.serving import interruptible  # stdlib only: signals and exit statuses shared with the kit
+
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        return serve(args)
-    if args.command == "check":
-        return check(args)
-    if args.command == "listen":
-        return listen(args)
-    if args.command == "drift-proxy":
-        return drift_proxy(args)
-    return 2  # pragma: no cover - argparse rejects unknown commands
+    command = COMMANDS[args.command]
+    return interruptible(f"aurous-mock {args.command}", lambda: command(args), sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover
