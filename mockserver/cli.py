@@ -39,12 +39,28 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aurous-mock", description="Emulator of the Aurous Labs public API v1.")
     parser.add_argument("--version", action="version", version=f"aurous-mock {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the emulator (in-memory store unless --store says otherwise)")
+    serve = commands.add_parser(
+        "serve",
+        help="run the emulator (in-memory store unless --store says otherwise)",
+        description="Run the emulator. Exit status: 0, 1 when the port cannot be bound, 2 on invalid settings, "
+        "130 after SIGINT (Ctrl-C), 143 after SIGTERM (both after a graceful shutdown).",
+    )
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080; 0 picks a free port)")
-    serve.add_argument("--seed", type=int, help="make ids and outcomes reproducible")
+    serve.add_argument(
+        "--seed",
+        type=int,
+        help="reproducible runs: with --clock virtual the same requests get identical answers (ids, instants, "
+        "secrets, timings, media; the clock starts at 2026-06-01T00:00:00Z unless clock_start is set); "
+        "with the system clock everything but the instants (and ids' time part) repeats",
+    )
     serve.add_argument("--speed", type=float, help="system clock speed factor (default 1)")
-    serve.add_argument("--clock", choices=["system", "virtual"], help="base clock (default system)")
+    serve.add_argument(
+        "--clock",
+        choices=["system", "virtual"],
+        help="base clock (default system: real time, times --speed); virtual: time stands still and moves only "
+        "when told (POST /_mock/clock/advance or /set), so a test skips a 10-minute video without waiting",
+    )
     serve.add_argument("--config", help="YAML or TOML settings file (below AUROUS_MOCK_* variables)")
     serve.add_argument("--scenarios", metavar="FILE", help="YAML scenario rules applied to every team")
     serve.add_argument(
@@ -55,7 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=_positive, default=1, help="worker processes sharing the store (default 1; needs --store)"
     )
-    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="server log on stderr (default info: start and stop; debug adds one access line per request)",
+    )
     _add_check(commands)
     _add_listen(commands)
     _add_drift_proxy(commands)

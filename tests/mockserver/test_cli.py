@@ -60,6 +60,22 @@ def test_cli_serve_help_lists_options(capsys: pytest.CaptureFixture[str]) -> Non
         assert option in out
 
 
+def test_cli_serve_help_explains_log_level_clock_seed_and_exit_codes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "debug adds one access line per request" in out  # --log-level
+    assert "virtual: time stands still and moves only when told" in out  # --clock
+    assert "/_mock/clock/advance" in out
+    assert "2026-06-01T00:00:00Z" in out  # --seed's fixed first instant
+    assert "130 after SIGINT" in out
+    assert "143 after SIGTERM" in out
+    assert "1 when the port cannot be bound" in out
+
+
 def test_cli_requires_a_command(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main([])
