@@ -20,23 +20,31 @@ BANNER = re.compile(r"^aurous-mock (\S+) serving on http://127\.0\.0\.1:(\d+)$")
 
 
 class FakeServer:
-    """Stands in for ``uvicorn.Server``: records what ``serve`` hands it and returns at once."""
+    """Stands in for uvicorn's server (``contracts.serving``'s): records what ``serve`` hands it, says it is ready
+    (the banner) and returns at once."""
 
     instances: ClassVar[list[FakeServer]] = []
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, ready: Any = None) -> None:
         self.config = config
+        self.ready = ready
         self.sockets: list[socket.socket] = []
+        self.ports: list[int] = []
+        self.started = False
         FakeServer.instances.append(self)
 
     def run(self, sockets: list[socket.socket] | None = None) -> None:
         self.sockets = list(sockets or [])
+        self.ports = [sock.getsockname()[1] for sock in self.sockets]
+        self.started = True
+        if self.ready is not None:
+            self.ready()
 
 
 @pytest.fixture
 def fake_server(monkeypatch: pytest.MonkeyPatch):
     FakeServer.instances = []
-    monkeypatch.setattr("mockserver.cli.uvicorn.Server", FakeServer)
+    monkeypatch.setattr("contracts.serving._Server", FakeServer)
     yield FakeServer
     for server in FakeServer.instances:
         for sock in server.sockets:
@@ -100,8 +108,7 @@ def test_cli_serve_port_zero_reports_bound_port(fake_server: Any, capsys: pytest
     port = int(match.group(2))
     assert port != 0
     [server] = fake_server.instances
-    [sock] = server.sockets
-    assert sock.getsockname()[1] == port
+    assert server.ports == [port]
     assert re.search(r"X-Api-Key: al_live_[0-9a-f]{64}", second)
     assert f"http://127.0.0.1:{port}/v1/balance" in second
 
