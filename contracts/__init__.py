@@ -79,7 +79,8 @@ _LAZY = {
     "DocUrlMismatch": "contracts.checks",
     "DriftProxy": "contracts.drift",
     "DRIFTS": "contracts.drift",
-    # The receiver runs on uvicorn and Starlette: not loaded by a bare `import contracts` (the pytest plugin's).
+    # The receiver loads uvicorn, Starlette and httpx: neither `aurous-mock serve` (contracts.serving) nor the
+    # pytest plugin's bare `import contracts` pays for it.
     "Listener": "contracts.listen",
     "Received": "contracts.listen",
 }

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from contracts.listen import _bind  # the kit's one way to bind a socket that can report port 0
+from contracts.serving import CANNOT_LISTEN, bind_or_report, run, url_of
 
 __all__ = ["DRIFTS", "Drift", "DriftProxy", "Reply", "main", "parse_drifts", "serve"]
 
@@ -323,27 +323,21 @@ def describe() -> str:
 
 
 def serve(upstream: str, drifts: Iterable[str], *, host: str = "127.0.0.1", port: int = 0) -> int:
-    """Run the proxy under uvicorn until SIGINT/SIGTERM; return the exit code."""
+    """Run the proxy under uvicorn until SIGINT/SIGTERM; the exit status (``contracts.serving.run``: 0, 1 when the
+    port cannot be bound, 130 after SIGINT, 143 after SIGTERM). The banner is printed once the proxy serves."""
     proxy = DriftProxy(upstream, drifts)
-    try:
-        sock = _bind(host, port)
-    except OSError as exc:
-        print(f"aurous-mock drift-proxy: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)  # noqa: T201
-        return 1
-    bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    print(f"aurous-mock drift-proxy on http://{shown}:{bound_port} -> {proxy.upstream}", flush=True)  # noqa: T201
-    for name in proxy.drifts or ["(none: answers are forwarded unchanged)"]:
-        drift = DRIFTS.get(name)
-        print(f"  drift {name}: {drift.summary}" if drift else f"  {name}", flush=True)  # noqa: T201
-    config = uvicorn.Config(proxy, log_level="warning", access_log=False, lifespan="on")
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        sock.close()
-    return 0
+    sock = bind_or_report("aurous-mock drift-proxy", host, port, sys.stderr)
+    if sock is None:
+        return CANNOT_LISTEN
+    url = url_of(sock)
+
+    def ready() -> None:
+        print(f"aurous-mock drift-proxy on {url} -> {proxy.upstream}", flush=True)  # noqa: T201
+        for name in proxy.drifts or ["(none: answers are forwarded unchanged)"]:
+            drift = DRIFTS.get(name)
+            print(f"  drift {name}: {drift.summary}" if drift else f"  {name}", flush=True)  # noqa: T201
+
+    return run(uvicorn.Config(proxy, log_level="warning", access_log=False, lifespan="on"), sock, ready=ready)
 
 
 def main(args: argparse.Namespace) -> int:

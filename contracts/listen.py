@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -25,14 +24,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from contracts.serving import CANNOT_LISTEN, bind_or_report, run, url_of
 from contracts.signature import DEFAULT_TOLERANCE, HEADER, SignatureVerificationError, verify_signature
 
 __all__ = ["FORWARD_TIMEOUT", "Listener", "Received", "build_app", "main", "ready_line", "serve"]
 
 FORWARD_TIMEOUT = 10.0  # the sender's own deadline (reference §5.5)
 FORWARDED_HEADERS = ("content-type", "user-agent")  # plus every aurous-* header
-BACKLOG = 2048  # uvicorn's default
-INTERRUPTED = 130  # the shell's code for SIGINT
 
 
 @dataclass
@@ -220,24 +218,6 @@ def build_app(
     return Starlette(routes=[Route("/{path:path}", receive, methods=["POST"])])
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """Bind the socket ourselves so that port 0 can report the port it got.
-
-    It listens at once: a sender that reads the Ready line and connects before uvicorn is up waits in the backlog
-    instead of being refused.
-    """
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(BACKLOG)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
-
-
 def _mask(secret: str) -> str:
     """Enough of the secret to tell which one is in use, never all of it."""
     prefix = secret[: secret.index("_") + 1] if "_" in secret[:8] else ""
@@ -263,15 +243,16 @@ def serve(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Run the listener under uvicorn until SIGINT/SIGTERM; return the exit code."""
+    """Run the listener under uvicorn until SIGINT/SIGTERM; the exit status (``contracts.serving.run``: 0, 1 when
+    the port cannot be bound, 130 after SIGINT, 143 after SIGTERM).
+
+    The Ready line is printed only once uvicorn serves and owns the signals, so a sender (or a Ctrl-C) that
+    acts on it meets a listener that answers (or stops cleanly).
+    """
     out, err = out or sys.stdout, err or sys.stderr
-    try:
-        sock = _bind(host, port)
-    except OSError as exc:
-        print(f"aurous-mock listen: cannot listen on {host}:{port}: {exc.strerror or exc}", file=err)
-        return 1
-    bound_host, bound_port = sock.getsockname()[:2]
-    url = f"http://[{bound_host}]:{bound_port}" if ":" in bound_host else f"http://{bound_host}:{bound_port}"
+    sock = bind_or_report("aurous-mock listen", host, port, err)
+    if sock is None:
+        return CANNOT_LISTEN
     listener = Listener(out=out, err=err, as_json=as_json)
     config = uvicorn.Config(
         build_app(listener, secret, tolerance, status, forward_to),
@@ -280,17 +261,14 @@ def serve(
         lifespan="off",
     )
     notice = err if as_json else out  # with --json, stdout carries events only
-    try:
+    url = url_of(sock)
+
+    def ready() -> None:
         print(ready_line(url, secret, tolerance), file=notice, flush=True)
         if forward_to:
             print(f"  forwarding accepted deliveries to {forward_to}", file=notice, flush=True)
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:
-        # uvicorn shuts down gracefully, then re-raises the SIGINT it caught; Ctrl-C is how one stops listening.
-        return INTERRUPTED
-    finally:
-        sock.close()
-    return 0
+
+    return run(config, sock, ready=ready)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -160,6 +160,11 @@ def verify_signature(
             ``None`` disables the check. The signature is checked first, so this error means "authentic but stale".
         now: the current unix time (defaults to ``time.time()``), for tests.
 
+    Returns:
+        The signature's timestamp ``t`` (an ``int``, unix seconds): when the sender signed this attempt. A
+        receiver can keep it to refuse a replayed delivery, or compare it with its own clock. It never returns
+        a falsy "not verified": a delivery that does not verify raises.
+
     Raises:
         SignatureVerificationError: one of its subclasses, with a message safe to log.
 

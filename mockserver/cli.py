@@ -6,9 +6,11 @@ import argparse
 import inspect
 import logging
 import secrets
+import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import uvicorn
 from pydantic import ValidationError
@@ -28,6 +30,8 @@ NEEDS_SHARED_STORE = (
     "with the in-memory store each worker would be a separate emulator."
 )
 
+WORKER_START_SECONDS = 60.0  # how long `serve --workers N` waits for its workers before the banner
+
 log = logging.getLogger("mockserver")
 
 
@@ -35,12 +39,28 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aurous-mock", description="Emulator of the Aurous Labs public API v1.")
     parser.add_argument("--version", action="version", version=f"aurous-mock {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the emulator (in-memory store unless --store says otherwise)")
+    serve = commands.add_parser(
+        "serve",
+        help="run the emulator (in-memory store unless --store says otherwise)",
+        description="Run the emulator. Exit status: 0, 1 when the port cannot be bound, 2 on invalid settings, "
+        "130 after SIGINT (Ctrl-C), 143 after SIGTERM (both after a graceful shutdown).",
+    )
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080; 0 picks a free port)")
-    serve.add_argument("--seed", type=int, help="make ids and outcomes reproducible")
+    serve.add_argument(
+        "--seed",
+        type=int,
+        help="reproducible runs: with --clock virtual the same requests get identical answers (ids, instants, "
+        "secrets, timings, media; the clock starts at 2026-06-01T00:00:00Z unless clock_start is set); "
+        "with the system clock everything but the instants (and ids' time part) repeats",
+    )
     serve.add_argument("--speed", type=float, help="system clock speed factor (default 1)")
-    serve.add_argument("--clock", choices=["system", "virtual"], help="base clock (default system)")
+    serve.add_argument(
+        "--clock",
+        choices=["system", "virtual"],
+        help="base clock (default system: real time, times --speed); virtual: time stands still and moves only "
+        "when told (POST /_mock/clock/advance or /set), so a test skips a 10-minute video without waiting",
+    )
     serve.add_argument("--config", help="YAML or TOML settings file (below AUROUS_MOCK_* variables)")
     serve.add_argument("--scenarios", metavar="FILE", help="YAML scenario rules applied to every team")
     serve.add_argument(
@@ -57,7 +77,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="only declared keys (config keys:, POST /_mock/keys) authenticate; any other key gets 401",
     )
-    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="server log on stderr (default info: start and stop; debug adds one access line per request)",
+    )
     _add_check(commands)
     _add_listen(commands)
     _add_drift_proxy(commands)
@@ -192,18 +217,6 @@ def drift_proxy(args: argparse.Namespace) -> int:
     return drift_main(args)
 
 
-def _bind(settings: Settings) -> socket.socket:
-    """Bind the listening socket ourselves so that ``--port 0`` can report the port it got."""
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
-    sock.set_inheritable(True)
-    # Listen before printing the banner: a client that connects at once is queued, not refused.
-    sock.listen(2048)
-    return sock
-
-
 def _fail(message: str) -> int:
     print(f"aurous-mock: {message}", file=sys.stderr)  # noqa: T201
     return 2
@@ -234,36 +247,77 @@ def serve(args: argparse.Namespace) -> int:
         return _fail(f"invalid scenario file: {exc}")
     except StoreOpenError as exc:
         return _fail(str(exc))
-    sock = _bind(settings)
-    _banner(sock)
-    if settings.strict_keys:
-        print(STRICT_KEYS_BANNER, flush=True)  # noqa: T201
+    from contracts import serving  # stdlib and uvicorn only: binding, readiness and signals shared with the kit
+
+    sock = serving.bind_or_report("aurous-mock serve", settings.host, settings.port, sys.stderr)
+    if sock is None:
+        app.state.emulator.close()
+        app.state.emulator.store.close()
+        return serving.CANNOT_LISTEN
     if args.workers > 1:
         app.state.emulator.close()
         app.state.emulator.store.close()  # the parent only checked the settings; each worker opens its own
-        _run_workers(settings, args, sock)
-        return 0
+        return _run_workers(settings, args, sock)
     config = server_config(app, log_level=args.log_level, access_log=args.log_level == "debug", lifespan="on")
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
-    return 0
+    # The banner comes once uvicorn serves: a client (or a Ctrl-C) acting on it meets a server that answers.
+    return serving.run(config, sock, ready=lambda: _banner(sock, strict_keys=bool(settings.strict_keys)))
 
 
 STRICT_KEYS_BANNER = "  strict keys: only declared keys (config keys:, POST /_mock/keys) authenticate /v1/*"
 
 
-def _banner(sock: socket.socket) -> None:
+def _banner(sock: socket.socket, *, strict_keys: bool = False) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     key = f"al_live_{secrets.token_hex(32)}"
     print(f"aurous-mock {__version__} serving on http://{shown}:{port}", flush=True)  # noqa: T201
     print(f"  try: curl -H 'X-Api-Key: {key}' http://{shown}:{port}/v1/balance", flush=True)  # noqa: T201
-    print("  any well-formed key (al_live_… or og_…) gets its own team", flush=True)  # noqa: T201
+    if strict_keys:
+        print(STRICT_KEYS_BANNER, flush=True)  # noqa: T201
+    else:
+        print("  any well-formed key (al_live_… or og_…) gets its own team", flush=True)  # noqa: T201
 
 
-def _run_workers(settings: Settings, args: argparse.Namespace, sock: socket.socket) -> None:
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor, remembering which signal stopped it (for the exit status), whose workers start with
+    SIGINT ignored: a Ctrl-C reaches the whole process group, and a worker still importing would die of it with a
+    traceback; the supervisor stops its workers itself (SIGTERM) on SIGINT."""
+
+    stopped_by = 0
+    ready: Callable[[], None] = staticmethod(lambda: None)  # the banner, once every worker serves
+
+    def init_processes(self) -> None:
+        with _sigint_ignored():
+            super().init_processes()
+        waits = [getattr(process, "wait_until_ready", None) for process in self.processes]  # uvicorn >= 0.36
+        if all(wait is not None and wait(WORKER_START_SECONDS, self.should_exit) for wait in waits):
+            self.ready()
+
+    def handle_int(self) -> None:
+        self.stopped_by = self.stopped_by or signal.SIGINT
+        super().handle_int()
+
+    def handle_term(self) -> None:
+        self.stopped_by = self.stopped_by or signal.SIGTERM
+        super().handle_term()
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Processes spawned meanwhile start with SIGINT ignored (only an ignored disposition survives ``exec``;
+    uvicorn takes SIGINT over in each worker once it serves). This process ignores SIGINT for those few
+    milliseconds too: the signal mask is not inherited, the disposition is."""
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+
+
+def _run_workers(settings: Settings, args: argparse.Namespace, sock: socket.socket) -> int:
     """``--workers N``: uvicorn's supervisor spawns N processes on our socket; each builds its app from
-    :func:`worker_app`, which reads the settings handed off through the environment."""
+    :func:`worker_app`, which reads the settings handed off through the environment. The exit status is
+    ``serve``'s: 0, or 128 + the signal that stopped it."""
     hand_off(settings)
     config = uvicorn.Config(
         "mockserver.cli:worker_app",
@@ -275,9 +329,12 @@ def _run_workers(settings: Settings, args: argparse.Namespace, sock: socket.sock
         lifespan="on",
     )
     if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.36 passes the server's run
-        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()  # type: ignore[call-arg]
+        supervisor = _Supervisor(config, target=uvicorn.Server(config).run, sockets=[sock])  # type: ignore[call-arg]
     else:
-        Multiprocess(config, sockets=[sock]).run()
+        supervisor = _Supervisor(config, sockets=[sock])
+    supervisor.ready = lambda: _banner(sock, strict_keys=bool(settings.strict_keys))
+    supervisor.run()
+    return 128 + supervisor.stopped_by if supervisor.stopped_by else 0
 
 
 def worker_app() -> Starlette:
@@ -287,17 +344,18 @@ def worker_app() -> Starlette:
     return app
 
 
+COMMANDS = {"serve": serve, "check": check, "listen": listen, "drift-proxy": drift_proxy}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. SIGINT and SIGTERM end every command cleanly, without a traceback:
+    130 after SIGINT (Ctrl-C), 143 after SIGTERM (servers shut down gracefully first; ``check`` stops where
+    it is, its cleanup still runs)."""
+    from contracts.serving import interruptible  # stdlib only: signals and exit statuses shared with the kit
+
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        return serve(args)
-    if args.command == "check":
-        return check(args)
-    if args.command == "listen":
-        return listen(args)
-    if args.command == "drift-proxy":
-        return drift_proxy(args)
-    return 2  # pragma: no cover - argparse rejects unknown commands
+    command = COMMANDS[args.command]
+    return interruptible(f"aurous-mock {args.command}", lambda: command(args), sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

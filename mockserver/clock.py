@@ -16,6 +16,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Where a seeded virtual clock starts unless ``clock_start`` says otherwise (``serve --seed N --clock virtual``, the
+# pytest plugin's ``--aurous-seed``): ids embed their instant, so a seeded run must start at the same one every time.
+SEEDED_START = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 class Clock(Protocol):

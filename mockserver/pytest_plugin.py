@@ -18,18 +18,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from mockserver.clock import SEEDED_START as SEEDED_START  # re-exported: the seeded run's first instant (stdlib only)
 
 if TYPE_CHECKING:
     from mockserver.testing import AurousMock
 
 # pytest loads this module in every run of every project that installs aurous-mock, so it imports nothing of the
 # emulator, uvicorn or httpx until a test asks for a fixture (issue 18: loading the plugins costs ≤ 100 ms).
-
-SEEDED_START = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,9 +51,8 @@ def aurous_mock_server(pytestconfig: pytest.Config) -> Iterator[str]:
 
     clock = pytestconfig.getini("aurous_mock_clock")
     seed = pytestconfig.getoption("--aurous-seed")
-    # Seeded, the virtual clock starts at a fixed instant too, so ids (which embed time) repeat exactly.
-    start = SEEDED_START if seed is not None and clock == "virtual" else None
-    settings = Settings(clock=clock, seed=seed, clock_start=start, host="127.0.0.1", port=0)
+    # Seeded, the virtual clock starts at SEEDED_START (mockserver.clock), so ids (which embed time) repeat.
+    settings = Settings(clock=clock, seed=seed, host="127.0.0.1", port=0)
     server = EmulatorThread(settings).start()
     try:
         yield server.base_url

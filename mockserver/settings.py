@@ -59,7 +59,10 @@ class Settings(BaseSettings):
     seed: int | None = None
     clock: Literal["system", "virtual"] = "system"
     speed: float = Field(default=1.0, gt=0)
-    clock_start: datetime | None = None
+    clock_start: datetime | None = Field(
+        default=None,
+        description="The base clock's first instant; default: now, or 2026-06-01T00:00:00Z for a seeded virtual clock",
+    )
     public_url: str | None = Field(
         default=None, description="Base URL written into output URLs; default: the URL the client called."
     )

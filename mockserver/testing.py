@@ -93,6 +93,36 @@ def new_key(seed: int | None = None, name: str = "") -> str:
     return f"al_live_{hashlib.sha256(f'{seed}:{name}'.encode()).hexdigest()}"
 
 
+class ControlError(httpx.HTTPStatusError):
+    """A control-plane call was refused: the envelope's ``code``, ``message`` and ``param`` (and the request id),
+    shown in ``str()``. An ``httpx.HTTPStatusError``, so code catching that still works."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        error = _envelope(response)
+        self.status = response.status_code
+        self.code: str | None = error.get("code")
+        self.message: str = str(error.get("message") or response.reason_phrase)
+        self.param: str | None = error.get("param")
+        self.request_id: str | None = error.get("request_id")
+        where = f" (param {self.param})" if self.param else ""
+        text = f"{self.status} {self.code or response.reason_phrase}{where}: {self.message}"
+        super().__init__(text, request=response.request, response=response)
+
+
+class ScenarioError(ControlError):
+    """``AurousMock.scenario(...)`` was refused: an unknown outcome, an outcome the operation cannot reach, a bad
+    ``when`` … ``param`` names the field, e.g. ``then[1].arg``."""
+
+
+def _envelope(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
 @dataclass
 class Clock:
     """The team's clock on the control plane."""
@@ -110,6 +140,10 @@ class Clock:
 
     def set(self, when: datetime) -> datetime:
         return datetime.fromisoformat(self.mock.control("POST", "/_mock/clock/set", {"now": when.isoformat()})["now"])
+
+    def sleep(self, seconds: float) -> None:
+        """Advance the team's clock instead of sleeping: hand it to code under test in place of ``time.sleep``."""
+        self.advance(seconds)
 
     def freeze(self) -> None:
         self.mock.control("POST", "/_mock/clock/freeze")
@@ -220,10 +254,24 @@ class AurousMock:
         return f"{self.base_url}/_mock/ui#key={self.api_key}"
 
     def control(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
-        """Call a control route; raises ``httpx.HTTPStatusError`` with the envelope on failure."""
+        """Call a control route; raises :class:`ControlError` (the envelope's code, message, param) on failure."""
         response = self.client.request(method, path, json=body, params=params or None)
-        response.raise_for_status()
+        if response.is_error:
+            raise ControlError(response)
         return response.json() if response.content else None
+
+    @property
+    def team(self) -> dict[str, Any]:
+        """The team's state (``GET /_mock/team``): credits, billing mode, scope, default API version …"""
+        return dict(self.control("GET", "/_mock/team"))
+
+    def set_credits(self, credits: float) -> dict[str, Any]:
+        """Set the team's credits (at least what is held; books an ``adjustment``); the team's new state."""
+        return dict(self.control("PATCH", "/_mock/team", {"credits": credits}))
+
+    def set_billing_mode(self, billing_mode: str) -> dict[str, Any]:
+        """``metered`` (the default: credits gate and are charged) or e.g. ``exempt`` (never blocked or charged)."""
+        return dict(self.control("PATCH", "/_mock/team", {"billing_mode": billing_mode}))
 
     @property
     def balance(self) -> dict[str, Any]:
@@ -237,14 +285,23 @@ class AurousMock:
 
     @contextlib.contextmanager
     def scenario(self, *then: Any, when: dict[str, Any] | None = None, repeat: bool = False) -> Iterator[Any]:
-        """Seed a scenario rule for this team for the duration of the ``with`` block.
+        """Seed a scenario rule for this team for the duration of the ``with`` block; yields the rule.
+
+        ``then`` is the chain, one outcome per argument (``"fail"``, ``"fail=Out of memory"``,
+        ``{"outcome": "duration", "arg": 30}``), used one per matching request; without ``repeat=True`` the rule
+        is used up once its chain is (a single outcome: by its first match). ``when`` takes the fields of
+        ``POST /_mock/scenarios`` (``operation``, ``media_type``, ``prompt_contains``, ``header``, ``nth``).
+        An invalid rule raises :class:`ScenarioError` with the envelope's ``code``, ``message`` and ``param``.
 
         Example::
 
-            with aurous_mock.scenario("fail", when={"operation": "createVideo"}):
-                ...  # the next video fails with "Content policy violation"
+            with aurous_mock.scenario("fail", "succeed", when={"operation": "createVideo"}):
+                ...  # the next video fails with "Content policy violation", the one after succeeds
         """
-        rule = self.control("POST", "/_mock/scenarios", {"when": when or {}, "then": list(then), "repeat": repeat})
+        try:
+            rule = self.control("POST", "/_mock/scenarios", {"when": when or {}, "then": list(then), "repeat": repeat})
+        except ControlError as exc:
+            raise ScenarioError(exc.response) from None
         try:
             yield rule
         finally:

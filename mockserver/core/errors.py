@@ -242,7 +242,11 @@ class MissingApiKeyError(AuthenticationError):
 
 class InvalidApiKeyError(AuthenticationError):
     code = "invalid_api_key"
-    message = "The API key is invalid."
+    # The vendor's sentence, then what the emulator accepts (the docs never spell out a key's format).
+    message = (
+        "The API key is invalid. A well-formed key is al_live_… or og_… followed by 1-200 letters, digits, "
+        "'_' or '-', sent as X-Api-Key or Authorization: Bearer."
+    )
 
 
 class RevokedApiKeyError(AuthenticationError):

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from mockserver.clock import Clock, SystemClock, TeamTime, VirtualClock
+from mockserver.clock import SEEDED_START, Clock, SystemClock, TeamTime, VirtualClock
 from mockserver.settings import Settings
 from mockserver.store import SYSTEM, Store
 
@@ -43,10 +43,17 @@ def anchor(store: Store, settings: Settings) -> Anchor:
         found: Anchor | None = store.get(CLOCK, key)
         if found is None:
             real = time.time()
-            default = datetime.now(UTC).replace(microsecond=0) if settings.clock == "virtual" else None
-            found = Anchor(settings.clock_start or default or datetime.fromtimestamp(real, UTC), real)
+            found = Anchor(settings.clock_start or _default_start(settings) or datetime.fromtimestamp(real, UTC), real)
             store.put(CLOCK, key, found, owner=SYSTEM)
     return found
+
+
+def _default_start(settings: Settings) -> datetime | None:
+    """A virtual clock starts now (whole seconds) or, seeded, at :data:`~mockserver.clock.SEEDED_START`, so that two
+    seeded runs show the same instants and mint the same ids; the system clock shows the wall clock (None)."""
+    if settings.clock != "virtual":
+        return None
+    return SEEDED_START if settings.seed is not None else datetime.now(UTC).replace(microsecond=0)
 
 
 def base_clock(store: Store, settings: Settings) -> Clock:

@@ -20,23 +20,31 @@ BANNER = re.compile(r"^aurous-mock (\S+) serving on http://127\.0\.0\.1:(\d+)$")
 
 
 class FakeServer:
-    """Stands in for ``uvicorn.Server``: records what ``serve`` hands it and returns at once."""
+    """Stands in for uvicorn's server (``contracts.serving``'s): records what ``serve`` hands it, says it is ready
+    (the banner) and returns at once."""
 
     instances: ClassVar[list[FakeServer]] = []
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, ready: Any = None) -> None:
         self.config = config
+        self.ready = ready
         self.sockets: list[socket.socket] = []
+        self.ports: list[int] = []
+        self.started = False
         FakeServer.instances.append(self)
 
     def run(self, sockets: list[socket.socket] | None = None) -> None:
         self.sockets = list(sockets or [])
+        self.ports = [sock.getsockname()[1] for sock in self.sockets]
+        self.started = True
+        if self.ready is not None:
+            self.ready()
 
 
 @pytest.fixture
 def fake_server(monkeypatch: pytest.MonkeyPatch):
     FakeServer.instances = []
-    monkeypatch.setattr("mockserver.cli.uvicorn.Server", FakeServer)
+    monkeypatch.setattr("contracts.serving._Server", FakeServer)
     yield FakeServer
     for server in FakeServer.instances:
         for sock in server.sockets:
@@ -58,6 +66,22 @@ def test_cli_serve_help_lists_options(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     for option in ("--host", "--port", "--seed", "--speed", "--clock", "--config", "--log-level"):
         assert option in out
+
+
+def test_cli_serve_help_explains_log_level_clock_seed_and_exit_codes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "debug adds one access line per request" in out  # --log-level
+    assert "virtual: time stands still and moves only when told" in out  # --clock
+    assert "/_mock/clock/advance" in out
+    assert "2026-06-01T00:00:00Z" in out  # --seed's fixed first instant
+    assert "130 after SIGINT" in out
+    assert "143 after SIGTERM" in out
+    assert "1 when the port cannot be bound" in out
 
 
 def test_cli_requires_a_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,8 +108,7 @@ def test_cli_serve_port_zero_reports_bound_port(fake_server: Any, capsys: pytest
     port = int(match.group(2))
     assert port != 0
     [server] = fake_server.instances
-    [sock] = server.sockets
-    assert sock.getsockname()[1] == port
+    assert server.ports == [port]
     assert re.search(r"X-Api-Key: al_live_[0-9a-f]{64}", second)
     assert f"http://127.0.0.1:{port}/v1/balance" in second
 

@@ -9,7 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockserver.clock import ShiftedClock, SystemClock, TeamTime, VirtualClock, rfc3339, unix_seconds
+from mockserver.clock import SEEDED_START, ShiftedClock, SystemClock, TeamTime, VirtualClock, rfc3339, unix_seconds
+from mockserver.core.shared import base_clock
+from mockserver.settings import Settings
+from mockserver.store import InMemoryStore
 
 START = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -239,3 +242,20 @@ def test_shifted_clock_place_goes_back_too() -> None:
     shifted.place(START + timedelta(seconds=5), frozen=True)
     base.advance(100)
     assert shifted.now() == START + timedelta(seconds=5)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"clock": "virtual", "seed": 42}, SEEDED_START),  # seeded: the documented first instant
+        ({"clock": "virtual", "seed": 42, "clock_start": START}, START),  # clock_start wins
+    ],
+)
+def test_base_clock_seeded_virtual_starts_at_a_fixed_instant(overrides: dict[str, object], expected: datetime) -> None:
+    assert base_clock(InMemoryStore(), Settings(**overrides)).now() == expected  # type: ignore[arg-type]
+
+
+def test_base_clock_unseeded_virtual_and_seeded_system_start_now() -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    for settings in (Settings(clock="virtual"), Settings(clock="system", seed=42)):
+        assert before <= base_clock(InMemoryStore(), settings).now() <= datetime.now(UTC) + timedelta(seconds=1)

@@ -140,7 +140,16 @@ def test_http_empty_credentials_are_missing_api_key(client: TestClient, header: 
 
 @pytest.mark.parametrize("key", ["nope", "sk_live_x"])
 def test_http_malformed_key_is_invalid_api_key(client: TestClient, key: str) -> None:
-    assert_envelope(client.get("/v1/balance", headers={"X-Api-Key": key}), 401, "invalid_api_key")
+    error = assert_envelope(client.get("/v1/balance", headers={"X-Api-Key": key}), 401, "invalid_api_key")
+    assert error["message"] == InvalidApiKeyError.message
+
+
+def test_invalid_api_key_message_says_what_a_well_formed_key_looks_like() -> None:
+    message = InvalidApiKeyError.message
+    assert message.startswith("The API key is invalid. ")
+    assert "al_live_" in message
+    assert "og_" in message
+    assert "X-Api-Key" in message
 
 
 @pytest.mark.parametrize("key", ["al_live_test", "og_legacy123"])
