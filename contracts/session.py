@@ -36,6 +36,8 @@ __all__ = ["Exchange", "Progress", "Session", "SuiteRun", "Trace", "exchange", "
 
 Progress = Callable[[str], None]
 REDACTED_KEY = "$AUROUS_API_KEY"
+# A target that hangs costs each request this long, then the request is a finding (or the run exit 3 at the probe).
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # Response headers whose presence is part of the contract (compared by the differential mode).
 CONVENTIONAL_HEADERS = (
     "aurous-request-id",
@@ -151,6 +153,9 @@ class Session:
             api_key = f"al_live_{secrets.token_hex(16)}"  # a local target: a team of this run's own
         self.api_key = api_key if api_key is not None else target.key()
         self.trace = Trace()
+        # Every webhook endpoint secret an answer showed the kit (creates and rotations, by any suite): which secret
+        # signs a `webhook_url` callback is left open by the vendor, so the kit accepts each of them there.
+        self.secrets: list[str] = []
         self._client: Any = None
         self._lifespan = False  # whether the in-process client runs the app's lifespan (then close() ends it)
         self._clock_control: bool | None = None
@@ -182,6 +187,7 @@ class Session:
             options=self.options,
         )
         twin.trace = self.trace  # one trace per target, whichever team sent the request
+        twin.secrets = self.secrets
         twin._client = self.client
         twin._clock_control = self._clock_control
         return twin
@@ -202,7 +208,7 @@ class Session:
                 except Exception:  # an app without lifespan support still answers requests
                     self._client = client
             else:
-                self._client = httpx.Client(base_url=self.target.base_url, timeout=60.0)
+                self._client = httpx.Client(base_url=self.target.base_url, timeout=TIMEOUT)
         return self._client
 
     def close(self) -> None:
@@ -244,9 +250,17 @@ class Session:
         replayed = response.headers.get("aurous-idempotent-replayed") == "true"  # a replay is never billed (§1.9)
         if operation in BILLABLE and 200 <= response.status_code < 300 and not replayed:
             self.budget.book(operation, json_of(response))
+        self.learn(json_of(response))
         curl = self.curl(method, path, json_body=json_body, headers=sent)
         self.trace.exchanges.append(exchange(step or f"{method} {path}", method, path, response, curl))
         return response
+
+    def learn(self, body: Any) -> None:
+        """Remember a webhook endpoint secret an answer shows (see ``secrets``)."""
+        if isinstance(body, dict) and body.get("object") == "webhook_endpoint":
+            secret = body.get("secret")
+            if isinstance(secret, str) and secret and secret not in self.secrets:
+                self.secrets.append(secret)
 
     def curl(self, method: str, path: str, *, json_body: Any = None, headers: dict[str, str] | None = None) -> str:
         """The request as a ``curl`` command with the API key replaced by ``$AUROUS_API_KEY``."""

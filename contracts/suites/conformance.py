@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["LIVE_SAFE_SENDS", "must_be_rejected", "run"]
 
 ESTIMATES = frozenset(ESTIMATE_OPERATIONS.values())
+WEBHOOK_SECRETS = frozenset({"createWebhookEndpoint", "rotateWebhookEndpointSecret"})
 LIVE_SAFE_SENDS = "reads, estimates, and billable creates with schema-invalid bodies only"
 
 
@@ -93,6 +94,8 @@ def _send(suite: SuiteRun, outcome: OperationResult, case: Any, headers: dict[st
     except Exception as exc:  # unreachable target or a broken connection: that is a finding too
         suite.finding(outcome.operation, "RequestFailed", "Request failed", repr(exc)[:300], count=True)
         return None
+    if outcome.operation_id in WEBHOOK_SECRETS and 200 <= response.status_code < 300:
+        suite.session.learn(parsed(response))
     if outcome.operation_id in BILLABLE and 200 <= response.status_code < 300:
         budget = suite.session.budget
         before = budget.spent
