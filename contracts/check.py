@@ -194,6 +194,10 @@ class _Run:
             return False
         finally:
             suite.spent = self.budget.spent - before - (paired.spent if paired is not None else 0.0)
+            for session in filter(None, (self.first, self.second)):
+                left = session.cleanup()  # also when the suite failed or the run is interrupted
+                if left:
+                    suite.skipped.append(f"{name}: could not delete what it created: {', '.join(left)[:500]}")
         return True
 
     def _crashed(self, name: str, suite: SuiteResult, exc: Exception) -> None:
@@ -303,7 +307,7 @@ def check(
         "seed": seed,
         "max_examples": max_examples,
         "operations": frozenset(operations) if operations is not None else None,
-        "options": options,
+        "options": {**(options or {}), **({} if report_dir is None else {"report_dir": str(report_dir)})},
     }
     first = Session(target, progress=progress, **shared)
     second = None if against is None else Session(against, progress=_labelled(progress, against.name), **shared)

@@ -15,12 +15,15 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import shlex
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -49,6 +52,12 @@ CONVENTIONAL_HEADERS = (
     "aurous-idempotent-replayed",
     "location",
 )
+# Creates whose resources the kit deletes again at the end of the suite that made them: create path → item path.
+CLEANED_UP = {
+    "/v1/webhook_endpoints": "/v1/webhook_endpoints",
+    "/v1/files": "/v1/files",
+    "/v1/characters": "/v1/characters",
+}
 # Body keys whose string value is part of the contract (enums and codes); every other string is just "string".
 VALUE_KEYS = frozenset(
     {"object", "status", "code", "type", "media_type", "currency", "dispatch", "event", "pose", "param", "purpose"}
@@ -156,6 +165,13 @@ class Session:
         # Every webhook endpoint secret an answer showed the kit (creates and rotations, by any suite): which secret
         # signs a `webhook_url` callback is left open by the vendor, so the kit accepts each of them there.
         self.secrets: list[str] = []
+        # What the kit created and must delete when the suite ends (path, the key of the team that owns it), and
+        # where request bodies a curl cannot show inline are written (a report's `bodies/`, else a temporary folder).
+        self.leftovers: list[tuple[str, str | None]] = []
+        self.bodies: Path | None = (
+            Path(options["report_dir"]) / "bodies" if options and "report_dir" in options else None
+        )
+        self.pools: dict[str, Any] = {}  # other clients a suite keeps on this target (closed with the session)
         self._client: Any = None
         self._lifespan = False  # whether the in-process client runs the app's lifespan (then close() ends it)
         self._clock_control: bool | None = None
@@ -187,7 +203,7 @@ class Session:
             options=self.options,
         )
         twin.trace = self.trace  # one trace per target, whichever team sent the request
-        twin.secrets = self.secrets
+        twin.secrets, twin.leftovers, twin.bodies, twin.pools = self.secrets, self.leftovers, self.bodies, self.pools
         twin._client = self.client
         twin._clock_control = self._clock_control
         return twin
@@ -212,6 +228,9 @@ class Session:
         return self._client
 
     def close(self) -> None:
+        for pooled in self.pools.values():
+            pooled.close()
+        self.pools.clear()
         if self._client is not None:
             if self._lifespan:
                 self._client.__exit__(None, None, None)
@@ -250,10 +269,44 @@ class Session:
         replayed = response.headers.get("aurous-idempotent-replayed") == "true"  # a replay is never billed (§1.9)
         if operation in BILLABLE and 200 <= response.status_code < 300 and not replayed:
             self.budget.book(operation, json_of(response))
-        self.learn(json_of(response))
+        body = json_of(response)
+        self.learn(body)
+        if 200 <= response.status_code < 300:
+            self.created(method, path, body)
         curl = self.curl(method, path, json_body=json_body, headers=sent)
         self.trace.exchanges.append(exchange(step or f"{method} {path}", method, path, response, curl))
         return response
+
+    def created(self, method: str, path: str, body: Any) -> None:
+        """Remember a resource a create answered, so :meth:`cleanup` deletes it when its suite ends."""
+        owner = CLEANED_UP.get(path.split("?")[0]) if method == "POST" else None
+        if owner is not None and isinstance(body, dict) and isinstance(body.get("id"), str):
+            self.leftovers.append((f"{owner}/{body['id']}", self.api_key))
+
+    def cleanup(self) -> list[str]:
+        """Delete what the kit created (newest first), whatever happened in the suite; returns what could not be
+        deleted. Unrecorded: cleaning up is not part of the contract, and a resource already gone is fine."""
+        left: list[str] = []
+        while self.leftovers:
+            path, key = self.leftovers.pop()
+            try:
+                answer = self.client.delete(path, headers={"X-Api-Key": key} if key else {})
+            except Exception:  # a target that stopped answering keeps what it has; the report says so
+                left.append(path)
+                continue
+            if answer.status_code >= 400 and answer.status_code not in (404, 410):
+                left.append(f"{path} ({answer.status_code})")
+        return left
+
+    def body_file(self, content: bytes) -> Path:
+        """Write a request body (multipart, binary) to a file a curl can reference with ``--data-binary @…``."""
+        if self.bodies is None:
+            self.bodies = Path(tempfile.mkdtemp(prefix="aurous-check-bodies-"))
+        self.bodies.mkdir(parents=True, exist_ok=True)
+        path = self.bodies / f"{hashlib.sha256(content).hexdigest()[:16]}.bin"
+        if not path.exists():
+            path.write_bytes(content)
+        return path.resolve()
 
     def learn(self, body: Any) -> None:
         """Remember a webhook endpoint secret an answer shows (see ``secrets``)."""
