@@ -431,7 +431,7 @@ class SuiteRun:
         count: bool = True,
         against_curl: str | None = None,
     ) -> Finding:
-        """Record drift; a repeat of the same (failure, title) on the operation only counts an occurrence.
+        """Record drift; a repeat of the same (failure, title, expected) on the operation only counts an occurrence.
 
         ``count`` adds one failed case to the operation (off when the caller counts cases itself);
         ``against_curl`` is the same request as sent to the second target of a differential run.
@@ -453,8 +453,8 @@ class SuiteRun:
             target=self.result.target,
             against_curl=against_curl,
         )
-        for known in outcome.findings:
-            if (known.failure, known.title) == (finding.failure, finding.title):
+        for known in outcome.findings:  # a repeat only if it breaks the same expectation: two drifts, two findings
+            if (known.failure, known.title, known.expected) == (finding.failure, finding.title, finding.expected):
                 known.occurrences += 1
                 return known
         outcome.findings.append(finding)

@@ -15,6 +15,7 @@ from typing import Any
 
 from contracts.budget import charged
 from contracts.session import Session, SuiteRun, parsed
+from contracts.suites._ledger import ledger_rows, ledger_sums
 
 __all__ = [
     "CHARACTER_ORDER",
@@ -36,7 +37,6 @@ POLL_INTERVAL = 2.0
 # so every status of a 30 s generation is seen and a whole hour takes about a hundred reads.
 MAX_VIRTUAL_WAIT = 3600.0
 RATE_LIMIT_RETRIES, MAX_RETRY_AFTER = 3, 60.0
-LEDGER_PAGES = 20  # pages of 100 credit-ledger rows read to find a generation's own rows
 
 
 class Stop(Exception):
@@ -247,17 +247,14 @@ class Flow:
 
     def own_rows(self, generation_id: str, step: str, failure: str, title: str, *, held: float, spent: float) -> None:
         """Judge a generation's hold and charge by its own credit-ledger rows (reference §2.8, newest first)."""
-        rows = self.ledger(generation_id)
+        rows = ledger_rows(self.session, generation_id)
         if not rows:
             self.note(
                 f"{step}: the team's balance moved by other activity and the credit ledger shows no rows of "
                 f"{generation_id}; its hold and charge were not judged"
             )
             return
-        sums = dict.fromkeys(("hold", "release", "charge", "refund"), 0.0)
-        for row in rows:
-            if row.get("type") in sums and isinstance(row.get("amount"), int | float):
-                sums[str(row["type"])] += abs(float(row["amount"]))
+        sums = ledger_sums(rows)
         outstanding = sums["hold"] - sums["release"] - sums["charge"]
         charged_now = sums["charge"] - sums["refund"]
         self.check(
@@ -267,25 +264,6 @@ class Flow:
             expected=f"held={held:g}, charged={spent:g}",
             actual=f"held={outstanding:g}, charged={charged_now:g} ({len(rows)} rows)",
         )
-
-    def ledger(self, generation_id: str) -> list[dict[str, Any]]:
-        """The credit-ledger rows of one generation (unrecorded reads: only a busy team needs them), bounded."""
-        session, rows, cursor = self.session, list[dict[str, Any]](), None
-        for _ in range(LEDGER_PAGES):
-            path = "/v1/usage/events?limit=100" + (f"&starting_after={cursor}" if cursor else "")
-            try:
-                page = parsed(session.client.get(path, headers=session.headers()))
-            except Exception:  # an unreadable ledger only means the property cannot be judged this way
-                return rows
-            data = page.get("data") if isinstance(page, dict) else None
-            if not isinstance(data, list):
-                return rows
-            mine = [row for row in data if isinstance(row, dict) and row.get("generation_id") == generation_id]
-            rows += mine
-            cursor = page.get("next_cursor")
-            if any(row.get("type") == "hold" for row in mine) or not page.get("has_more") or not cursor:
-                return rows  # newest first: the hold is the generation's oldest row
-        return rows
 
     def estimate(self, kind: str, body: dict[str, Any], step: str | None = None) -> float:
         response = self.call("POST", f"/v1/{kind}s/estimate", step or f"estimate {kind}", json_body=body)

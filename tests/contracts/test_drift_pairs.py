@@ -15,7 +15,7 @@ from tests.contracts.emulators import emulator
 # drift → (suite, operations it needs, the finding that shows it, a text its expected/actual/message holds)
 SHOWN_BY: dict[str, tuple[str, tuple[str, ...], str, str]] = {
     "undocumented-enum": ("conformance", ("createImage",), "JsonSchemaError", "queued"),
-    "rename-field": ("conformance", ("createImage",), "JsonSchemaError", "state"),
+    "rename-field": ("conformance", ("createImage",), "JsonSchemaError", "created_at"),
     "drop-header": ("conformance", ("getBalance",), "MissingRequestId", "Aurous-Request-Id"),
     "wrong-status": ("conformance", ("createImage",), "UndefinedStatusCode", "HTTP 200"),
     "bad-signature-secret": ("webhooks", (), "WebhookSignatureInvalid", "Aurous-Webhook-Signature"),
