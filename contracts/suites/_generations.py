@@ -211,6 +211,10 @@ def check_expiry(flow: Flow, generation: dict[str, Any], kind: str) -> None:
     flow.session.advance((expiry - MARGIN - now).total_seconds())
     fresh = flow.read(f"/v1/images/{generation['id']}", f"read {kind} before output expiry")
     early = download(flow, fresh, kind, f"download {kind} output a minute before expiry")
+    later = flow.clock_now()
+    if early.status_code == 410 and later is not None and later >= expiry:
+        flow.note("output expiry not checked: the team's clock passed the expiry meanwhile (other activity moved it)")
+        return
     flow.check(
         early.status_code in (200, 206),
         "OutputExpiredEarly",

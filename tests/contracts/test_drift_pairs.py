@@ -31,7 +31,7 @@ def _shows(finding: Finding, failure: str, text: str) -> bool:
 
 
 def _run(drifts: tuple[str, ...]) -> list[Finding]:
-    suites = sorted({SHOWN_BY[name][0] for name in drifts}, key=list(DRIFTS).index if False else None)
+    suites = {SHOWN_BY[name][0] for name in drifts}
     operations = {op for name in drifts for op in SHOWN_BY[name][1]}
     webhooks = "webhooks" in suites
     if webhooks:
@@ -52,6 +52,9 @@ def test_every_drift_has_a_finding_that_shows_it():
 
 
 @pytest.mark.slow
+# The in-process emulator's real webhook sender may leave a delivery connection for the garbage collector to close;
+# that is no part of what is tested here.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("pair", PAIRS, ids=["+".join(pair) for pair in PAIRS])
 def test_check_reports_each_drift_of_a_pair_as_its_own_finding(pair):
     findings = _run(pair)
