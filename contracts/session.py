@@ -20,6 +20,7 @@ import json
 import secrets
 import shlex
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,7 @@ Progress = Callable[[str], None]
 REDACTED_KEY = "$AUROUS_API_KEY"
 # A target that hangs costs each request this long, then the request is a finding (or the run exit 3 at the probe).
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+RATE_LIMIT_RETRIES, MAX_RETRY_AFTER = 3, 30.0
 # Response headers whose presence is part of the contract (compared by the differential mode).
 CONVENTIONAL_HEADERS = (
     "aurous-request-id",
@@ -253,9 +255,13 @@ class Session:
         json_body: Any = None,
         headers: dict[str, str] | None = None,
         auth: bool = True,
+        wait_out_429: bool = True,
         **kwargs: Any,
     ) -> Any:
         """Send one request, recording it in the trace.
+
+        A ``429`` is waited out (``Retry-After``; on the team's clock when the kit moves it) and sent again, a few
+        times: a bucket the team shares is no drift. ``wait_out_429=False`` is for the check that provokes one.
 
         ``operation`` (an operationId) lets the budget guard a billable call before it is sent and book what a 2xx
         charged; ``BudgetExceeded`` propagates so the suite stops before the cap would be crossed.
@@ -266,6 +272,11 @@ class Session:
         if json_body is not None:
             kwargs["json"] = json_body
         response = self.client.request(method, path, headers=sent, **kwargs)
+        for _ in range(RATE_LIMIT_RETRIES if wait_out_429 else 0):
+            if response.status_code != 429:
+                break
+            self.wait_out(response)  # the team's bucket is shared (other suites, other services): not drift
+            response = self.client.request(method, path, headers=sent, **kwargs)
         replayed = response.headers.get("aurous-idempotent-replayed") == "true"  # a replay is never billed (§1.9)
         if operation in BILLABLE and 200 <= response.status_code < 300 and not replayed:
             self.budget.book(operation, json_of(response))
@@ -276,6 +287,15 @@ class Session:
         curl = self.curl(method, path, json_body=json_body, headers=sent)
         self.trace.exchanges.append(exchange(step or f"{method} {path}", method, path, response, curl))
         return response
+
+    def wait_out(self, response: Any) -> None:
+        """Let a 429's ``Retry-After`` pass: on the team's clock on the emulator (its buckets refill on it)."""
+        try:
+            seconds = min(MAX_RETRY_AFTER, max(1.0, float(header(response, "retry-after") or 1)))
+        except ValueError:
+            seconds = 1.0
+        if not self.advance(seconds):
+            time.sleep(seconds)
 
     def created(self, method: str, path: str, body: Any) -> None:
         """Remember a resource a create answered, so :meth:`cleanup` deletes it when its suite ends."""
@@ -291,6 +311,9 @@ class Session:
             path, key = self.leftovers.pop()
             try:
                 answer = self.client.delete(path, headers={"X-Api-Key": key} if key else {})
+                if answer.status_code == 429:
+                    self.wait_out(answer)
+                    answer = self.client.delete(path, headers={"X-Api-Key": key} if key else {})
             except Exception:  # a target that stopped answering keeps what it has; the report says so
                 left.append(path)
                 continue
@@ -443,7 +466,7 @@ class SuiteRun:
             operation=operation,
             failure=failure,
             title=title,
-            message=message[:1000],
+            message=(message or title)[:1000],  # some checks say everything in their title
             status=status,
             curl=curl,
             suite=self.result.name,
