@@ -190,3 +190,31 @@ def test_a_multipart_reproduction_references_its_body_in_a_file(tmp_path):
 def test_the_noisy_neighbour_refuses_a_target_beyond_loopback():
     with pytest.raises(ValueError, match="loopback"):
         NoisyNeighbour("https://api.aurous-labs.com", KEY)
+
+
+def test_a_type_mutation_of_a_multipart_part_accepted_is_a_note_not_drift():
+    from types import SimpleNamespace
+
+    from schemathesis.core.failures import AcceptedNegativeData
+
+    from contracts.report import OperationResult, SuiteResult
+    from contracts.session import Session, SuiteRun
+    from contracts.suites.conformance import _unrepresentable
+
+    suite = SuiteRun(SuiteResult("conformance"), Session(Target("app", app=emulator())), lambda op: "")
+    outcome = OperationResult("POST /v1/files", "createFile")
+
+    def accepted(where: str) -> AcceptedNegativeData:
+        message = f"Invalid component: in body - violates `{where}` at /properties/metadata (was string, became object)"
+        return AcceptedNegativeData(operation="POST /v1/files", message=message, status_code=201, expected_statuses=[])
+
+    multipart, json_body = (
+        SimpleNamespace(media_type="multipart/form-data"),
+        SimpleNamespace(media_type="application/json"),
+    )
+    assert _unrepresentable(suite, outcome, multipart, accepted("type"))
+    assert suite.result.skipped == [
+        "conformance POST /v1/files: type mutations of multipart form parts are not judged (text on the wire)"
+    ]
+    assert not _unrepresentable(suite, outcome, multipart, accepted("maxLength"))
+    assert not _unrepresentable(suite, outcome, json_body, accepted("type"))
