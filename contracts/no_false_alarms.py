@@ -98,10 +98,12 @@ def soak(
     max_examples: int = 10,
     report: str | None = None,
     progress: Callable[[str], None] | None = None,
+    first_seed: int = 1,
 ) -> list[Run]:
-    """``seeds`` quiet runs (seeds 1…n), then ``noisy`` runs with a neighbour (the seeds after them)."""
+    """``seeds`` quiet runs (seeds ``first_seed``…), then ``noisy`` runs with a neighbour (the seeds after them)."""
     runs = []
-    plan = [(seed, False) for seed in range(1, seeds + 1)] + [(seeds + n, True) for n in range(1, noisy + 1)]
+    quiet = range(first_seed, first_seed + seeds)
+    plan = [(seed, False) for seed in quiet] + [(first_seed + seeds + n, True) for n in range(noisy)]
     for seed, busy in plan:
         run = _one(url, seed, noisy=busy, max_examples=max_examples, report=report)
         runs.append(run)
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m contracts.no_false_alarms", description=__doc__.split("\n")[0])
     parser.add_argument("--target", metavar="URL", help="a running emulator (default: start one)")
     parser.add_argument("--seeds", type=int, default=20, help="quiet runs, seeds 1…N (default 20)")
+    parser.add_argument("--first-seed", type=int, default=1, help="the first quiet run's seed (default 1)")
     parser.add_argument("--noisy", type=int, default=5, help="runs with the noisy neighbour (default 5)")
     parser.add_argument("--max-examples", type=int, default=10, help="as check --max-examples (default 10)")
     parser.add_argument("--report", metavar="DIR", help="write each run's report under DIR")
@@ -129,7 +132,15 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)  # noqa: T201
 
     with _target(args.target) as url:
-        runs = soak(url, args.seeds, args.noisy, max_examples=args.max_examples, report=args.report, progress=say)
+        runs = soak(
+            url,
+            args.seeds,
+            args.noisy,
+            max_examples=args.max_examples,
+            report=args.report,
+            progress=say,
+            first_seed=args.first_seed,
+        )
     clean = sum(run.exit_code == 0 for run in runs)
     slowest = max((run.seconds for run in runs), default=0.0)
     say(f"{clean} of {len(runs)} runs clean; slowest {slowest:.1f} s")
