@@ -88,12 +88,14 @@ BROKEN_ANSWERS = {
 
 def broken(kind: str, app):
     """The emulator, except that every answer but the balance probe is ``kind`` (the probe must see an Aurous API)."""
-    status, body, content_type = BROKEN_ANSWERS[kind]
+    status, body, content_type = BROKEN_ANSWERS.get(kind, (0, b"", ""))
 
     async def wrapped(scope, receive, send):
         if scope["type"] != "http" or scope["path"] in ("/v1/balance", "/_mock/clock", "/_mock/clock/advance"):
             await app(scope, receive, send)
             return
+        if kind == "reset":
+            raise ConnectionResetError("connection reset by peer")
         headers = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -101,7 +103,7 @@ def broken(kind: str, app):
     return wrapped
 
 
-@pytest.mark.parametrize("kind", list(BROKEN_ANSWERS))
+@pytest.mark.parametrize("kind", [*BROKEN_ANSWERS, "reset"])
 def test_a_broken_target_gets_a_report_with_evidence_never_a_traceback(kind, tmp_path):
     result = check(Target("broken", app=broken(kind, emulator())), max_examples=1, report_dir=tmp_path)
     assert result.exit_code == 1
