@@ -23,13 +23,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from contracts.check import FULL, check
+import contracts
+from contracts.check import FULL
 from contracts.neighbour import NoisyNeighbour
 from contracts.report import CheckResult
 from contracts.targets import Target
 
 __all__ = ["Run", "emulator", "main", "soak"]
 
+# The function, bound on the package again: importing the `contracts.check` submodule binds the module under its name.
+check: Callable[..., CheckResult] = contracts.__getattr__("check")
 BANNER = re.compile(r"serving on (http://\S+)")
 START_TIMEOUT = 60.0
 
@@ -81,10 +84,10 @@ def _one(url: str, seed: int, *, noisy: bool, max_examples: int, report: str | N
     neighbour = NoisyNeighbour(url, key, seed=seed) if noisy else None
     result: CheckResult
     if neighbour is None:
-        result = check(target, report_dir=folder, **options)  # type: ignore[arg-type]
+        result = check(target, report_dir=folder, **options)
     else:
         with neighbour:
-            result = check(target, report_dir=folder, **options)  # type: ignore[arg-type]
+            result = check(target, report_dir=folder, **options)
     seconds = time.monotonic() - started
     actions = neighbour.total if neighbour is not None else 0
     return Run(seed, noisy, result.exit_code, len(result.findings), seconds, result.summary(), actions)
