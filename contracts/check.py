@@ -21,7 +21,7 @@ from contracts.differential import Differential
 from contracts.report import DIFFERENTIAL, CheckResult, SuiteResult, write_report
 from contracts.session import Progress, Session, SuiteRun
 from contracts.suites import Suite
-from contracts.targets import Target
+from contracts.targets import Target, not_an_aurous_api
 
 __all__ = ["FULL", "LIVE_SAFE", "PAIRED_SUITES", "PROFILES", "SpendNotAllowed", "check", "replay_command"]
 
@@ -117,6 +117,15 @@ def _cap(live: bool, max_credits: float | None, allow_spend: bool | None) -> flo
     return max_credits if allow_spend else 0.0
 
 
+def _unreachable(*sessions: Session | None) -> str | None:
+    """Why the run cannot start: a target that does not answer, or does not answer as an Aurous API (exit 3)."""
+    for session in filter(None, sessions):
+        reason = not_an_aurous_api(session.client, session.headers())
+        if reason is not None:
+            return f"{session.target.name}: {reason}"
+    return None
+
+
 def _labelled(progress: Progress | None, label: str) -> Progress | None:
     if progress is None:
         return None
@@ -180,9 +189,38 @@ class _Run:
         except BudgetExceeded as exc:
             self.result.aborted = f"{name}: {exc}; spent {self.budget.spent:g} credits"
             return False
+        except Exception as exc:  # a broken answer the suite did not foresee: a finding with evidence, no traceback
+            self._crashed(name, suite, exc)
+            return False
         finally:
             suite.spent = self.budget.spent - before - (paired.spent if paired is not None else 0.0)
+            for session in filter(None, (self.first, self.second)):
+                left = session.cleanup()  # also when the suite failed or the run is interrupted
+                if left:
+                    suite.skipped.append(f"{name}: could not delete what it created: {', '.join(left)[:500]}")
         return True
+
+    def _crashed(self, name: str, suite: SuiteResult, exc: Exception) -> None:
+        session = self.second if suite.target is not None and self.second is not None else self.first
+        last = session.trace.exchanges[-1] if session.trace.exchanges else None
+        evidence = "" if last is None else f"; the last answer: {last.method} {last.path} → {last.status}"
+        second = suite.target is not None
+
+        def replay(operation: str) -> str:
+            return self.replay(name, operation, second=second)
+
+        SuiteRun(suite, session, replay).finding(
+            name,
+            "SuiteAborted",
+            f"the {name} suite stopped on an answer it could not use",
+            f"{_described(exc)}{evidence}",
+            expected="answers in the documented shapes",
+            actual=_described(exc)[:300],
+            status=None if last is None else last.status,
+            curl=None if last is None else last.curl,
+        )
+        if session.progress is not None:
+            session.progress(f"FAIL {name}: stopped: {_described(exc)[:200]}")
 
     def close(self) -> None:
         self.first.close()
@@ -196,6 +234,13 @@ class _Run:
         if report_dir is not None:
             write_report(self.result, report_dir)
         return self.result
+
+
+def _described(exc: BaseException) -> str:
+    """An exception (or every leaf of an exception group) in one line: type and message."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_described(inner) for inner in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _replayer(target: Target, against: Target | None, **options: Any) -> Callable[..., str]:
@@ -262,7 +307,7 @@ def check(
         "seed": seed,
         "max_examples": max_examples,
         "operations": frozenset(operations) if operations is not None else None,
-        "options": options,
+        "options": {**(options or {}), **({} if report_dir is None else {"report_dir": str(report_dir)})},
     }
     first = Session(target, progress=progress, **shared)
     second = None if against is None else Session(against, progress=_labelled(progress, against.name), **shared)
@@ -279,7 +324,8 @@ def check(
     result = CheckResult(target.name, profile, cap, seed=seed, against=None if against is None else against.name)
     state = _Run(result, budget, first, second, replay)
     try:
-        for name, run in runners:
+        result.unreachable = _unreachable(first, second)
+        for name, run in runners if result.unreachable is None else []:
             state.suite(name, run)
     finally:
         state.close()

@@ -6,7 +6,7 @@ with ``httpx.AsyncClient``. Upstream URLs in answers (output URLs, ``Location``)
 
 ========================  ===========================================================================================
 ``undocumented-enum``     a ``pending`` generation says ``"status": "queued"`` (v1.0 never emits ``queued``)
-``rename-field``          generation bodies call ``status`` ``state``
+``rename-field``          generation bodies call ``created_at`` ``created``
 ``drop-header``           no ``Aurous-Request-Id`` on any response
 ``wrong-status``          creates answer ``200`` instead of ``201``
 ``bad-signature-secret``  endpoint create / rotate answers a ``secret`` other than the one deliveries are signed with
@@ -123,9 +123,10 @@ def _undocumented_enum(reply: Reply) -> None:
 
 
 def _rename_field(reply: Reply) -> None:
+    # Not `status`: a renamed status would hide `undocumented-enum` (and every status-driven check) when combined.
     for generation in _generations(reply.document):
-        if "status" in generation:
-            renamed = {("state" if key == "status" else key): value for key, value in generation.items()}
+        if "created_at" in generation:
+            renamed = {("created" if key == "created_at" else key): value for key, value in generation.items()}
             generation.clear()
             generation.update(renamed)  # in place and in the same position, as a renamed column would be
             reply.changed = True
@@ -182,14 +183,14 @@ def _overcharge(reply: Reply) -> None:
         reply.changed = True
 
 
-# In the order they apply (undocumented-enum before rename-field, so together both show).
+# In the order they apply; each leaves what the others change intact, so any combination shows every drift.
 DRIFTS: dict[str, Drift] = {
     drift.name: drift
     for drift in (
         Drift(
             "undocumented-enum", "a pending generation says status 'queued' (v1.0 never emits it)", _undocumented_enum
         ),
-        Drift("rename-field", "generation bodies call 'status' 'state'", _rename_field),
+        Drift("rename-field", "generation bodies call 'created_at' 'created'", _rename_field),
         Drift("drop-header", "no Aurous-Request-Id on any response", _drop_header),
         Drift("wrong-status", "creates answer 200 instead of 201", _wrong_status),
         Drift(

@@ -10,6 +10,10 @@ from xml.etree import ElementTree as ET
 
 __all__ = [
     "DIFFERENTIAL",
+    "EXIT_CLEAN",
+    "EXIT_DRIFT",
+    "EXIT_REFUSED",
+    "EXIT_UNREACHABLE",
     "CheckResult",
     "Finding",
     "OperationResult",
@@ -19,6 +23,8 @@ __all__ = [
 ]
 
 DIFFERENTIAL = "differential"  # the suite holding what two targets answered differently
+# `aurous-mock check` exit codes (also in `check --help` and the README).
+EXIT_CLEAN, EXIT_DRIFT, EXIT_REFUSED, EXIT_UNREACHABLE = 0, 1, 2, 3
 
 
 @dataclass
@@ -85,6 +91,7 @@ class CheckResult:
     suites: list[SuiteResult] = field(default_factory=list)
     against: str | None = None  # the second target of a differential run
     seed: int | None = None
+    unreachable: str | None = None  # why no suite ran: the target did not answer, or not as an Aurous API
 
     @property
     def operations(self) -> list[OperationResult]:
@@ -104,7 +111,10 @@ class CheckResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.ok else 1
+        """0 clean, 1 drift (or an aborted run), 3 when the target is unreachable or no Aurous API at all."""
+        if self.unreachable is not None:
+            return EXIT_UNREACHABLE
+        return EXIT_CLEAN if self.ok else EXIT_DRIFT
 
     def suite(self, name: str, target: str | None = None) -> SuiteResult:
         """A suite's result; ``target`` picks the second target's run of it in a differential run."""
@@ -114,6 +124,8 @@ class CheckResult:
         raise KeyError(name)
 
     def summary(self) -> str:
+        if self.unreachable is not None:
+            return f"{self.target} [{self.profile}]: not checked: {self.unreachable}"
         verdict = "no drift" if self.ok else f"{len(self.findings)} finding(s)"
         cap = "unlimited" if self.max_credits is None else f"{self.max_credits:g}"
         versus = f" vs {self.against}" if self.against else ""
@@ -159,6 +171,8 @@ def render_markdown(result: CheckResult) -> str:
     """A report readable in a CI summary: verdict, per-suite table (cases, findings, credits), then each finding."""
     cap = "unlimited" if result.max_credits is None else f"{result.max_credits:g}"
     verdict = "✅ no drift" if result.ok else f"❌ {len(result.findings)} finding(s)"
+    if result.unreachable is not None:
+        verdict = "⛔ target unreachable or not an Aurous API"
     versus = f" against `{result.against}`" if result.against else ""
     seeded = "" if result.seed is None else f", seed `{result.seed}`"
     lines = [
@@ -178,6 +192,8 @@ def render_markdown(result: CheckResult) -> str:
         )
     if result.aborted:
         lines += ["", f"**Aborted:** {result.aborted}"]
+    if result.unreachable:
+        lines += ["", f"**Not checked** (exit {EXIT_UNREACHABLE}): {result.unreachable}"]
     for number, finding in enumerate(result.findings, 1):
         lines += ["", f"## {number}. {_where(finding)} · `{finding.operation}` · {finding.failure}", ""]
         lines += _markdown_finding(result, finding)

@@ -15,12 +15,16 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import shlex
+import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -36,6 +40,9 @@ __all__ = ["Exchange", "Progress", "Session", "SuiteRun", "Trace", "exchange", "
 
 Progress = Callable[[str], None]
 REDACTED_KEY = "$AUROUS_API_KEY"
+# A target that hangs costs each request this long, then the request is a finding (or the run exit 3 at the probe).
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+RATE_LIMIT_RETRIES, MAX_RETRY_AFTER = 3, 30.0
 # Response headers whose presence is part of the contract (compared by the differential mode).
 CONVENTIONAL_HEADERS = (
     "aurous-request-id",
@@ -47,6 +54,12 @@ CONVENTIONAL_HEADERS = (
     "aurous-idempotent-replayed",
     "location",
 )
+# Creates whose resources the kit deletes again at the end of the suite that made them: create path → item path.
+CLEANED_UP = {
+    "/v1/webhook_endpoints": "/v1/webhook_endpoints",
+    "/v1/files": "/v1/files",
+    "/v1/characters": "/v1/characters",
+}
 # Body keys whose string value is part of the contract (enums and codes); every other string is just "string".
 VALUE_KEYS = frozenset(
     {"object", "status", "code", "type", "media_type", "currency", "dispatch", "event", "pose", "param", "purpose"}
@@ -151,6 +164,16 @@ class Session:
             api_key = f"al_live_{secrets.token_hex(16)}"  # a local target: a team of this run's own
         self.api_key = api_key if api_key is not None else target.key()
         self.trace = Trace()
+        # Every webhook endpoint secret an answer showed the kit (creates and rotations, by any suite): which secret
+        # signs a `webhook_url` callback is left open by the vendor, so the kit accepts each of them there.
+        self.secrets: list[str] = []
+        # What the kit created and must delete when the suite ends (path, the key of the team that owns it), and
+        # where request bodies a curl cannot show inline are written (a report's `bodies/`, else a temporary folder).
+        self.leftovers: list[tuple[str, str | None]] = []
+        self.bodies: Path | None = (
+            Path(options["report_dir"]) / "bodies" if options and "report_dir" in options else None
+        )
+        self.pools: dict[str, Any] = {}  # other clients a suite keeps on this target (closed with the session)
         self._client: Any = None
         self._lifespan = False  # whether the in-process client runs the app's lifespan (then close() ends it)
         self._clock_control: bool | None = None
@@ -182,6 +205,7 @@ class Session:
             options=self.options,
         )
         twin.trace = self.trace  # one trace per target, whichever team sent the request
+        twin.secrets, twin.leftovers, twin.bodies, twin.pools = self.secrets, self.leftovers, self.bodies, self.pools
         twin._client = self.client
         twin._clock_control = self._clock_control
         return twin
@@ -202,10 +226,13 @@ class Session:
                 except Exception:  # an app without lifespan support still answers requests
                     self._client = client
             else:
-                self._client = httpx.Client(base_url=self.target.base_url, timeout=60.0)
+                self._client = httpx.Client(base_url=self.target.base_url, timeout=TIMEOUT)
         return self._client
 
     def close(self) -> None:
+        for pooled in self.pools.values():
+            pooled.close()
+        self.pools.clear()
         if self._client is not None:
             if self._lifespan:
                 self._client.__exit__(None, None, None)
@@ -228,9 +255,13 @@ class Session:
         json_body: Any = None,
         headers: dict[str, str] | None = None,
         auth: bool = True,
+        wait_out_429: bool = True,
         **kwargs: Any,
     ) -> Any:
         """Send one request, recording it in the trace.
+
+        A ``429`` is waited out (``Retry-After``; on the team's clock when the kit moves it) and sent again, a few
+        times: a bucket the team shares is no drift. ``wait_out_429=False`` is for the check that provokes one.
 
         ``operation`` (an operationId) lets the budget guard a billable call before it is sent and book what a 2xx
         charged; ``BudgetExceeded`` propagates so the suite stops before the cap would be crossed.
@@ -241,12 +272,71 @@ class Session:
         if json_body is not None:
             kwargs["json"] = json_body
         response = self.client.request(method, path, headers=sent, **kwargs)
+        for _ in range(RATE_LIMIT_RETRIES if wait_out_429 else 0):
+            if response.status_code != 429:
+                break
+            self.wait_out(response)  # the team's bucket is shared (other suites, other services): not drift
+            response = self.client.request(method, path, headers=sent, **kwargs)
         replayed = response.headers.get("aurous-idempotent-replayed") == "true"  # a replay is never billed (§1.9)
         if operation in BILLABLE and 200 <= response.status_code < 300 and not replayed:
             self.budget.book(operation, json_of(response))
+        body = json_of(response)
+        self.learn(body)
+        if 200 <= response.status_code < 300:
+            self.created(method, path, body)
         curl = self.curl(method, path, json_body=json_body, headers=sent)
         self.trace.exchanges.append(exchange(step or f"{method} {path}", method, path, response, curl))
         return response
+
+    def wait_out(self, response: Any) -> None:
+        """Let a 429's ``Retry-After`` pass: on the team's clock on the emulator (its buckets refill on it)."""
+        try:
+            seconds = min(MAX_RETRY_AFTER, max(1.0, float(header(response, "retry-after") or 1)))
+        except ValueError:
+            seconds = 1.0
+        if not self.advance(seconds):
+            time.sleep(seconds)
+
+    def created(self, method: str, path: str, body: Any) -> None:
+        """Remember a resource a create answered, so :meth:`cleanup` deletes it when its suite ends."""
+        owner = CLEANED_UP.get(path.split("?")[0]) if method == "POST" else None
+        if owner is not None and isinstance(body, dict) and isinstance(body.get("id"), str):
+            self.leftovers.append((f"{owner}/{body['id']}", self.api_key))
+
+    def cleanup(self) -> list[str]:
+        """Delete what the kit created (newest first), whatever happened in the suite; returns what could not be
+        deleted. Unrecorded: cleaning up is not part of the contract, and a resource already gone is fine."""
+        left: list[str] = []
+        while self.leftovers:
+            path, key = self.leftovers.pop()
+            try:
+                answer = self.client.delete(path, headers={"X-Api-Key": key} if key else {})
+                if answer.status_code == 429:
+                    self.wait_out(answer)
+                    answer = self.client.delete(path, headers={"X-Api-Key": key} if key else {})
+            except Exception:  # a target that stopped answering keeps what it has; the report says so
+                left.append(path)
+                continue
+            if answer.status_code >= 400 and answer.status_code not in (404, 410):
+                left.append(f"{path} ({answer.status_code})")
+        return left
+
+    def body_file(self, content: bytes) -> Path:
+        """Write a request body (multipart, binary) to a file a curl can reference with ``--data-binary @…``."""
+        if self.bodies is None:
+            self.bodies = Path(tempfile.mkdtemp(prefix="aurous-check-bodies-"))
+        self.bodies.mkdir(parents=True, exist_ok=True)
+        path = self.bodies / f"{hashlib.sha256(content).hexdigest()[:16]}.bin"
+        if not path.exists():
+            path.write_bytes(content)
+        return path.resolve()
+
+    def learn(self, body: Any) -> None:
+        """Remember a webhook endpoint secret an answer shows (see ``secrets``)."""
+        if isinstance(body, dict) and body.get("object") == "webhook_endpoint":
+            secret = body.get("secret")
+            if isinstance(secret, str) and secret and secret not in self.secrets:
+                self.secrets.append(secret)
 
     def curl(self, method: str, path: str, *, json_body: Any = None, headers: dict[str, str] | None = None) -> str:
         """The request as a ``curl`` command with the API key replaced by ``$AUROUS_API_KEY``."""
@@ -364,7 +454,7 @@ class SuiteRun:
         count: bool = True,
         against_curl: str | None = None,
     ) -> Finding:
-        """Record drift; a repeat of the same (failure, title) on the operation only counts an occurrence.
+        """Record drift; a repeat of the same (failure, title, expected) on the operation only counts an occurrence.
 
         ``count`` adds one failed case to the operation (off when the caller counts cases itself);
         ``against_curl`` is the same request as sent to the second target of a differential run.
@@ -376,7 +466,7 @@ class SuiteRun:
             operation=operation,
             failure=failure,
             title=title,
-            message=message[:1000],
+            message=(message or title)[:1000],  # some checks say everything in their title
             status=status,
             curl=curl,
             suite=self.result.name,
@@ -386,8 +476,8 @@ class SuiteRun:
             target=self.result.target,
             against_curl=against_curl,
         )
-        for known in outcome.findings:
-            if (known.failure, known.title) == (finding.failure, finding.title):
+        for known in outcome.findings:  # a repeat only if it breaks the same expectation: two drifts, two findings
+            if (known.failure, known.title, known.expected) == (finding.failure, finding.title, finding.expected):
                 known.occurrences += 1
                 return known
         outcome.findings.append(finding)

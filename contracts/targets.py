@@ -10,12 +10,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-__all__ = ["IN_PROCESS_URL", "LOCAL_API_KEY", "Target", "has_clock_control"]
+__all__ = ["IN_PROCESS_URL", "LOCAL_API_KEY", "Target", "has_clock_control", "not_an_aurous_api"]
 
 IN_PROCESS_URL = "http://localhost"
 # Any well-formed key gets its own team on the emulator (a run's throwaway key starts with this); a live target always
 # needs the user's key.
 LOCAL_API_KEY = "al_live_aurous_contracts"
+PROBES = ("/v1/balance", "/v1/pricing")  # authenticated reads every Aurous API answers, with its headers
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -76,3 +77,34 @@ def has_clock_control(client: httpx.Client, headers: dict[str, str]) -> bool:
         return client.get("/_mock/clock", headers=headers).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _speaks_aurous(response: Any) -> bool:
+    """An answer only an Aurous API gives: one of its headers, or a JSON object that is a resource or its error."""
+    names = {name.lower() for name in response.headers}
+    if any(name.startswith(("aurous-", "x-ratelimit-")) for name in names):
+        return True
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    error = body.get("error")
+    return (isinstance(error, dict) and isinstance(error.get("code"), str)) or "credits" in body or "object" in body
+
+
+def not_an_aurous_api(client: Any, headers: dict[str, str]) -> str | None:
+    """``None`` when the target answers like an Aurous API; otherwise why not (no answer at all, or answers that no
+    Aurous API gives). Everything short of that is the suites' business: their findings carry the evidence."""
+    seen = []
+    for path in PROBES:
+        try:
+            response = client.get(path, headers=headers)
+        except Exception as exc:  # refused, reset, timed out, bad TLS, malformed HTTP: all mean no Aurous API here
+            return f"GET {path} got no answer: {exc!r}"[:500]
+        if _speaks_aurous(response):
+            return None
+        kind = response.headers.get("content-type", "no content type")
+        seen.append(f"GET {path}: {response.status_code} {kind} {response.text[:120]!r}")
+    return "it answers like no Aurous API (no Aurous-* header, no JSON resource or error envelope): " + "; ".join(seen)

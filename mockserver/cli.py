@@ -138,8 +138,20 @@ def _add_drift_proxy(commands: argparse._SubParsersAction[argparse.ArgumentParse
     proxy.add_argument("--list", action="store_true", help="print the drifts, one line each, and exit")
 
 
+CHECK_EXIT_CODES = """exit codes:
+  0  clean: no finding
+  1  drift: at least one finding (report.md / report.json / junit.xml say which), or the budget aborted the run
+  2  refused: bad usage, or spending on a live target without --allow-spend and --max-credits
+  3  not checked: the target is unreachable (refused, reset, timed out) or answers like no Aurous API at all"""
+
+
 def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    check = commands.add_parser("check", help="check an API (live or emulator) against openapi.yaml; exit 1 on drift")
+    check = commands.add_parser(
+        "check",
+        help="check an API (live or emulator) against openapi.yaml; exit 1 on drift",
+        epilog=CHECK_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check.add_argument("--target", required=True, metavar="URL", help="API root, e.g. http://127.0.0.1:8080")
     check.add_argument("--api-key", help="sent as X-Api-Key (a loopback target gets a throwaway key)")
     check.add_argument(

@@ -242,8 +242,10 @@ def _synthesis(flow: Flow) -> None:
         "a synthesis does not hold 4 generations",
         held=price,
         spent=0,
+        owned=character["id"],
     )
-    _book_hold(flow, character, before.held if before else 0.0, held.held if held else price)
+    quiet = held is not None and before is not None and abs(held.held - before.held - price) < EPSILON
+    _book_hold(flow, character, before.held if quiet and before else 0.0, held.held if quiet and held else price)
     _settle_synthesis(flow, character)
     flow.balance_moved(
         before,
@@ -252,6 +254,7 @@ def _synthesis(flow: Flow) -> None:
         "a synthesis does not charge 4 generations",
         held=0,
         spent=price,
+        owned=character["id"],
     )
     flow.call("DELETE", f"/v1/characters/{character['id']}", "delete synthesized character")
 

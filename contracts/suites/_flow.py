@@ -15,6 +15,7 @@ from typing import Any
 
 from contracts.budget import charged
 from contracts.session import Session, SuiteRun, parsed
+from contracts.suites._ledger import ledger_rows, ledger_sums
 
 __all__ = [
     "CHARACTER_ORDER",
@@ -200,9 +201,23 @@ class Flow:
         return balance if balance.metered else None
 
     def balance_moved(
-        self, before: Balance | None, step: str, failure: str, title: str, *, held: float, spent: float
+        self,
+        before: Balance | None,
+        step: str,
+        failure: str,
+        title: str,
+        *,
+        held: float,
+        spent: float,
+        owned: str | None = None,
     ) -> Balance | None:
-        """The balance now is ``before`` with ``held`` more held and ``spent`` fewer credits; returns it."""
+        """The balance now is ``before`` with ``held`` more held and ``spent`` fewer credits; returns it.
+
+        The team's totals only say so in a quiet team. When they moved otherwise (other services of the team create,
+        finish and cancel generations meanwhile), the property is judged on what this workflow owns: the ledger rows
+        of generation ``owned`` (:meth:`own_rows`); without such rows the case is skipped with the reason, never a
+        finding.
+        """
         if before is None:
             return None
         after = self.balance(step)
@@ -210,14 +225,45 @@ class Flow:
             return None
         expected = (before.credits - spent, before.held + held, before.available - spent - held)
         actual = (after.credits, after.held, after.available)
+        if all(abs(a - b) < EPSILON for a, b in zip(expected, actual, strict=True)):
+            self.check(True, failure, title)
+            return after
         self.check(
-            all(abs(a - b) < EPSILON for a, b in zip(expected, actual, strict=True)),
-            failure,
-            title,
-            expected="credits={:g}, held={:g}, available={:g}".format(*expected),
-            actual="credits={:g}, held={:g}, available={:g}".format(*actual),
+            abs(after.available - (after.credits - after.held)) < EPSILON,
+            "BalanceInconsistent",
+            "available_credits is not credits − held_credits",
+            expected=f"available={after.credits - after.held:g}",
+            actual=f"credits={after.credits:g}, held={after.held:g}, available={after.available:g}",
         )
+        shown = "credits={:g}, held={:g}, available={:g}"
+        if owned is None:
+            self.note(
+                f"{step}: the team's balance moved by other activity ({shown.format(*expected)} expected, "
+                f"{shown.format(*actual)} seen); not judged"
+            )
+            return after
+        self.own_rows(owned, step, failure, title, held=held, spent=spent)
         return after
+
+    def own_rows(self, generation_id: str, step: str, failure: str, title: str, *, held: float, spent: float) -> None:
+        """Judge a generation's hold and charge by its own credit-ledger rows (reference §2.8, newest first)."""
+        rows = ledger_rows(self.session, generation_id)
+        if not rows:
+            self.note(
+                f"{step}: the team's balance moved by other activity and the credit ledger shows no rows of "
+                f"{generation_id}; its hold and charge were not judged"
+            )
+            return
+        sums = ledger_sums(rows)
+        outstanding = sums["hold"] - sums["release"] - sums["charge"]
+        charged_now = sums["charge"] - sums["refund"]
+        self.check(
+            abs(outstanding - held) < EPSILON and abs(charged_now - spent) < EPSILON,
+            failure,
+            f"{title} (ledger rows of {generation_id})",
+            expected=f"held={held:g}, charged={spent:g}",
+            actual=f"held={outstanding:g}, charged={charged_now:g} ({len(rows)} rows)",
+        )
 
     def estimate(self, kind: str, body: dict[str, Any], step: str | None = None) -> float:
         response = self.call("POST", f"/v1/{kind}s/estimate", step or f"estimate {kind}", json_body=body)

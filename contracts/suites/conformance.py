@@ -12,19 +12,25 @@ methods (its ``unexpected_methods`` is emptied).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+import shlex
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import hypothesis
 import jsonschema_rs
+import requests
 from hypothesis import HealthCheck, Phase
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.core.failures import AcceptedNegativeData, Failure, FailureGroup
 from schemathesis.core.result import Err
+from schemathesis.core.transport import Response
 from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
+from schemathesis.openapi.checks import UndefinedStatusCode
 from schemathesis.schemas import APIOperation
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import positive_data_acceptance, response_schema_conformance
+from schemathesis.transport.prepare import prepare_request
 
 import contracts.checks  # noqa: F401 - registers the project checks with Schemathesis
 from contracts.budget import BILLABLE, ESTIMATE_OPERATIONS, BudgetExceeded, cheapest
@@ -38,7 +44,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LIVE_SAFE_SENDS", "must_be_rejected", "run"]
 
+REQUEST_TIMEOUT = (10.0, 30.0)  # connect, read: a target that hangs costs each case this long, then a finding
 ESTIMATES = frozenset(ESTIMATE_OPERATIONS.values())
+WEBHOOK_SECRETS = frozenset({"createWebhookEndpoint", "rotateWebhookEndpointSecret"})
 LIVE_SAFE_SENDS = "reads, estimates, and billable creates with schema-invalid bodies only"
 
 
@@ -57,15 +65,21 @@ def _request_schema(operation: APIOperation[Any, Any, Any, Any]) -> dict[str, An
     return schema if isinstance(schema, dict) else None
 
 
+_VALIDATORS: dict[int, Any] = {}  # id(request schema) → its compiled validator (one per operation, not per case)
+
+
 def must_be_rejected(operation: APIOperation[Any, Any, Any, Any], body: Any) -> bool:
     """Whether ``body`` violates the operation's request schema, judged locally: only then may a billable request
     be sent when spending is not allowed, because a conformant target must reject it before billing."""
     schema = _request_schema(operation)
     if schema is None:
         return False
-    components = operation.schema.raw_schema.get("components", {})  # $refs point into the whole document
     try:
-        return not jsonschema_rs.validator_for({**schema, "components": components}).is_valid(body)
+        validator = _VALIDATORS.get(id(schema))
+        if validator is None:
+            components = operation.schema.raw_schema.get("components", {})  # $refs point into the whole document
+            validator = _VALIDATORS[id(schema)] = jsonschema_rs.validator_for({**schema, "components": components})
+        return not validator.is_valid(body)
     except (ValueError, jsonschema_rs.ValidationError):
         return False  # cannot prove it invalid: do not send
 
@@ -88,11 +102,21 @@ def _schema(session: Session) -> Any:
 
 def _send(suite: SuiteRun, outcome: OperationResult, case: Any, headers: dict[str, str]) -> Any:
     """Send one case, booking what a billable 2xx charged; ``None`` (and a finding) when no answer came."""
+    session = suite.session
     try:
-        response = case.call(headers=headers)
-    except Exception as exc:  # unreachable target or a broken connection: that is a finding too
-        suite.finding(outcome.operation, "RequestFailed", "Request failed", repr(exc)[:300], count=True)
+        if session.target.in_process:
+            response = case.call(headers=headers)
+        else:  # one pooled connection instead of one per case; no proxy lookup in the environment per request
+            response = case.call(headers=headers, session=_http(session), timeout=REQUEST_TIMEOUT)
+    except Exception as exc:  # unreachable target, a broken connection, a hang: that is a finding too
+        suite.finding(
+            outcome.operation, "RequestFailed", "Request failed", repr(exc)[:300], count=True, curl=_curl(case, session)
+        )
         return None
+    if 200 <= response.status_code < 300:
+        session.created(str(case.method).upper(), case.formatted_path, parsed(response))
+    if outcome.operation_id in WEBHOOK_SECRETS and 200 <= response.status_code < 300:
+        suite.session.learn(parsed(response))
     if outcome.operation_id in BILLABLE and 200 <= response.status_code < 300:
         budget = suite.session.budget
         before = budget.spent
@@ -103,35 +127,128 @@ def _send(suite: SuiteRun, outcome: OperationResult, case: Any, headers: dict[st
     return response
 
 
+def _http(session: Session) -> requests.Session:
+    """The conformance suite's pooled ``requests`` session on this target (closed with the Session)."""
+    pooled = session.pools.get("requests")
+    if pooled is None:
+        pooled = requests.Session()
+        pooled.trust_env = False  # loopback or the API: never an environment proxy, and no lookup per request
+        session.pools["requests"] = pooled
+    return pooled
+
+
 def _judge(
-    suite: SuiteRun, outcome: OperationResult, case: Any, response: Any, headers: dict[str, str], curl: str
+    suite: SuiteRun,
+    outcome: OperationResult,
+    case: Any,
+    response: Any,
+    headers: dict[str, str],
+    curl: Callable[[], str],
 ) -> None:
-    """Schemathesis' checks and the project's on one answer; each failure a finding with expected vs actual."""
+    """Schemathesis' checks and the project's on one answer; each failure a finding with expected vs actual.
+
+    ``curl`` is built only when something failed (it costs as much as validating).
+    """
+    failures = _validated(case, response, headers, excluded_checks=[positive_data_acceptance])
+    failures += _as_documented(case, response, headers, failures)
+    failures = [failure for failure in failures if not _unrepresentable(suite, outcome, case, failure)]
+    if not failures:
+        return
+    outcome.failed += 1
+    command = curl()
+    for failure in failures:
+        expected, actual = expectation(failure)
+        suite.finding(
+            outcome.operation,
+            type(failure).__name__,
+            failure.title,
+            failure.message,
+            expected=expected,
+            actual=actual,
+            status=response.status_code,
+            curl=command,
+            count=False,
+        )
+
+
+def _unrepresentable(suite: SuiteRun, outcome: OperationResult, case: Any, failure: Failure) -> bool:
+    """Negative data a multipart body cannot carry: every form part is text on the wire, so a part whose JSON type
+    was mutated (a string made an object) arrives as valid text, and accepting it is no drift. Noted once."""
+    if not isinstance(failure, AcceptedNegativeData) or not _multipart(case):
+        return False
+    if "violates `type`" not in failure.message:
+        return False
+    note = f"conformance {outcome.operation}: type mutations of multipart form parts are not judged (text on the wire)"
+    if note not in suite.result.skipped:
+        suite.skip(note)
+    return True
+
+
+def _validated(case: Any, response: Any, headers: dict[str, str], **options: Any) -> list[Failure]:
     try:
-        case.validate_response(response, headers=headers, excluded_checks=[positive_data_acceptance])
+        case.validate_response(response, headers=headers, **options)
     except (FailureGroup, Failure) as error:
-        outcome.failed += 1
-        for failure in _failures(error):
-            expected, actual = expectation(failure)
-            suite.finding(
-                outcome.operation,
-                type(failure).__name__,
-                failure.title,
-                failure.message,
-                expected=expected,
-                actual=actual,
-                status=response.status_code,
-                curl=curl,
-                count=False,
-            )
+        return list(_failures(error))
+    return []
+
+
+def _as_documented(case: Any, response: Any, headers: dict[str, str], failures: list[Failure]) -> list[Failure]:
+    """A 2xx with an undocumented status hides its body from the schema check; when the operation documents exactly
+    one 2xx, the body is validated against that one too, so a second drift in the same answer is its own finding."""
+    if not 200 <= response.status_code < 300 or not any(isinstance(f, UndefinedStatusCode) for f in failures):
+        return []
+    documented = [code for code in case.operation.definition.raw.get("responses", {}) if str(code).startswith("2")]
+    if len(documented) != 1 or not str(documented[0]).isdigit():
+        return []
+    twin = copy.copy(Response.from_any(response))
+    twin.status_code = int(documented[0])
+    return _validated(case, twin, headers, checks=[response_schema_conformance])
 
 
 def _curl(case: Any, session: Session) -> str:
-    """The case as a ``curl`` command, the API key replaced by ``$AUROUS_API_KEY`` (double-quoted, so it expands)."""
+    """The case as a ``curl`` command, the API key replaced by ``$AUROUS_API_KEY`` (double-quoted, so it expands).
+
+    A body that is not JSON (a multipart upload's bytes) is written to a file beside the report and referenced with
+    ``--data-binary @…``, so the command stays copy-pasteable.
+    """
+    if _multipart(case):
+        return _curl_with_body_file(case, session)
     if not session.api_key:
         return str(case.as_curl_command())
     curl = str(case.as_curl_command(headers={"X-Api-Key": REDACTED_KEY}))
     return curl.replace(f"'X-Api-Key: {REDACTED_KEY}'", f'"X-Api-Key: {REDACTED_KEY}"')
+
+
+def _multipart(case: Any) -> bool:
+    media_type = str(getattr(case, "media_type", None) or "")
+    return media_type.startswith("multipart/") or media_type == "application/octet-stream"
+
+
+_NOT_SHOWN = frozenset(
+    {"content-length", "user-agent", "accept-encoding", "accept", "connection", "x-schemathesis-testcaseid"}
+)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def _curl_with_body_file(case: Any, session: Session) -> str:
+    key = {"X-Api-Key": REDACTED_KEY} if session.api_key else {}
+    request = prepare_request(case, key, config=case.operation.schema.config.output.sanitization)
+    body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+    method = request.method.decode() if isinstance(request.method, bytes) else str(request.method)
+    parts = ["curl", "-X", method]
+    for raw_name, raw_value in request.headers.items():
+        name, value = _text(raw_name), _text(raw_value)
+        if name.lower() in _NOT_SHOWN:
+            continue
+        shown = f'"{name}: {value}"' if name.lower() == "x-api-key" else shlex.quote(f"{name}: {value}")
+        parts += ["-H", shown]
+    if body:
+        parts += ["--data-binary", shlex.quote(f"@{session.body_file(body)}")]
+    parts.append(shlex.quote(str(request.url)))
+    return " ".join(parts)
 
 
 def _rebound(case: Any, operation: APIOperation[Any, Any, Any, Any]) -> Any:
@@ -165,7 +282,7 @@ class _Twin:
         if response is None:
             return
         curl = _curl(twin, self.session)
-        _judge(self.suite, outcome, twin, response, self.headers, curl)
+        _judge(self.suite, outcome, twin, response, self.headers, lambda: curl)
         second = exchange(first.operation, str(case.method).upper(), case.formatted_path, response, curl)
         self.differential.compare_case(self.suite.name, first.operation, first.operation_id, answer, second)
 
@@ -221,9 +338,9 @@ class _Conformance:
         response = _send(self.suite, outcome, case, self.headers)
         if response is None:
             return
-        curl = _curl(case, self.session)
-        _judge(self.suite, outcome, case, response, self.headers, curl)
+        _judge(self.suite, outcome, case, response, self.headers, lambda: _curl(case, self.session))
         if self.twin is not None:
+            curl = _curl(case, self.session)
             answer = exchange(outcome.operation, str(case.method).upper(), case.formatted_path, response, curl)
             self.twin.exercise(case, outcome, answer)
 

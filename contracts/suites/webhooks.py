@@ -66,8 +66,9 @@ def _unrunnable(session: Session) -> str | None:
 
 
 def _object(response: Any, status: int) -> dict[str, Any]:
-    """The JSON object of a response with the expected status, else ``{}``."""
-    if response.status_code != status:
+    """The JSON object of a successful response, else ``{}``. Any 2xx will do: whether it is ``status`` exactly is
+    the conformance suite's subject (``UndefinedStatusCode``), and the deliveries can still be checked."""
+    if not 200 <= response.status_code < 300 or not 200 <= status < 300:
         return {}
     try:
         body = response.json()
@@ -224,23 +225,40 @@ class _Webhooks:
             )
 
     def signature_problems(self, name: str, received: Received) -> list[Problem]:
+        """A delivery to the kit's endpoint must verify with that endpoint's secret. Which secret signs a
+        ``webhook_url`` callback the vendor leaves open (reference §5.4), so there every secret the kit has seen in
+        the team (its own and any other endpoint's it created or rotated) is accepted, and a callback signed with
+        none of them is a note, not drift: another service's endpoint may hold a secret the kit never saw."""
         header = received.headers.get(HEADER.lower())
         if header is None:
             return []  # required or not is the spec's header rule (WebhookHeaderMissing)
-        try:
-            verify_signature(received.body, header, self.secret)
-        except SignatureVerificationError as exc:
-            preview = f"{self.secret[:6]}…{self.secret[-4:]}"
-            return [
-                Problem(
-                    SIGNATURE_INVALID,
-                    f"{name} delivery fails signature verification",
-                    f"{HEADER} does not verify with the endpoint secret: {exc}",
-                    expected=f"t=<now>,v1=hex HMAC-SHA256 of '{{t}}.{{body}}' keyed with the endpoint secret {preview}",
-                    actual=header,
-                )
-            ]
-        return []
+        callback = name == CALLBACK
+        candidates = (
+            [self.secret, *(s for s in self.session.secrets if s != self.secret)] if callback else [self.secret]
+        )
+        failure: SignatureVerificationError | None = None
+        for secret in candidates:
+            try:
+                verify_signature(received.body, header, secret)
+                return []
+            except SignatureVerificationError as exc:
+                failure = failure or exc
+        if callback:
+            self.suite.skip(
+                f"webhooks: the {CALLBACK} delivery verifies with none of the {len(candidates)} endpoint secret(s) the "
+                "kit knows in this team; the vendor leaves open which secret signs it, so it is not judged"
+            )
+            return []
+        preview = f"{self.secret[:6]}…{self.secret[-4:]}"
+        return [
+            Problem(
+                SIGNATURE_INVALID,
+                f"{name} delivery fails signature verification",
+                f"{HEADER} does not verify with the endpoint secret: {failure}",
+                expected=f"t=<now>,v1=hex HMAC-SHA256 of '{{t}}.{{body}}' keyed with the endpoint secret {preview}",
+                actual=header,
+            )
+        ]
 
 
 def run(session: Session, suite: SuiteRun) -> None:

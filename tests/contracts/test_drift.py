@@ -75,10 +75,11 @@ def test_parse_drifts_accepts_commas_and_all_and_rejects_unknown_names():
 def test_drift_rename_field_and_undocumented_enum_rewrite_generation_bodies():
     with client("rename-field", "undocumented-enum") as http:
         created = http.post("/v1/images", json={"prompt": "a lighthouse"}, headers=KEY).json()
-        assert "status" not in created
-        assert created["state"] == "queued"
+        assert "created_at" not in created
+        assert created["created"]
+        assert created["status"] == "queued"
         listed = http.get("/v1/images", headers=KEY).json()
-        assert [item["state"] for item in listed["data"]] == ["queued"]
+        assert [(item["status"], "created_at" in item) for item in listed["data"]] == [("queued", False)]
 
 
 def test_drift_drop_header_and_wrong_status():
@@ -139,7 +140,7 @@ def test_drift_bad_signature_secret_answers_a_secret_deliveries_are_not_signed_w
 
 CONFORMANCE = [
     # drift, operation, finding, what the finding's expected/actual must say
-    ("rename-field", "createImage", "JsonSchemaError", ("with status", "it has state")),
+    ("rename-field", "createImage", "JsonSchemaError", ("with created_at", "it has created")),
     ("undocumented-enum", "createImage", "JsonSchemaError", ("$.status: enum", '"queued"')),
     ("drop-header", "getBalance", "MissingRequestId", ("Aurous-Request-Id", "none")),
     ("wrong-status", "createImage", "UndefinedStatusCode", ("HTTP 201", "HTTP 200")),
