@@ -148,6 +148,10 @@ class Settings(BaseSettings):
 
     # LLM surfaces (fact sheet aurous-llm-v1.md §14): catalogue overrides per model slug
     llm_models: dict[str, LlmModelConfig] = Field(default_factory=dict)
+    embeddings_base64: bool = Field(
+        default=False,
+        description="Honour encoding_format=base64 on /v1/embeddings (the vendor always returns floats; §14.24)",
+    )
 
     config_file: Path | None = Field(default=None, description="YAML or TOML file read below the environment.")
 

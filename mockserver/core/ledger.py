@@ -33,7 +33,8 @@ class Holdable(Protocol):
 
 
 def _money(value: float) -> float:
-    return round(value, 4)
+    # 6 decimals: LLM charges are priced to the millionth (fact sheet aurous-llm-v1.md §14.5, e.g. 0.009375).
+    return round(value, 6)
 
 
 def _fmt(value: float) -> str:

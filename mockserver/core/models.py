@@ -28,7 +28,7 @@ class Team:
 
     @property
     def available(self) -> float:
-        return round(self.credits - self.held, 4)
+        return round(self.credits - self.held, 6)  # LLM charges are priced to the millionth
 
     @property
     def gated(self) -> bool:
