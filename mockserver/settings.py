@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -47,6 +47,24 @@ class KeyConfig(BaseModel):
 class BucketConfig(BaseModel):
     capacity: int = Field(ge=1)
     per_minute: float = Field(gt=0)
+
+
+class LlmModelConfig(BaseModel):
+    """Overrides of one LLM catalogue row (``llm_models`` setting, keyed by slug); unset fields keep the default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context_window: int | None = Field(default=None, ge=1)
+    default_max_output_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens_hard_cap: int | None = Field(default=None, ge=1)
+    capabilities: list[str] | None = None
+    aliases: list[str] | None = None
+    pricing_version: int | None = Field(default=None, ge=1)
+    input_rate: float | None = Field(default=None, ge=0, description="Chat input credits per 1M tokens")
+    output_rate: float | None = Field(default=None, ge=0, description="Chat output/reasoning credits per 1M tokens")
+    text_rate: float | None = Field(default=None, ge=0, description="Embedding text credits per 1M tokens")
+    visual_rate: float | None = Field(default=None, ge=0, description="Embedding image credits per 1M tokens")
+    dimensions: list[int] | None = None
 
 
 class Settings(BaseSettings):
@@ -127,6 +145,9 @@ class Settings(BaseSettings):
 
     # Scenarios (scripted outcomes; see README "Scenarios")
     scenarios_file: Path | None = Field(default=None, description="YAML scenario rules for every team (--scenarios)")
+
+    # LLM surfaces (fact sheet aurous-llm-v1.md §14): catalogue overrides per model slug
+    llm_models: dict[str, LlmModelConfig] = Field(default_factory=dict)
 
     config_file: Path | None = Field(default=None, description="YAML or TOML file read below the environment.")
 

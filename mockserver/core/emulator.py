@@ -14,6 +14,7 @@ from mockserver.core.generations import Generations
 from mockserver.core.idempotency import Idempotency
 from mockserver.core.journal import Journal
 from mockserver.core.ledger import Ledger
+from mockserver.core.llm_models import LlmModels
 from mockserver.core.models import Team
 from mockserver.core.ratelimit import DEFAULT_BUCKETS, BucketSpec, Limiter
 from mockserver.core.scenarios import Scenarios
@@ -48,6 +49,7 @@ class Emulator:
     global_clock: ShiftedClock = field(init=False)  # ``clock`` moved as a whole by ``/_mock/clock/*?global=true``
     journal: Journal = field(init=False)
     snapshots: Snapshots = field(init=False)
+    llm_models: LlmModels = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -75,6 +77,9 @@ class Emulator:
         self.media = MediaCache(s.media_cache_dir, max_bytes=s.media_cache_max_bytes)
         self.journal = Journal(s.journal_size, s.journal_max_bytes)
         self.snapshots = Snapshots(self.store, self.global_clock, self.ids)
+        self.llm_models = LlmModels.configured(
+            {slug: cfg.model_dump(exclude_none=True) for slug, cfg in s.llm_models.items()}
+        )
         self.accounts.bootstrap()
 
     def settle_due(self, team: Team, now: datetime) -> None:
