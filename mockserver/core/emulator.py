@@ -9,6 +9,7 @@ from mockserver.clock import Clock, ShiftedClock
 from mockserver.core.accounts import Accounts
 from mockserver.core.catalogue import Catalogue
 from mockserver.core.characters import Characters
+from mockserver.core.chat import Chat
 from mockserver.core.files import Files
 from mockserver.core.generations import Generations
 from mockserver.core.idempotency import Idempotency
@@ -50,6 +51,7 @@ class Emulator:
     journal: Journal = field(init=False)
     snapshots: Snapshots = field(init=False)
     llm_models: LlmModels = field(init=False)
+    chat: Chat = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -80,6 +82,7 @@ class Emulator:
         self.llm_models = LlmModels.configured(
             {slug: cfg.model_dump(exclude_none=True) for slug, cfg in s.llm_models.items()}
         )
+        self.chat = Chat(self.store, self.ids, s, self.llm_models, self.ledger, self.limiter)
         self.accounts.bootstrap()
 
     def settle_due(self, team: Team, now: datetime) -> None:

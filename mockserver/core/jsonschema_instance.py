@@ -32,10 +32,13 @@ _FORMATS: dict[str, Any] = {
     "hostname": lambda r: f"{r.choice(_WORDS)}.example.com",
     "ipv4": lambda r: f"192.0.2.{r.randint(1, 254)}",
     "ipv6": lambda r: f"2001:db8::{r.randint(1, 9999)}",
-    "uuid": lambda r: "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}".format(
-        r.getrandbits(32), r.getrandbits(16), r.getrandbits(12), r.getrandbits(12), r.getrandbits(48)
-    ),
+    "uuid": lambda r: _uuid(r),
 }
+
+
+def _uuid(r: random.Random) -> str:
+    a, b, c, d, e = (r.getrandbits(n) for n in (32, 16, 12, 12, 48))
+    return f"{a:08x}-{b:04x}-4{c:03x}-8{d:03x}-{e:012x}"
 
 
 class SchemaUnusableError(ValueError):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.core import jsonschema_instance
+from mockserver.core import jsonschema_instance, tokens
 
 Counter = Callable[[str], int]
 
@@ -161,16 +161,11 @@ def prose(rng: random.Random, prompt: str) -> str:
 def json_object(rng: random.Random, prompt: str) -> str:
     """A JSON object for ``{"type": "json_object"}``: always parses."""
     body = {
-        "answer": _sentence(rng, (_topics(prompt, rng) or [None])[0]),
+        "answer": _sentence(rng, next(iter(_topics(prompt, rng)), None)),
         "confidence": round(rng.uniform(0.5, 0.99), 2),
         "points": [rng.choice(_OBJECTS) for _ in range(rng.randint(1, 3))],
     }
     return json.dumps(body, ensure_ascii=False)
-
-
-def pieces_of(text: str) -> list[str]:
-    """Stream pieces: each word with the space before it (``"Hello", " world", "."`` for JSON-ish text too)."""
-    return re.findall(r"\s*\S+", text) or ([text] if text else [])
 
 
 def _fit(text: str, count: Counter, limit: int) -> str:
@@ -207,7 +202,7 @@ def content_text(ask: Ask, rng: random.Random) -> str:
     return prose(rng, ask.prompt)
 
 
-def make(ask: Ask, *, seed: int | None, count: Counter, new_call_id: Callable[[], str]) -> Reply:
+def make(ask: Ask, *, seed: int | None, new_call_id: Callable[[], str], count: Counter = tokens.count_text) -> Reply:
     """The reply to ``ask``: deterministic in ``(seed, ask)``, cut by ``stop`` and ``max_tokens``."""
     rng = draw(seed, ask.fingerprint)
     if ask.tool is not None:
@@ -219,7 +214,7 @@ def make(ask: Ask, *, seed: int | None, count: Counter, new_call_id: Callable[[]
     text, _ = _cut_at_stop(content_text(ask, rng), ask.stop)
     kept = _fit(text, count, ask.max_tokens)
     finish = "length" if kept != text else "stop"
-    return Reply(tuple(pieces_of(kept)), (), finish)
+    return Reply(tuple(tokens.split(kept)), (), finish)  # one token per piece: a stream's chunks count its usage
 
 
 def split_arguments(arguments: str, size: int = 8) -> list[str]:
