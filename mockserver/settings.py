@@ -152,6 +152,18 @@ class Settings(BaseSettings):
         default=False,
         description="Honour encoding_format=base64 on /v1/embeddings (the vendor always returns floats; §14.24)",
     )
+    # Chat completions (fact sheet §3.9, §14): timing applies under the system clock; the virtual clock streams at once
+    chat_time_to_first_token_ms: float = Field(default=250, ge=0, description="Real-time wait before the first token")
+    chat_tokens_per_second: float = Field(default=80, gt=0, description="Streaming pace after the first token")
+    chat_keepalive_seconds: float = Field(default=15, gt=0, description="': keep-alive' comment while nothing is sent")
+    chat_retention_days: float = Field(default=30, gt=0, description="GET /v1/chat/completions/{id} answers 404 after")
+    chat_reasoning_ratios: dict[str, float] = Field(
+        default_factory=lambda: {"minimal": 0.0, "low": 0.25, "medium": 0.5, "high": 1.0},
+        description="reasoning_tokens = ratio × completion_tokens, by reasoning_effort (default medium)",
+    )
+    chat_max_schema_bytes: int = Field(default=64 * 1024, ge=1, description="response_format_too_large beyond")
+    chat_max_schema_depth: int = Field(default=10, ge=1, description="response_format_too_deep beyond")
+    chat_idempotency_key_max_64: bool = Field(default=False, description="Enforce the chat page's 64-character keys")
 
     config_file: Path | None = Field(default=None, description="YAML or TOML file read below the environment.")
 

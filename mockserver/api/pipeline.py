@@ -157,6 +157,8 @@ class Operation:
     bucket: str | None = "get"
     idempotent: bool = False
     fingerprint: Callable[[Ctx], Awaitable[Any]] | None = None
+    # Whether this request is idempotent after all (chat: only when not streamed); None: whenever ``idempotent``.
+    idempotent_if: Callable[[Ctx], Awaitable[bool]] | None = None
 
 
 async def _json_fingerprint(ctx: Ctx) -> Any:
@@ -195,7 +197,8 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
                     raise error
             version = resolve_version(requested_version, team.default_api_version)
             ctx = Ctx(request, emulator, request_id, team, key, version, now, headers)
-            response = await _run_idempotent(op, ctx) if op.idempotent else await _handle(op, ctx)
+            idempotent = op.idempotent and (op.idempotent_if is None or await op.idempotent_if(ctx))
+            response = await _run_idempotent(op, ctx) if idempotent else await _handle(op, ctx)
         except DomainError as error:
             response = error_response(error, request_id)
         finally:

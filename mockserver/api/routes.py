@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 from mockserver.api import (
     account,
     characters,
+    chat,
     control,
     control_state,
     embeddings,
@@ -90,6 +91,7 @@ HOOKS = ("write", "webhooks_post")
 CHARS_POST = ("write", "characters_post")
 CHARS_GET = ("read", "characters_get")
 CHARS_SYNTH = ("write", "characters_synthesize")
+CHAT_POST = ("write", "chat_post")  # create and cancel (LLM fact sheet §14.14, inferred)
 
 # Rate-limit classes of the undocumented cases (file/webhook deletes, rotation) are inferred.
 PUBLIC: list[Entry] = [
@@ -115,7 +117,7 @@ PUBLIC: list[Entry] = [
     _op(
         "POST",
         "/v1/embeddings",
-        Operation("createEmbedding", embeddings.create_embedding, "write", "llm_post", idempotent=True),
+        Operation("createEmbedding", embeddings.create_embedding, "write", "chat_post", idempotent=True),
     ),
     _op("POST", "/v1/embeddings/estimate", Operation("estimateEmbedding", embeddings.estimate_embedding, *ESTIMATE)),
     # Files
@@ -179,6 +181,24 @@ PUBLIC: list[Entry] = [
     _op("GET", "/v1/pricing", Operation("getPricing", account.get_pricing)),
     _op("GET", "/v1/usage", Operation("getUsage", usage.get_usage)),
     _op("GET", "/v1/usage/events", Operation("listUsageEvents", usage.list_usage_events)),
+    # Chat completions (idempotent only when not streamed)
+    _op(
+        "POST",
+        "/v1/chat/completions",
+        Operation(
+            "createChatCompletion",
+            chat.create_chat_completion,
+            *CHAT_POST,
+            idempotent=True,
+            idempotent_if=chat.not_streamed,
+        ),
+    ),
+    _op("GET", "/v1/chat/completions/{id}", Operation("getChatCompletion", chat.get_chat_completion)),
+    _op(
+        "POST",
+        "/v1/chat/completions/{id}/cancel",
+        Operation("cancelChatCompletion", chat.cancel_chat_completion, *CHAT_POST),
+    ),
 ]
 
 # Only the documented legacy methods redirect; anything else is an unknown route (405).

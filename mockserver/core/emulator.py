@@ -9,6 +9,7 @@ from mockserver.clock import Clock, ShiftedClock
 from mockserver.core.accounts import Accounts
 from mockserver.core.catalogue import Catalogue
 from mockserver.core.characters import Characters
+from mockserver.core.chat import Chat
 from mockserver.core.embeddings import Embeddings
 from mockserver.core.files import Files
 from mockserver.core.generations import Generations
@@ -54,6 +55,7 @@ class Emulator:
     llm_models: LlmModels = field(init=False)
     usage_rows: UsageRows = field(init=False)
     embeddings: Embeddings = field(init=False)
+    chat: Chat = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -88,6 +90,7 @@ class Emulator:
         self.embeddings = Embeddings(
             self.llm_models, self.ledger, self.limiter, self.usage_rows, self.ids, honour_base64=s.embeddings_base64
         )
+        self.chat = Chat(self.store, self.ids, s, self.llm_models, self.ledger, self.limiter)
         self.accounts.bootstrap()
 
     def settle_due(self, team: Team, now: datetime) -> None:

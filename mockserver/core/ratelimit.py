@@ -33,9 +33,9 @@ DEFAULT_BUCKETS: dict[str, BucketSpec] = {
     "characters_post": BucketSpec(60, 30),
     "characters_get": BucketSpec(240, 120),
     "characters_synthesize": BucketSpec(12, 6),
-    # LLM surfaces (fact sheet aurous-llm-v1.md §9, §14.14; all inferred): requests per minute of chat and
-    # embeddings, and their tokens per minute (``take(..., cost=tokens)``).
-    "llm_post": BucketSpec(120, 60),
+    # LLM surfaces (fact sheet aurous-llm-v1.md §9, §14.14; all non-vendor): chat create/cancel mirror images_post,
+    # and one tokens-per-minute bucket per team, debited by tokens (``take(..., amount=n)``), not by requests.
+    "chat_post": BucketSpec(120, 60),
     "llm_tpm": BucketSpec(200_000, 200_000),
 }
 
@@ -58,27 +58,29 @@ class Decision(NamedTuple):
         }
 
 
-def take(bucket: RateBucket | None, spec: BucketSpec, now: datetime, cost: float = 1.0) -> tuple[RateBucket, Decision]:
-    """Refill ``bucket`` up to ``now`` and try to take ``cost`` tokens from it (``0``: only look).
+def take(
+    bucket: RateBucket | None, spec: BucketSpec, now: datetime, amount: float = 1.0
+) -> tuple[RateBucket, Decision]:
+    """Refill ``bucket`` up to ``now`` and try to take ``amount`` tokens from it (0: only read it).
 
-    A cost above the capacity could never pass; it is admitted from a full bucket instead (emptying it), so one
-    oversized request waits for a full bucket rather than failing forever (inferred).
+    A negative ``amount`` gives tokens back (up to the capacity). An amount above the capacity is allowed once the
+    bucket is full and leaves it in debt, so a large request is slowed down but never refused forever (inferred).
     """
     if bucket is None:
         bucket = RateBucket(tokens=float(spec.capacity), updated_at=now)
     elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
     tokens = min(float(spec.capacity), bucket.tokens + elapsed * spec.per_second)
-    need = min(cost, float(spec.capacity))
+    need = min(amount, float(spec.capacity))
     allowed = tokens >= need
     if allowed:
-        tokens = max(0.0, tokens - cost)
+        tokens = min(float(spec.capacity), tokens - amount)
     bucket.tokens, bucket.updated_at = tokens, max(now, bucket.updated_at)
     until_full = (spec.capacity - tokens) / spec.per_second
     retry_after = 0 if allowed else max(1, math.ceil((need - tokens) / spec.per_second))
     decision = Decision(
         allowed=allowed,
         limit=spec.capacity,
-        remaining=math.floor(tokens),
+        remaining=max(0, math.floor(tokens)),
         reset=unix_seconds(now) + math.ceil(until_full),
         retry_after=retry_after,
     )
@@ -95,25 +97,21 @@ class Limiter:
         self.specs = specs
         self.enabled = enabled
 
-    def take(self, team_id: str, bucket: str, now: datetime, cost: float = 1.0) -> Decision:
-        """``cost`` tokens (default one) from the team's ``bucket``. Switched off, it always allows and reports a
-        full bucket."""
+    def take(self, team_id: str, bucket: str, now: datetime, amount: float = 1.0) -> Decision:
+        """``amount`` tokens from the team's ``bucket`` (one request by default; 0 reads it; negative refunds).
+
+        Switched off, it always allows and reports a full bucket.
+        """
         if not self.enabled:
             spec = self.specs[bucket]
             return Decision(True, spec.capacity, spec.capacity, unix_seconds(now), 0)
         key = f"{team_id}:{bucket}"
         with self.store.transaction():
-            state, decision = take(self.store.get(self.KIND, key), self.specs[bucket], now, cost)
+            state, decision = take(self.store.get(self.KIND, key), self.specs[bucket], now, amount)
             self.store.put(self.KIND, key, state, owner=team_id)
         return decision
 
     def refund(self, team_id: str, bucket: str, now: datetime, amount: float) -> None:
         """Give ``amount`` tokens back (up to the capacity): a TPM debit larger than what was actually used."""
-        if not self.enabled or amount <= 0:
-            return
-        key = f"{team_id}:{bucket}"
-        spec = self.specs[bucket]
-        with self.store.transaction():
-            state, _ = take(self.store.get(self.KIND, key), spec, now, 0.0)
-            state.tokens = min(float(spec.capacity), state.tokens + amount)
-            self.store.put(self.KIND, key, state, owner=team_id)
+        if amount > 0:
+            self.take(team_id, bucket, now, -amount)
