@@ -49,6 +49,11 @@ def tpm_headers(decision: Decision) -> dict[str, str]:
     }
 
 
+def replay_headers(ctx: Ctx) -> dict[str, str]:
+    """A replay uses no tokens: it shows the TPM bucket as it is."""
+    return tpm_headers(ctx.emulator.chat.tpm(ctx.team, ctx.now))
+
+
 async def not_streamed(ctx: Ctx) -> bool:
     """Idempotency applies to non-streamed requests only (fact sheet §10); a body that is not JSON is not a stream."""
     try:
