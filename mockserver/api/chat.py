@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,17 +19,26 @@ from pydantic import ValidationError
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from mockserver.api.errors import error_body, from_validation_error
+from mockserver.api.errors import _RANGE_ERRORS as RANGE_ERRORS
+from mockserver.api.errors import error_body, param_path
 from mockserver.api.pipeline import Ctx, json_response
 from mockserver.api.scenarios import ConnectionDropped, drop_connection
 from mockserver.clock import rfc3339, unix_seconds
 from mockserver.core import idempotency, tokens
 from mockserver.core._chat_records import ChatRequest, Completion
 from mockserver.core.chat import Live, Plan
-from mockserver.core.errors import ChatProviderUnavailableError, DomainError, InvalidFormatError
+from mockserver.core.errors import (
+    ChatProviderUnavailableError,
+    DomainError,
+    InvalidFormatError,
+    MissingFieldError,
+    ValueOutOfRangeError,
+)
 from mockserver.core.ratelimit import Decision
 
 IDEMPOTENCY_STATUS = "Aurous-Idempotency-Status"
+_MEMBER = re.compile(r"[\[\]-]")
+_MEMBERS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
 DONE = b"data: [DONE]\n\n"
 KEEP_ALIVE = b": keep-alive\n\n"
 CANCEL_WAIT_SECONDS = 5.0
@@ -68,7 +78,30 @@ def parse(data: dict[str, Any]) -> ChatRequest:
     try:
         return ChatRequest.model_validate({key: value for key, value in data.items() if value is not None})
     except ValidationError as exc:
-        raise from_validation_error(exc) from None
+        raise _first_error(exc) from None
+
+
+def _first_error(exc: ValidationError) -> DomainError:
+    """The most telling error of a union field (``stop``, ``content``, ``tool_choice``): not the type mismatch of a
+    member that was never meant, and a ``param`` without pydantic's member labels (``stop``, not
+    ``stop.list[constrained-str]``; ``messages[0].content[1].image_url.url``)."""
+    errors = exc.errors(include_url=False)
+    # The member the client meant got furthest (the deepest location); then a real error over a type mismatch.
+    best = max(errors, key=lambda e: (len(e["loc"]), not e["type"].endswith("_type")))
+    loc: list[int | str] = []
+    for part in best["loc"]:
+        if isinstance(part, str) and (_MEMBER.search(part) or part in _MEMBERS or part[:1].isupper()):
+            continue  # a union member's label
+        if loc and part == loc[-1] and isinstance(part, str):
+            continue  # a discriminated part's tag, followed by the field of the same name
+        loc.append(part)
+    param = param_path(tuple(loc)) or None
+    message = f"{param}: {best['msg']}" if param else str(best["msg"])
+    if best["type"] == "missing":
+        return MissingFieldError(f"Missing required field: {param}.", param=param)
+    if best["type"] in RANGE_ERRORS:
+        return ValueOutOfRangeError(message, param=param)
+    return InvalidFormatError(message, param=param)
 
 
 def _sent_key(ctx: Ctx) -> tuple[str, str] | None:
