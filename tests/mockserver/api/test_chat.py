@@ -501,7 +501,7 @@ def test_journal_records_chat_exchanges(client, headers) -> None:
 @pytest.mark.parametrize(
     ("message", "code", "param"),
     [
-        ({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://e.com/a.png", "detail": "max"}}]},
+        ({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://e.com/a", "detail": "max"}}]},
          "invalid_format", "messages[0].content[0].image_url.detail"),
         ({"role": "user", "content": [{"type": "text"}]}, "missing_field", "messages[0].content[0].text"),
         ({"role": "robot", "content": "x"}, "invalid_format", "messages[0].role"),
