@@ -373,8 +373,9 @@ class StreamRun:
         for i, (delta, count) in enumerate(self._pieces()):
             if outcome in ("stream_error", "stream_drop") and self.delivered >= at:
                 break
-            async for keep_alive in self._until(start + first + i * per_token):
-                yield keep_alive
+            if per_token:  # under the virtual clock there is nothing to wait for (and no generator to make)
+                async for keep_alive in self._until(start + first + i * per_token):
+                    yield keep_alive
             if self._cancel_requested():
                 yield self._cancelled_frames("cancelled_by_request")
                 return

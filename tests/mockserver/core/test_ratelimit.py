@@ -40,7 +40,29 @@ def test_default_buckets_match_reference_table() -> None:
         "characters_post": (60, 30),
         "characters_get": (240, 120),
         "characters_synthesize": (12, 6),
+        # LLM fact sheet §14.14 (non-vendor): chat create/cancel, and the tokens-per-minute bucket
+        "chat_post": (120, 60),
+        "llm_tpm": (200_000, 200_000),
     }
+
+
+def test_take_an_amount_debits_refunds_and_lets_an_oversized_request_through_a_full_bucket() -> None:
+    spec = BucketSpec(1000, 600)
+    bucket, decision = take(None, spec, START, 400)
+    assert decision.allowed
+    assert decision.remaining == 600
+    bucket, decision = take(bucket, spec, START, 700)
+    assert not decision.allowed
+    assert decision.retry_after == 10  # 100 tokens missing at 10 per second
+    bucket, decision = take(bucket, spec, START, -300)  # a refund
+    assert decision.remaining == 900
+    bucket, decision = take(bucket, spec, START, 0)  # a read
+    assert decision.remaining == 900
+    bucket, decision = take(bucket, spec, START + timedelta(seconds=60), 5000)  # more than the capacity, once full
+    assert decision.allowed
+    assert decision.remaining == 0
+    _, decision = take(bucket, spec, START + timedelta(seconds=61), 1)
+    assert not decision.allowed  # in debt: 4000 below empty, refilling
 
 
 def test_take_first_request_starts_full() -> None:
