@@ -429,7 +429,7 @@ class EventStream(StreamingResponse):
         finally:
             if not self.run.settled:
                 self.run.abort(disconnected or not dropped)
-        if dropped and await drop_connection(receive):
+        if dropped and await drop_connection(scope.get("state", {}).get("raw_receive", receive)):
             return
         if not disconnected:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
