@@ -62,13 +62,15 @@ def test_hanging_up_mid_stream_settles_as_client_disconnect(paced: str) -> None:
 
 def test_stream_drop_closes_the_connection_mid_stream(paced: str) -> None:
     with httpx.Client(base_url=paced, headers={"X-Api-Key": new_api_key()}, timeout=30) as client:
-        received = b""
-        with (
-            pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)),
-            client.stream("POST", CHAT, json=body("x [mock:stream_drop=5]", stream=True, max_tokens=50)) as response,
-        ):
-            for chunk in response.iter_bytes():
-                received += chunk
+        received = bytearray()
+
+        def read_all() -> None:
+            with client.stream("POST", CHAT, json=body("x [mock:stream_drop=5]", stream=True, max_tokens=50)) as r:
+                for chunk in r.iter_bytes():
+                    received.extend(chunk)
+
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+            read_all()
         frames, _ = sse(received.decode())
         assert "[DONE]" not in frames
         assert len(frames) == 6  # the role chunk and five tokens
