@@ -148,6 +148,10 @@ class Settings(BaseSettings):
 
     # LLM surfaces (fact sheet aurous-llm-v1.md §14): catalogue overrides per model slug
     llm_models: dict[str, LlmModelConfig] = Field(default_factory=dict)
+    embeddings_base64: bool = Field(
+        default=False,
+        description="Honour encoding_format=base64 on /v1/embeddings (the vendor always returns floats; §14.24)",
+    )
     # Chat completions (fact sheet §3.9, §14): timing applies under the system clock; the virtual clock streams at once
     chat_time_to_first_token_ms: float = Field(default=250, ge=0, description="Real-time wait before the first token")
     chat_tokens_per_second: float = Field(default=80, gt=0, description="Streaming pace after the first token")

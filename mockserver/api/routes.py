@@ -14,10 +14,12 @@ from mockserver.api import (
     chat,
     control,
     control_state,
+    embeddings,
     files,
     generations,
     journal,
     legacy,
+    models,
     outputs,
     scenarios,
     spec,
@@ -109,6 +111,15 @@ PUBLIC: list[Entry] = [
     _op("GET", "/v1/loras/{id}", Operation("getLora", account.get_lora)),
     _op("GET", "/v1/video_loras", Operation("listVideoLoras", account.list_video_loras)),
     _op("GET", "/v1/video_loras/{id}", Operation("getVideoLora", account.get_video_lora)),
+    # LLM: models and embeddings (fact sheet aurous-llm-v1.md; buckets inferred, §14.14)
+    _op("GET", "/v1/models", Operation("listModels", models.list_models)),
+    _op("GET", "/v1/models/{id}", Operation("getModel", models.get_model)),
+    _op(
+        "POST",
+        "/v1/embeddings",
+        Operation("createEmbedding", embeddings.create_embedding, "write", "chat_post", idempotent=True),
+    ),
+    _op("POST", "/v1/embeddings/estimate", Operation("estimateEmbedding", embeddings.estimate_embedding, *ESTIMATE)),
     # Files
     _op(
         "POST",

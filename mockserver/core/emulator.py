@@ -10,6 +10,7 @@ from mockserver.core.accounts import Accounts
 from mockserver.core.catalogue import Catalogue
 from mockserver.core.characters import Characters
 from mockserver.core.chat import Chat
+from mockserver.core.embeddings import Embeddings
 from mockserver.core.files import Files
 from mockserver.core.generations import Generations
 from mockserver.core.idempotency import Idempotency
@@ -21,6 +22,7 @@ from mockserver.core.ratelimit import DEFAULT_BUCKETS, BucketSpec, Limiter
 from mockserver.core.scenarios import Scenarios
 from mockserver.core.shared import StoredShift
 from mockserver.core.snapshots import Snapshots
+from mockserver.core.usage_rows import UsageRows
 from mockserver.core.webhooks import Webhooks
 from mockserver.ids import IdSource
 from mockserver.media import MediaCache
@@ -51,6 +53,8 @@ class Emulator:
     journal: Journal = field(init=False)
     snapshots: Snapshots = field(init=False)
     llm_models: LlmModels = field(init=False)
+    usage_rows: UsageRows = field(init=False)
+    embeddings: Embeddings = field(init=False)
     chat: Chat = field(init=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +85,10 @@ class Emulator:
         self.snapshots = Snapshots(self.store, self.global_clock, self.ids)
         self.llm_models = LlmModels.configured(
             {slug: cfg.model_dump(exclude_none=True) for slug, cfg in s.llm_models.items()}
+        )
+        self.usage_rows = UsageRows(self.store)
+        self.embeddings = Embeddings(
+            self.llm_models, self.ledger, self.limiter, self.usage_rows, self.ids, honour_base64=s.embeddings_base64
         )
         self.chat = Chat(self.store, self.ids, s, self.llm_models, self.ledger, self.limiter)
         self.accounts.bootstrap()

@@ -49,11 +49,12 @@ class Decision(NamedTuple):
     reset: int
     retry_after: int
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, prefix: str = "X-RateLimit") -> dict[str, str]:
+        """The trio of headers; ``prefix="X-RateLimit-TPM"`` for the tokens-per-minute bucket."""
         return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.reset),
+            f"{prefix}-Limit": str(self.limit),
+            f"{prefix}-Remaining": str(self.remaining),
+            f"{prefix}-Reset": str(self.reset),
         }
 
 
@@ -109,3 +110,8 @@ class Limiter:
             state, decision = take(self.store.get(self.KIND, key), self.specs[bucket], now, amount)
             self.store.put(self.KIND, key, state, owner=team_id)
         return decision
+
+    def refund(self, team_id: str, bucket: str, now: datetime, amount: float) -> None:
+        """Give ``amount`` tokens back (up to the capacity): a TPM debit larger than what was actually used."""
+        if amount > 0:
+            self.take(team_id, bucket, now, -amount)
