@@ -73,6 +73,9 @@ OPERATIONS: dict[str, tuple[str, str, set[str]]] = {
     "legacyCreateVideoGeneration": ("post", "/v1/video-generations", {"308"}),
     "legacyGetVideoGeneration": ("get", "/v1/video-generations/{id}", {"308"}),
     "getDocsRedirect": ("get", "/docs", {"308"}),
+    "createChatCompletion": ("post", "/v1/chat/completions", {"200"}),
+    "getChatCompletion": ("get", "/v1/chat/completions/{id}", {"200"}),
+    "cancelChatCompletion": ("post", "/v1/chat/completions/{id}/cancel", {"200"}),
 }
 LEGACY = {op for op, (_, _, ok) in OPERATIONS.items() if ok == {"308"}}
 IDEMPOTENT = {
@@ -82,6 +85,7 @@ IDEMPOTENT = {
     "resynthesizeCharacter",
     "regenerateCharacterRef",
     "createEmbedding",
+    "createChatCompletion",  # when not streamed
 }
 PAYMENT = {
     "createImage",
@@ -90,6 +94,7 @@ PAYMENT = {
     "resynthesizeCharacter",
     "regenerateCharacterRef",
     "createEmbedding",
+    "createChatCompletion",
 }
 OUTPUTS = {"getImageOutput", "getVideoOutput"}
 ALWAYS_200_DELETES = {"deleteFile", "deleteWebhookEndpoint"}  # "always 200, never 404"
@@ -117,6 +122,11 @@ ERROR_CODES = {
     "max_tokens_exceeds_hard_cap",
     "max_input_tokens_exceeded", "model_wrong_kind", "chat_cancel_target_not_found",
     "chat_cancel_target_already_terminal", "chat_provider_unavailable", "not_implemented",
+}  # fmt: skip
+# The chat codes of the LLM fact sheet §11 that the image/video reference does not list.
+ERROR_CODES |= {
+    "chat_cancel_target_not_cancellable", "missing_max_tokens_no_model_default", "tool_choice_required_unsupported",
+    "response_format_too_large", "response_format_too_deep", "provider_rate_limited",
 }  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,17 +19,26 @@ from pydantic import ValidationError
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from mockserver.api.errors import error_body, from_validation_error
+from mockserver.api.errors import _RANGE_ERRORS as RANGE_ERRORS
+from mockserver.api.errors import error_body, param_path
 from mockserver.api.pipeline import Ctx, json_response
 from mockserver.api.scenarios import ConnectionDropped, drop_connection
 from mockserver.clock import rfc3339, unix_seconds
 from mockserver.core import idempotency, tokens
 from mockserver.core._chat_records import ChatRequest, Completion
 from mockserver.core.chat import Live, Plan
-from mockserver.core.errors import ChatProviderUnavailableError, DomainError, InvalidFormatError
+from mockserver.core.errors import (
+    ChatProviderUnavailableError,
+    DomainError,
+    InvalidFormatError,
+    MissingFieldError,
+    ValueOutOfRangeError,
+)
 from mockserver.core.ratelimit import Decision
 
 IDEMPOTENCY_STATUS = "Aurous-Idempotency-Status"
+_MEMBER = re.compile(r"[\[\]-]")
+_MEMBERS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
 DONE = b"data: [DONE]\n\n"
 KEEP_ALIVE = b": keep-alive\n\n"
 CANCEL_WAIT_SECONDS = 5.0
@@ -49,6 +59,11 @@ def tpm_headers(decision: Decision) -> dict[str, str]:
     }
 
 
+def replay_headers(ctx: Ctx) -> dict[str, str]:
+    """A replay uses no tokens: it shows the TPM bucket as it is."""
+    return tpm_headers(ctx.emulator.chat.tpm(ctx.team, ctx.now))
+
+
 async def not_streamed(ctx: Ctx) -> bool:
     """Idempotency applies to non-streamed requests only (fact sheet §10); a body that is not JSON is not a stream."""
     try:
@@ -63,7 +78,30 @@ def parse(data: dict[str, Any]) -> ChatRequest:
     try:
         return ChatRequest.model_validate({key: value for key, value in data.items() if value is not None})
     except ValidationError as exc:
-        raise from_validation_error(exc) from None
+        raise _first_error(exc) from None
+
+
+def _first_error(exc: ValidationError) -> DomainError:
+    """The most telling error of a union field (``stop``, ``content``, ``tool_choice``): not the type mismatch of a
+    member that was never meant, and a ``param`` without pydantic's member labels (``stop``, not
+    ``stop.list[constrained-str]``; ``messages[0].content[1].image_url.url``)."""
+    errors = exc.errors(include_url=False)
+    # The member the client meant got furthest (the deepest location); then a real error over a type mismatch.
+    best = max(errors, key=lambda e: (len(e["loc"]), not e["type"].endswith("_type")))
+    loc: list[int | str] = []
+    for part in best["loc"]:
+        if isinstance(part, str) and (_MEMBER.search(part) or part in _MEMBERS or part[:1].isupper()):
+            continue  # a union member's label
+        if loc and part == loc[-1] and isinstance(part, str):
+            continue  # a discriminated part's tag, followed by the field of the same name
+        loc.append(part)
+    param = param_path(tuple(loc)) or None
+    message = f"{param}: {best['msg']}" if param else str(best["msg"])
+    if best["type"] == "missing":
+        return MissingFieldError(f"Missing required field: {param}.", param=param)
+    if best["type"] in RANGE_ERRORS:
+        return ValueOutOfRangeError(message, param=param)
+    return InvalidFormatError(message, param=param)
 
 
 def _sent_key(ctx: Ctx) -> tuple[str, str] | None:
@@ -335,8 +373,9 @@ class StreamRun:
         for i, (delta, count) in enumerate(self._pieces()):
             if outcome in ("stream_error", "stream_drop") and self.delivered >= at:
                 break
-            async for keep_alive in self._until(start + first + i * per_token):
-                yield keep_alive
+            if per_token:  # under the virtual clock there is nothing to wait for (and no generator to make)
+                async for keep_alive in self._until(start + first + i * per_token):
+                    yield keep_alive
             if self._cancel_requested():
                 yield self._cancelled_frames("cancelled_by_request")
                 return
@@ -390,7 +429,7 @@ class EventStream(StreamingResponse):
         finally:
             if not self.run.settled:
                 self.run.abort(disconnected or not dropped)
-        if dropped and await drop_connection(receive):
+        if dropped and await drop_connection(scope.get("state", {}).get("raw_receive", receive)):
             return
         if not disconnected:
             await send({"type": "http.response.body", "body": b"", "more_body": False})

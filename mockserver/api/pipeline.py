@@ -159,6 +159,8 @@ class Operation:
     fingerprint: Callable[[Ctx], Awaitable[Any]] | None = None
     # Whether this request is idempotent after all (chat: only when not streamed); None: whenever ``idempotent``.
     idempotent_if: Callable[[Ctx], Awaitable[bool]] | None = None
+    # Headers a replay carries besides the cached ones (chat: the TPM bucket as it is now).
+    replay_headers: Callable[[Ctx], dict[str, str]] | None = None
 
 
 async def _json_fingerprint(ctx: Ctx) -> Any:
@@ -246,7 +248,9 @@ async def _run_idempotent(op: Operation, ctx: Ctx) -> Response:
     store = ctx.emulator.idempotency
     replay = store.begin(ctx.team.id, key, idempotency.fingerprint(route, body), ctx.now, wall=time.time())
     if replay is not None:
-        return Response(replay.body, status_code=replay.status, headers={**replay.headers, REPLAYED_HEADER: "true"})
+        fresh = op.replay_headers(ctx) if op.replay_headers is not None else {}
+        headers = {**replay.headers, **fresh, REPLAYED_HEADER: "true"}
+        return Response(replay.body, status_code=replay.status, headers=headers)
     try:
         response = await _handle(op, ctx)
     except BaseException:

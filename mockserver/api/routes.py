@@ -191,6 +191,7 @@ PUBLIC: list[Entry] = [
             *CHAT_POST,
             idempotent=True,
             idempotent_if=chat.not_streamed,
+            replay_headers=chat.replay_headers,
         ),
     ),
     _op("GET", "/v1/chat/completions/{id}", Operation("getChatCompletion", chat.get_chat_completion)),

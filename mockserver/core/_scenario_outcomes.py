@@ -28,6 +28,7 @@ NO_ARG = "Scenario outcome {name!r} takes no argument."
 NOT_FOR = "Scenario outcome {name!r} applies to {allowed} only, not {operation}."
 TEXT_ARG = "The argument of {name!r} must be a message of at most {limit} characters."
 MAX_TEXT = 1000
+MAX_REPLY = 100_000  # a scripted chat reply may be long (a 1,000-token stream is 4,000 characters)
 UNKNOWN_FIELD = "Unknown field {field!r}; expected one of {expected}."
 
 
@@ -166,8 +167,9 @@ def _argument(outcome: Outcome, raw: Any, param: str) -> str | float | None:
         raise InvalidFormatError(NO_ARG.format(name=outcome.name), param=param)
     if outcome.arg != "text":
         return _number(outcome, raw, param)
-    if not isinstance(raw, str) or len(raw) > MAX_TEXT:
-        raise InvalidFormatError(TEXT_ARG.format(name=outcome.name, limit=MAX_TEXT), param=param)
+    limit = MAX_REPLY if outcome.name == "reply" else MAX_TEXT
+    if not isinstance(raw, str) or len(raw) > limit:
+        raise InvalidFormatError(TEXT_ARG.format(name=outcome.name, limit=limit), param=param)
     return raw.strip()
 
 

@@ -3,21 +3,26 @@
 The vendor's structured-output subset (type, properties, required, additionalProperties, enum, items,
 anyOf/oneOf, ``$ref`` into ``$defs``, description, and best-effort pattern/format/bounds) is generated directly,
 which is fast and deterministic; every candidate is checked with ``jsonschema`` and redrawn if it fails. A
-``pattern`` is drawn with Hypothesis's regex strategy from the same seeded stream. No library turns a schema
-into one seeded value cheaply at request time (hypothesis-jsonschema needs a whole Hypothesis run per value),
-hence this module.
+``pattern`` is drawn from the pattern's parse tree (the standard library's own ``re`` parser). No library turns a
+schema into one seeded value cheaply at request time (hypothesis-jsonschema needs a whole Hypothesis run per value,
+and cannot run inside a test that is itself a Hypothesis test), hence this module.
 """
 
 from __future__ import annotations
 
-import functools
+import importlib
 import json
 import random
+import re
 import string
 from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import SchemaError
+
+# The standard library's own regular-expression parser (private modules, stable since Python 3.11).
+re_parser: Any = importlib.import_module("re._parser")
+re_constants: Any = importlib.import_module("re._constants")
 
 ATTEMPTS = 12
 MAX_DEPTH = 24
@@ -244,23 +249,72 @@ def _merge(base: dict[str, Any], parts: list[Any]) -> dict[str, Any]:
     return merged
 
 
-@functools.lru_cache(maxsize=256)
 def _from_regex(pattern: str, low: int, high: int, seed: int) -> str:
-    """A string matching ``pattern`` (``re.search`` semantics, as JSON Schema has it), from a seeded draw."""
-    from hypothesis import HealthCheck, Phase, find, settings
-    from hypothesis import strategies as st
-
-    quiet = settings(
-        database=None, max_examples=50, phases=[Phase.generate], suppress_health_check=list(HealthCheck), deadline=None
-    )
+    """A string matching ``pattern`` (``re.search`` semantics, as JSON Schema has it), or ``"x" * low`` when the
+    pattern uses what :func:`_emit` does not cover (best effort, as the vendor's own decoder)."""
+    rng = random.Random(seed)
     try:
-        return str(
-            find(
-                st.from_regex(pattern),
-                lambda s: low <= len(s) <= high,
-                settings=quiet,
-                random=random.Random(seed),
-            )
-        )
-    except Exception:  # no example (NoSuchExample, Unsatisfiable, a regex it cannot parse): best effort, as upstream
+        parsed = re_parser.parse(pattern)
+    except re.error:
         return "x" * low
+    compiled = re.compile(pattern)
+    for _ in range(ATTEMPTS):
+        try:
+            text = _emit(parsed, rng)
+        except (ValueError, IndexError, KeyError):
+            break
+        if low <= len(text) <= high and compiled.search(text):
+            return text
+    return "x" * low
+
+
+_CATEGORIES = {
+    re_constants.CATEGORY_DIGIT: string.digits,
+    re_constants.CATEGORY_WORD: string.ascii_letters + string.digits + "_",
+    re_constants.CATEGORY_SPACE: " ",
+    re_constants.CATEGORY_NOT_DIGIT: string.ascii_letters,
+    re_constants.CATEGORY_NOT_WORD: " -.",
+    re_constants.CATEGORY_NOT_SPACE: string.ascii_letters,
+}
+
+
+def _emit(parsed: Any, rng: random.Random) -> str:
+    """A string produced by a parsed regular expression (``re._parser``): literals, classes, repeats, groups,
+    alternation and anchors; anything else raises ``ValueError``."""
+    out: list[str] = []
+    for op, arg in parsed:
+        if op is re_constants.LITERAL:
+            out.append(chr(arg))
+        elif op is re_constants.ANY:
+            out.append(rng.choice(string.ascii_letters))
+        elif op is re_constants.IN:
+            out.append(_from_class(arg, rng))
+        elif op in (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT, re_constants.POSSESSIVE_REPEAT):
+            low, high, inner = arg
+            high = low + 3 if high is re_constants.MAXREPEAT else high
+            out.extend(_emit(inner, rng) for _ in range(rng.randint(low, max(low, min(high, low + 3)))))
+        elif op is re_constants.SUBPATTERN:
+            out.append(_emit(arg[-1], rng))
+        elif op is re_constants.BRANCH:
+            out.append(_emit(rng.choice(arg[1]), rng))
+        elif op is re_constants.AT:
+            continue
+        else:
+            raise ValueError(f"unsupported regular expression element {op}")
+    return "".join(out)
+
+
+def _from_class(items: Any, rng: random.Random) -> str:
+    choices: list[str] = []
+    for op, arg in items:
+        if op is re_constants.NEGATE:
+            raise ValueError("negated class")
+        if op is re_constants.LITERAL:
+            choices.append(chr(arg))
+        elif op is re_constants.RANGE:
+            choices.extend(chr(c) for c in range(arg[0], min(arg[1], arg[0] + 200) + 1))
+        elif op is re_constants.CATEGORY:
+            choices.extend(_CATEGORIES[arg])
+        else:
+            raise ValueError(f"unsupported class element {op}")
+    return rng.choice(choices)

@@ -148,14 +148,17 @@ def _sentence(rng: random.Random, topic: str | None) -> str:
 
 
 def prose(rng: random.Random, prompt: str) -> str:
-    """A few sentences of plausible, generic prose; about 40 to 150 tokens."""
+    """One to three paragraphs of plausible, generic prose; about 40 to 450 tokens."""
     topics = _topics(prompt, rng)
-    sentences = [rng.choice(_OPENINGS)]
-    for i in range(rng.randint(2, 6)):
-        sentences.append(_sentence(rng, topics[i] if i < len(topics) else None))
+    paragraphs = []
+    for p in range(rng.randint(1, 3)):
+        sentences = [rng.choice(_OPENINGS)] if p == 0 else []
+        for i in range(rng.randint(2, 6)):
+            sentences.append(_sentence(rng, topics[i] if p == 0 and i < len(topics) else None))
+        paragraphs.append(" ".join(sentences))
     if rng.random() < 0.6:
-        sentences.append(rng.choice(_CLOSINGS))
-    return " ".join(sentences)
+        paragraphs[-1] += " " + rng.choice(_CLOSINGS)
+    return "\n\n".join(paragraphs)
 
 
 def json_object(rng: random.Random, prompt: str) -> str:

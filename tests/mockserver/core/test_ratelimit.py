@@ -45,6 +45,25 @@ def test_default_buckets_match_reference_table() -> None:
     }
 
 
+def test_take_an_amount_debits_refunds_and_lets_an_oversized_request_through_a_full_bucket() -> None:
+    spec = BucketSpec(1000, 600)
+    bucket, decision = take(None, spec, START, 400)
+    assert decision.allowed
+    assert decision.remaining == 600
+    bucket, decision = take(bucket, spec, START, 700)
+    assert not decision.allowed
+    assert decision.retry_after == 10  # 100 tokens missing at 10 per second
+    bucket, decision = take(bucket, spec, START, -300)  # a refund
+    assert decision.remaining == 900
+    bucket, decision = take(bucket, spec, START, 0)  # a read
+    assert decision.remaining == 900
+    bucket, decision = take(bucket, spec, START + timedelta(seconds=60), 5000)  # more than the capacity, once full
+    assert decision.allowed
+    assert decision.remaining == 0
+    _, decision = take(bucket, spec, START + timedelta(seconds=61), 1)
+    assert not decision.allowed  # in debt: 4000 below empty, refilling
+
+
 def test_take_with_an_amount_debits_that_many_tokens_and_says_when_enough_is_back() -> None:
     spec = BucketSpec(capacity=100, per_minute=60)  # one token per second
     bucket, first = take(None, spec, START, amount=70)
