@@ -5,6 +5,7 @@ No test here asserts how fast anything is: speed is what the benchmark measures,
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import shutil
@@ -265,3 +266,19 @@ def test_quick_http_run_computes_ratios_from_its_own_runs(tmp_path: Path) -> Non
     assert results["cold_start"]["emulator"]["median_s"] > 0
     assert "| (a) poll `GET /v1/images/{id}` |" in table
     assert "| Workload | Emulator CPU µs/req | Starlette CPU µs/req | uvicorn floor CPU µs/req |" in table
+
+
+def _llm() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("aurous_bench_llm", BENCH / "llm.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_llm_bench_streams_exactly_the_1000_tokens_it_reports() -> None:
+    """The figure is about a 1,000-token stream: the request it times must produce one (the run asserts it)."""
+    medians = asyncio.run(_llm().inprocess_runs(1))
+    assert set(medians) == {"stream", "json"}
+    assert all(value > 0 for value in medians.values())
