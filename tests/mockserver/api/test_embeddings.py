@@ -193,3 +193,18 @@ def test_each_embedding_writes_one_usage_event_row(client: TestClient, headers: 
     ledger = client.get("/v1/usage/events", headers=headers).json()["data"]
     assert {entry["type"] for entry in ledger} == {"hold", "charge"}
     assert all(entry["generation_id"] == row["id"] for entry in ledger)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "status", "code"),
+    [("provider_rate_limited=3", 503, "provider_rate_limited"), ("tpm_rate_limit=3", 429, "tpm_rate_limit_exceeded")],
+)
+def test_llm_scenarios_reach_embeddings_and_charge_nothing(
+    client: TestClient, headers: dict[str, str], scenario: str, status: int, code: str
+) -> None:
+    response = embed(client, {**headers, "Aurous-Mock-Scenario": scenario}, input="hello")
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert (error["type"], error["code"]) == ("rate_limit", code)  # 503 with type rate_limit: the vendor's pairing
+    assert response.headers["Retry-After"] == "3"
+    assert client.get("/v1/balance", headers=headers).json()["credits"] == 1000.0
