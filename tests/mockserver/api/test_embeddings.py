@@ -208,3 +208,20 @@ def test_llm_scenarios_reach_embeddings_and_charge_nothing(
     assert (error["type"], error["code"]) == ("rate_limit", code)  # 503 with type rate_limit: the vendor's pairing
     assert response.headers["Retry-After"] == "3"
     assert client.get("/v1/balance", headers=headers).json()["credits"] == 1000.0
+
+
+def test_chat_completions_are_usage_event_rows_too(client: TestClient, headers: dict[str, str]) -> None:
+    body = {"model": "aurous-grow-2.0-pro", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}
+    completion = client.post("/v1/chat/completions", json=body, headers=headers).json()
+    embed(client, headers, input="hello")
+    window = {"start_time": "2026-06-01T00:00:00Z", "end_time": "2026-06-02T00:00:00Z"}
+    rows = client.get("/v1/usage/events", params=window, headers=headers).json()["data"]
+    assert {row["type"] for row in rows} == {"chat", "embedding"}
+    [chat] = [row for row in rows if row["type"] == "chat"]
+    usage = completion["usage"]
+    assert (chat["id"], chat["status"], chat["model"]) == (completion["id"], "completed", "aurous-grow-2.0-pro")
+    assert chat["input_tokens"] == usage["prompt_tokens"]
+    assert chat["output_tokens"] == usage["completion_tokens"] + usage.get("reasoning_tokens", 0)
+    assert chat["credits_charged"] == usage["credits_charged"]
+    only_chat = client.get("/v1/usage/events", params={**window, "type": "chat"}, headers=headers).json()["data"]
+    assert [row["id"] for row in only_chat] == [completion["id"]]
