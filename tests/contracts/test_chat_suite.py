@@ -12,6 +12,7 @@ from contracts import Target, check
 from contracts.budget import Budget, BudgetExceeded, chat_bound
 from contracts.check import LIVE_SAFE
 from contracts.suites.chat import parse_sse
+from mockserver.cli import main
 from tests.contracts.emulators import emulator
 
 CHECKS = {"stream", "plain", "retrieve"}
@@ -146,3 +147,11 @@ def test_chat_budget_bounds_pessimistically_and_books_the_charge() -> None:
     assert budget.spent == 0.0005
     with pytest.raises(BudgetExceeded):
         budget.guard("createChatCompletion", body)
+
+
+@pytest.mark.e2e
+def test_cli_runs_the_chat_suite_over_real_http(live_server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "--target", live_server, "--suite", "chat"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "no drift" in out
