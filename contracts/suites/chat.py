@@ -5,7 +5,8 @@ Chat spends credits, so every request is the cheapest one: the cheapest chat mod
 charged. Without spend allowed the suite is skipped. Each named check is an "operation" of the report:
 
 =============  ========================================================================================================
-``stream``     ``stream: true`` (with ``stream_options.include_usage``): ``200 text/event-stream``; the frame grammar
+``stream``     ``stream: true`` (with ``stream_options.include_usage``): ``200 text/event-stream`` with the
+               ``X-RateLimit-TPM-*`` trio; the frame grammar
                (``data:`` lines, blank-line separated, ``:`` comments allowed, no ``event:`` names, ``[DONE]`` last and
                nothing after it); every chunk a ``chat.completion.chunk`` sharing one ``cmp_`` id, ``created`` and
                ``model``; the first chunk's ``delta.role`` is ``assistant``; exactly one ``finish_reason``, on the
@@ -17,8 +18,8 @@ charged. Without spend allowed the suite is skipped. Each named check is an "ope
 ``retrieve``   ``GET /v1/chat/completions/{id}`` of the streamed completion: 200, a final status, the streamed usage.
 =============  ========================================================================================================
 
-Findings: ``StreamNotEventStream``, ``StreamFrameGrammar``, ``StreamNotTerminated``, ``StreamChunkShape``,
-``StreamRoleNotFirst``, ``StreamFinishReason``, ``StreamUsageMissing``, ``UsageDoesNotAddUp``,
+Findings: ``StreamNotEventStream``, ``TpmHeadersMissing``, ``StreamFrameGrammar``, ``StreamNotTerminated``,
+``StreamChunkShape``, ``StreamRoleNotFirst``, ``StreamFinishReason``, ``StreamUsageMissing``, ``UsageDoesNotAddUp``,
 ``ChargeNotBreakdown``, ``CompletionShape``, ``RetrieveMismatch``.
 """
 
@@ -42,6 +43,7 @@ DEFAULT_MODEL = "aurous-grow-2.0-pro"
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "cancelled"})
 ROUNDING = 1e-4 + 1e-9  # breakdown parts "sum within 4dp rounding" to credits_charged (sheet §1)
 MAX_TOKENS = 1
+TPM_HEADERS = ("X-RateLimit-TPM-Limit", "X-RateLimit-TPM-Remaining", "X-RateLimit-TPM-Reset")  # sheet §9
 RATE_LIMIT_RETRIES, MAX_RETRY_AFTER = 3, 10  # seconds
 PROMPT = [{"role": "user", "content": "Hi"}]
 
@@ -214,6 +216,10 @@ def check_stream(session: Session, suite: SuiteRun, model: str) -> tuple[str | N
                       f"{response.status_code} {header(response, 'content-type')}", status=response.status_code,
                       curl=curl)  # fmt: skip
         return None, None
+    missing = [name for name in TPM_HEADERS if header(response, name) is None]
+    if missing:
+        suite.finding("stream", "TpmHeadersMissing", "The stream's answer lacks the TPM rate-limit headers",
+                      ", ".join(missing), curl=curl)  # fmt: skip
     stream = parse_sse(response.text)
     for problem in stream.problems:
         suite.finding("stream", "StreamFrameGrammar", "The stream breaks the SSE frame grammar", problem, curl=curl)

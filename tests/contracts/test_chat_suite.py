@@ -13,6 +13,7 @@ from contracts.budget import Budget, BudgetExceeded, chat_bound
 from contracts.check import LIVE_SAFE
 from contracts.suites.chat import parse_sse
 from mockserver.cli import main
+from tests.contracts.drift import strip_response_headers
 from tests.contracts.emulators import emulator
 
 CHECKS = {"stream", "plain", "retrieve"}
@@ -120,6 +121,11 @@ def test_each_stream_drift_is_reported(rewrite: Rewrite, failure: str) -> None:
     result = chat(drifted_stream(emulator(), rewrite), operations=["stream"])
     assert failure in failures(result), result.summary()
     assert all(f.operation == "stream" for f in result.findings)
+
+
+def test_a_stream_without_tpm_headers_is_reported() -> None:
+    result = chat(strip_response_headers(emulator(), b"x-ratelimit-tpm-remaining"), operations=["stream"])
+    assert failures(result) == {"TpmHeadersMissing"}, result.summary()
 
 
 def test_a_stream_without_done_is_reported() -> None:
