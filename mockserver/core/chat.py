@@ -44,6 +44,7 @@ from mockserver.core.ledger import Ledger
 from mockserver.core.llm_models import LlmModel, LlmModels
 from mockserver.core.models import Cost, Team
 from mockserver.core.ratelimit import Decision, Limiter
+from mockserver.core.usage_rows import LlmUsageRow, UsageRows
 from mockserver.ids import IdSource
 from mockserver.settings import Settings
 from mockserver.store import Store
@@ -92,9 +93,17 @@ class Chat:
     """The chat completion service; every method takes the team and that team's ``now``."""
 
     def __init__(
-        self, store: Store, ids: IdSource, settings: Settings, models: LlmModels, ledger: Ledger, limiter: Limiter
+        self,
+        store: Store,
+        ids: IdSource,
+        settings: Settings,
+        models: LlmModels,
+        ledger: Ledger,
+        limiter: Limiter,
+        rows: UsageRows | None = None,
     ) -> None:
         self.store = store
+        self.rows = rows or UsageRows(store)
         self.ids = ids
         self.settings = settings
         self.models = models
@@ -276,6 +285,7 @@ class Chat:
             self.ledger.hold(team, completion, now)
             completion.state = "processing"  # dispatched at once: nothing queues in the emulator
             self.store.put(KIND, completion.id, completion, owner=team.id)
+            self.rows.add(team, _usage_row(completion))
         if completion.stream:
             self.live[completion.id] = Live(completion.id)
         return completion
@@ -330,6 +340,7 @@ class Chat:
             completion.state, completion.delivered, completion.finish_reason = state, delivered, finish_reason
             completion.usage, completion.error, completion.settled, completion.finished_at = usage, error, True, now
             self.store.put(KIND, completion.id, completion, owner=team.id)
+            self.rows.add(team, _usage_row(completion))
         refund = completion.prompt_tokens + completion.max_tokens - usage["total_tokens"]
         if refund > 0:
             self.tpm(team, now, -refund)
@@ -369,6 +380,24 @@ class Chat:
             live.cancel_at = now
             live.wake()
         return live
+
+
+def _usage_row(completion: Completion) -> LlmUsageRow:
+    """The completion's row of ``GET /v1/usage/events`` (the [G] stream), rewritten when it settles."""
+    usage = completion.usage or {}
+    return LlmUsageRow(
+        id=completion.id,
+        type="chat",
+        model=completion.model,
+        status="processing" if completion.status == "in_progress" else completion.status,
+        created_at=completion.created_at,
+        completed_at=completion.finished_at,
+        input_tokens=completion.prompt_tokens,
+        output_tokens=usage.get("completion_tokens"),
+        credits_charged=float(usage.get("credits_charged", 0.0)),
+        api_key_id=completion.api_key_id,
+        request_id=completion.creation_request_id,
+    )
 
 
 def _text(content: Any) -> str:

@@ -510,3 +510,18 @@ def test_journal_records_chat_exchanges(client, headers) -> None:
 def test_nested_errors_name_the_field_without_union_labels(client, headers, message, code, param) -> None:
     response = client.post(CHAT, json={**body(), "messages": [message]}, headers=headers)
     assert_envelope(response, 400, code, param)
+
+
+def test_each_completion_is_a_row_of_the_usage_event_stream(client, headers) -> None:
+    done = create(client, headers, body()).json()
+    client.post("/_mock/clock/advance", headers=headers, json={"seconds": 1})  # the window ends (exclusive) now
+    params = {"start_time": "2026-06-01T00:00:00Z", "type": "chat"}
+    rows = client.get("/v1/usage/events", headers=headers, params=params).json()["data"]
+    [row] = rows
+    assert row["id"] == done["id"]
+    assert row["type"] == "chat"
+    assert row["model"] == MODEL
+    assert row["status"] == "completed"
+    assert row["input_tokens"] == done["usage"]["prompt_tokens"]
+    assert row["output_tokens"] == done["usage"]["completion_tokens"]
+    assert row["credits_charged"] == done["usage"]["credits_charged"]
