@@ -525,3 +525,34 @@ def test_each_completion_is_a_row_of_the_usage_event_stream(client, headers) -> 
     assert row["input_tokens"] == done["usage"]["prompt_tokens"]
     assert row["output_tokens"] == done["usage"]["completion_tokens"]
     assert row["credits_charged"] == done["usage"]["credits_charged"]
+
+
+def test_rates_are_the_models_current_ones_not_frozen_per_version(client_for: ClientFactory, headers) -> None:
+    repriced = client_for(llm_models={MODEL: {"output_rate": 900, "pricing_version": 8}})
+    payload = body(reasoning_effort="minimal")
+    usage = create(repriced, headers, payload).json()["usage"]
+    assert usage["breakdown"]["pricing_version"] == 8
+    assert usage["breakdown"]["output_credits"] == usage["completion_tokens"] * 900 / 1e6
+    pinned = create(repriced, {**headers, "Aurous-Version": "2026-05-15"}, payload).json()["usage"]
+    assert pinned["breakdown"]["pricing_version"] == 8
+
+
+def test_scopes_read_key_can_get_but_not_create(client, headers) -> None:
+    done = create(client, headers, body()).json()
+    reader = {"X-Api-Key": client.post("/_mock/keys", headers=headers, json={"scope": "read"}).json()["key"]}
+    assert_envelope(client.post(CHAT, json=body(), headers=reader), 403, "missing_scope")
+    assert client.get(f"{CHAT}/{done['id']}", headers=reader).status_code == 200
+    assert_envelope(client.post(f"{CHAT}/{done['id']}/cancel", headers=reader), 403, "missing_scope")
+
+
+def test_strict_flag_enforces_64_character_keys_on_chat(client_for: ClientFactory, headers) -> None:
+    client = client_for(chat_idempotency_key_max_64=True)
+    long_key = {**headers, "Idempotency-Key": "k" * 65}
+    assert_envelope(client.post(CHAT, json=body(), headers=long_key), 400, "invalid_format", "Idempotency-Key")
+    create(client, {**headers, "Idempotency-Key": "k" * 64}, body())
+    create(client_for(), long_key, body())  # 1-256 by default
+
+
+def test_latency_scenario_reaches_chat(client, headers) -> None:
+    done = create(client, {**headers, "Aurous-Mock-Scenario": "latency=5"}, body())
+    assert done.json()["status"] == "completed"
