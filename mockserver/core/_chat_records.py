@@ -7,7 +7,7 @@ accepted and ignored (fact sheet §14.1); an explicit ``null`` means "omitted", 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -183,7 +183,6 @@ class Completion:
     finished_at: datetime | None = None
     scenario: dict[str, Any] | None = None
     instance: str = ""  # the process that serves the stream (a cancel elsewhere is not cancellable)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str:

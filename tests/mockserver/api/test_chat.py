@@ -556,3 +556,17 @@ def test_strict_flag_enforces_64_character_keys_on_chat(client_for: ClientFactor
 def test_latency_scenario_reaches_chat(client, headers) -> None:
     done = create(client, {**headers, "Aurous-Mock-Scenario": "latency=5"}, body())
     assert done.json()["status"] == "completed"
+
+
+def test_a_tool_round_trip_conversation_gets_a_text_reply(client, headers) -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}
+    messages = [
+        {"role": "developer", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": 3}'},
+    ]
+    done = create(client, headers, {**body(), "messages": messages, "tools": [WEATHER_TOOL]}).json()
+    assert done["choices"][0]["finish_reason"] in ("stop", "length")
+    assert done["choices"][0]["message"]["content"]
+    assert done["usage"]["prompt_tokens"] == tokens.count_prompt(messages, tools=[WEATHER_TOOL]).total
