@@ -570,3 +570,16 @@ def test_a_tool_round_trip_conversation_gets_a_text_reply(client, headers) -> No
     assert done["choices"][0]["finish_reason"] in ("stop", "length")
     assert done["choices"][0]["message"]["content"]
     assert done["usage"]["prompt_tokens"] == tokens.count_prompt(messages, tools=[WEATHER_TOOL]).total
+
+
+@pytest.mark.every_store
+def test_completions_live_in_every_store(client, headers) -> None:
+    keyed = {**headers, "Idempotency-Key": "every-store"}
+    done = create(client, keyed, body()).json()
+    assert create(client, keyed, body()).json() == done
+    frames, _ = sse(create(client, headers, body(stream=True, max_tokens=5)).text)
+    assert client.get(f"{CHAT}/{done['id']}", headers=headers).json() == done
+    streamed = client.get(f"{CHAT}/{frames[0]['id']}", headers=headers).json()
+    assert streamed["status"] == "completed"
+    assert streamed["usage"] == frames[-2]["usage"]
+    assert balance(client, headers)["held_credits"] == 0
