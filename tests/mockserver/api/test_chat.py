@@ -446,6 +446,7 @@ def test_stream_drop_ends_the_stream_without_done(client, headers) -> None:
         ("provider_unavailable", 502, "chat_provider_unavailable"),
         ("tpm_rate_limit=7", 429, "tpm_rate_limit_exceeded"),
         ("internal_error", 500, "internal_error"),
+        ("balance_too_low", 402, "balance_too_low"),
     ],
 )
 def test_request_level_scenarios(client, headers, scenario, status, code) -> None:
