@@ -17,6 +17,7 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive
 
+from mockserver.core import llm_models
 from mockserver.core.emulator import Emulator
 from mockserver.core.errors import (
     BalanceTooLowError,
@@ -195,6 +196,13 @@ def _credits(value: float) -> str:
 async def _balance_too_low(op: Operation, ctx: Ctx) -> DomainError:
     """402 with the request's real cost, after the same validation the handler does (so 400s still win)."""
     generations = ctx.emulator.generations
+    if op.name in CHATS:
+        from mockserver.api.chat import parse  # chat imports this module (ConnectionDropped)
+
+        body = await ctx.json()
+        plan = ctx.emulator.chat.plan(ctx.team, parse(body), body)
+        required = llm_models.chat_hold(plan.model, plan.prompt_tokens, plan.max_tokens)
+        return BalanceTooLowError(available=_credits(ctx.team.available), required=_credits(float(required)))
     if op.name == "createImage":
         cost = generations.estimate_image(ctx.team, await ctx.parse(ImageRequest), ctx.version, ctx.now)
     else:

@@ -7,7 +7,7 @@ accepted and ignored (fact sheet §14.1); an explicit ``null`` means "omitted", 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mockserver.core.models import Cost
 from mockserver.core.replies import Reply
+from mockserver.core.usage_rows import LlmUsageRow
 
 ToolName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 MAX_PART_CHARS = 1_000_000
@@ -183,7 +184,6 @@ class Completion:
     finished_at: datetime | None = None
     scenario: dict[str, Any] | None = None
     instance: str = ""  # the process that serves the stream (a cancel elsewhere is not cancellable)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -195,3 +195,27 @@ class Completion:
     @property
     def terminal(self) -> bool:
         return self.state not in IN_PROGRESS
+
+
+def usage_row(completion: Completion) -> LlmUsageRow:
+    """The completion's row of ``GET /v1/usage/events`` (the [G] stream), rewritten when it settles."""
+    usage = completion.usage or {}
+    return LlmUsageRow(
+        id=completion.id,
+        type="chat",
+        model=completion.model,
+        status="processing" if completion.status == "in_progress" else completion.status,
+        created_at=completion.created_at,
+        completed_at=completion.finished_at,
+        input_tokens=completion.prompt_tokens,
+        output_tokens=usage.get("completion_tokens"),
+        credits_charged=float(usage.get("credits_charged", 0.0)),
+        api_key_id=completion.api_key_id,
+        request_id=completion.creation_request_id,
+    )
+
+
+def text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return " ".join(part.text for part in content or () if getattr(part, "type", None) == "text")

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from mockserver.core import jsonschema_instance, llm_models, replies, scenarios, ssrf, tokens
-from mockserver.core._chat_records import ChatRequest, Completion
+from mockserver.core._chat_records import ChatRequest, Completion, text_of, usage_row
 from mockserver.core.errors import (
     ChatCancelTargetAlreadyTerminalError,
     ChatCancelTargetNotCancellableError,
@@ -44,6 +44,7 @@ from mockserver.core.ledger import Ledger
 from mockserver.core.llm_models import LlmModel, LlmModels
 from mockserver.core.models import Cost, Team
 from mockserver.core.ratelimit import Decision, Limiter
+from mockserver.core.usage_rows import UsageRows
 from mockserver.ids import IdSource
 from mockserver.settings import Settings
 from mockserver.store import Store
@@ -92,9 +93,17 @@ class Chat:
     """The chat completion service; every method takes the team and that team's ``now``."""
 
     def __init__(
-        self, store: Store, ids: IdSource, settings: Settings, models: LlmModels, ledger: Ledger, limiter: Limiter
+        self,
+        store: Store,
+        ids: IdSource,
+        settings: Settings,
+        models: LlmModels,
+        ledger: Ledger,
+        limiter: Limiter,
+        rows: UsageRows | None = None,
     ) -> None:
         self.store = store
+        self.rows = rows or UsageRows(store)
         self.ids = ids
         self.settings = settings
         self.models = models
@@ -218,7 +227,7 @@ class Chat:
             scripted = str(step.arg)
         if step is not None and step.outcome == "tool_call":
             tool = self._scenario_tool(plan, step.arg)
-        prompt = next((_text(m.content) for m in reversed(plan.req.messages) if m.role == "user"), "")
+        prompt = next((text_of(m.content) for m in reversed(plan.req.messages) if m.role == "user"), "")
         return replies.Ask(
             fingerprint=orjson.dumps(shaping, option=orjson.OPT_SORT_KEYS),
             prompt=prompt,
@@ -276,6 +285,7 @@ class Chat:
             self.ledger.hold(team, completion, now)
             completion.state = "processing"  # dispatched at once: nothing queues in the emulator
             self.store.put(KIND, completion.id, completion, owner=team.id)
+            self.rows.add(team, usage_row(completion))
         if completion.stream:
             self.live[completion.id] = Live(completion.id)
         return completion
@@ -330,6 +340,7 @@ class Chat:
             completion.state, completion.delivered, completion.finish_reason = state, delivered, finish_reason
             completion.usage, completion.error, completion.settled, completion.finished_at = usage, error, True, now
             self.store.put(KIND, completion.id, completion, owner=team.id)
+            self.rows.add(team, usage_row(completion))
         refund = completion.prompt_tokens + completion.max_tokens - usage["total_tokens"]
         if refund > 0:
             self.tpm(team, now, -refund)
@@ -369,12 +380,6 @@ class Chat:
             live.cancel_at = now
             live.wake()
         return live
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return " ".join(part.text for part in content or () if getattr(part, "type", None) == "text")
 
 
 def _check_media_url(url: str, param: str, *, allow_data: bool) -> None:

@@ -87,10 +87,10 @@ class Emulator:
             {slug: cfg.model_dump(exclude_none=True) for slug, cfg in s.llm_models.items()}
         )
         self.usage_rows = UsageRows(self.store)
+        self.chat = Chat(self.store, self.ids, s, self.llm_models, self.ledger, self.limiter, self.usage_rows)
         self.embeddings = Embeddings(
             self.llm_models, self.ledger, self.limiter, self.usage_rows, self.ids, honour_base64=s.embeddings_base64
         )
-        self.chat = Chat(self.store, self.ids, s, self.llm_models, self.ledger, self.limiter)
         self.accounts.bootstrap()
 
     def settle_due(self, team: Team, now: datetime) -> None:

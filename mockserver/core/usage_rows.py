@@ -1,9 +1,8 @@
 """Usage-event rows of the LLM surfaces (``emb_`` / ``cmp_`` ids), kept in the store beside the generations.
 
-A generation is its own usage row. An embeddings request is not a stored resource, so it writes an
-:class:`LlmUsageRow` (fact sheet aurous-llm-v1.md §14.23); a chat completion is stored (``core/chat.py``), and its
-row is derived from the stored completion when the stream is read, like a generation's. ``GET /v1/usage/events``
-lists both with the generations.
+A generation is its own usage row. An embeddings request writes an :class:`LlmUsageRow` (fact sheet
+aurous-llm-v1.md §14.23); a chat completion writes (and rewrites when it settles) its own
+(``_chat_records.usage_row``). ``GET /v1/usage/events`` lists both with the generations.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mockserver.core._chat_records import Completion
-from mockserver.core.chat import KIND as CHAT_KIND
 from mockserver.core.models import Team
 from mockserver.store import Store
 
@@ -63,28 +60,5 @@ class UsageRows:
         return row if row is not None and self.store.owner(KIND, row_id) == team.id else None
 
     def all(self, team: Team) -> list[LlmUsageRow]:
-        """The embeddings rows, and one row per chat completion of the team."""
         rows: list[LlmUsageRow] = self.store.values(KIND, owner=team.id)
-        completions: list[Completion] = self.store.values(CHAT_KIND, owner=team.id)
-        return rows + [chat_row(completion) for completion in completions]
-
-
-def chat_row(completion: Completion) -> LlmUsageRow:
-    """A completion as a usage row: ``pending`` / ``processing`` while it runs, else its public status; output tokens
-    are the completion and reasoning tokens (both billed at the output rate); the charge once settled, else 0."""
-    usage = completion.usage or {}
-    status = completion.state if completion.state in ("pending", "processing") else completion.status
-    output = int(usage.get("completion_tokens", 0)) + int(usage.get("reasoning_tokens", 0)) if usage else None
-    return LlmUsageRow(
-        id=completion.id,
-        type="chat",
-        model=completion.model,
-        status=status,
-        created_at=completion.created_at,
-        completed_at=completion.finished_at,
-        input_tokens=int(usage.get("prompt_tokens", completion.prompt_tokens)),
-        output_tokens=output,
-        credits_charged=float(usage.get("credits_charged", 0.0)),
-        api_key_id=completion.api_key_id,
-        request_id=completion.creation_request_id,
-    )
+        return rows

@@ -446,6 +446,7 @@ def test_stream_drop_ends_the_stream_without_done(client, headers) -> None:
         ("provider_unavailable", 502, "chat_provider_unavailable"),
         ("tpm_rate_limit=7", 429, "tpm_rate_limit_exceeded"),
         ("internal_error", 500, "internal_error"),
+        ("balance_too_low", 402, "balance_too_low"),
     ],
 )
 def test_request_level_scenarios(client, headers, scenario, status, code) -> None:
@@ -510,3 +511,76 @@ def test_journal_records_chat_exchanges(client, headers) -> None:
 def test_nested_errors_name_the_field_without_union_labels(client, headers, message, code, param) -> None:
     response = client.post(CHAT, json={**body(), "messages": [message]}, headers=headers)
     assert_envelope(response, 400, code, param)
+
+
+def test_each_completion_is_a_row_of_the_usage_event_stream(client, headers) -> None:
+    done = create(client, headers, body()).json()
+    client.post("/_mock/clock/advance", headers=headers, json={"seconds": 1})  # the window ends (exclusive) now
+    params = {"start_time": "2026-06-01T00:00:00Z", "type": "chat"}
+    rows = client.get("/v1/usage/events", headers=headers, params=params).json()["data"]
+    [row] = rows
+    assert row["id"] == done["id"]
+    assert row["type"] == "chat"
+    assert row["model"] == MODEL
+    assert row["status"] == "completed"
+    assert row["input_tokens"] == done["usage"]["prompt_tokens"]
+    assert row["output_tokens"] == done["usage"]["completion_tokens"]
+    assert row["credits_charged"] == done["usage"]["credits_charged"]
+
+
+def test_rates_are_the_models_current_ones_not_frozen_per_version(client_for: ClientFactory, headers) -> None:
+    repriced = client_for(llm_models={MODEL: {"output_rate": 900, "pricing_version": 8}})
+    payload = body(reasoning_effort="minimal")
+    usage = create(repriced, headers, payload).json()["usage"]
+    assert usage["breakdown"]["pricing_version"] == 8
+    assert usage["breakdown"]["output_credits"] == usage["completion_tokens"] * 900 / 1e6
+    pinned = create(repriced, {**headers, "Aurous-Version": "2026-05-15"}, payload).json()["usage"]
+    assert pinned["breakdown"]["pricing_version"] == 8
+
+
+def test_scopes_read_key_can_get_but_not_create(client, headers) -> None:
+    done = create(client, headers, body()).json()
+    reader = {"X-Api-Key": client.post("/_mock/keys", headers=headers, json={"scope": "read"}).json()["key"]}
+    assert_envelope(client.post(CHAT, json=body(), headers=reader), 403, "missing_scope")
+    assert client.get(f"{CHAT}/{done['id']}", headers=reader).status_code == 200
+    assert_envelope(client.post(f"{CHAT}/{done['id']}/cancel", headers=reader), 403, "missing_scope")
+
+
+def test_strict_flag_enforces_64_character_keys_on_chat(client_for: ClientFactory, headers) -> None:
+    client = client_for(chat_idempotency_key_max_64=True)
+    long_key = {**headers, "Idempotency-Key": "k" * 65}
+    assert_envelope(client.post(CHAT, json=body(), headers=long_key), 400, "invalid_format", "Idempotency-Key")
+    create(client, {**headers, "Idempotency-Key": "k" * 64}, body())
+    create(client_for(), long_key, body())  # 1-256 by default
+
+
+def test_latency_scenario_reaches_chat(client, headers) -> None:
+    done = create(client, {**headers, "Aurous-Mock-Scenario": "latency=5"}, body())
+    assert done.json()["status"] == "completed"
+
+
+def test_a_tool_round_trip_conversation_gets_a_text_reply(client, headers) -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}
+    messages = [
+        {"role": "developer", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": 3}'},
+    ]
+    done = create(client, headers, {**body(), "messages": messages, "tools": [WEATHER_TOOL]}).json()
+    assert done["choices"][0]["finish_reason"] in ("stop", "length")
+    assert done["choices"][0]["message"]["content"]
+    assert done["usage"]["prompt_tokens"] == tokens.count_prompt(messages, tools=[WEATHER_TOOL]).total
+
+
+@pytest.mark.every_store
+def test_completions_live_in_every_store(client, headers) -> None:
+    keyed = {**headers, "Idempotency-Key": "every-store"}
+    done = create(client, keyed, body()).json()
+    assert create(client, keyed, body()).json() == done
+    frames, _ = sse(create(client, headers, body(stream=True, max_tokens=5)).text)
+    assert client.get(f"{CHAT}/{done['id']}", headers=headers).json() == done
+    streamed = client.get(f"{CHAT}/{frames[0]['id']}", headers=headers).json()
+    assert streamed["status"] == "completed"
+    assert streamed["usage"] == frames[-2]["usage"]
+    assert balance(client, headers)["held_credits"] == 0
