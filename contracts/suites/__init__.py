@@ -13,7 +13,8 @@
 ``conventions``       auth errors, scopes, version pin and ``unknown_version``, idempotency replay and 409s,
                       rate-limit headers and the 429 shape.
 ``chat``              chat completions as clients read them: the SSE frame grammar, role first, finish reason
-                      and usage last, ``[DONE]``, usage adds up, charge == breakdown (cheapest, ``max_tokens: 1``).
+                      and usage last, ``[DONE]``, usage adds up, charge == breakdown (cheapest, ``max_tokens: 1``);
+                      an embedding charges its estimate.
 ====================  ======================================================================================
 """
 

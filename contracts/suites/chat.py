@@ -1,6 +1,6 @@
-"""Suite 6, chat completions as a client sees them (fact sheet aurous-llm-v1.md §3.8, §3.9, §4): the SSE stream.
+"""Suite 6, the LLM surfaces as a client sees them (fact sheet aurous-llm-v1.md §3.8, §3.9, §4, §6): the SSE stream.
 
-Chat spends credits, so every request is the cheapest one: the cheapest chat model of ``GET /v1/models``,
+Chat and embeddings spend credits, so every request is the cheapest one: the cheapest chat model of ``GET /v1/models``,
 ``max_tokens: 1``, a one-word prompt, each guarded by the kit's budget (``--max-credits``) and booked at what it
 charged. Without spend allowed the suite is skipped. Each named check is an "operation" of the report:
 
@@ -16,11 +16,14 @@ charged. Without spend allowed the suite is skipped. Each named check is an "ope
 ``plain``      ``stream: false``: one ``chat.completion`` with exactly one choice, ``status: completed``, the same
                usage and charge rules.
 ``retrieve``   ``GET /v1/chat/completions/{id}`` of the streamed completion: 200, a final status, the streamed usage.
+``embedding``  ``POST /v1/embeddings/estimate`` then ``POST /v1/embeddings`` of one word: one vector whose length is
+               one of the model's ``aurous_metadata.dimensions``, and ``credits_charged`` equal to
+               ``credits_estimated`` and to the sum of its breakdown (sheet §6.2, §6.3).
 =============  ========================================================================================================
 
 Findings: ``StreamNotEventStream``, ``TpmHeadersMissing``, ``StreamFrameGrammar``, ``StreamNotTerminated``,
 ``StreamChunkShape``, ``StreamRoleNotFirst``, ``StreamFinishReason``, ``StreamUsageMissing``, ``UsageDoesNotAddUp``,
-``ChargeNotBreakdown``, ``CompletionShape``, ``RetrieveMismatch``.
+``ChargeNotBreakdown``, ``CompletionShape``, ``RetrieveMismatch``, ``EmbeddingShape``, ``EmbeddingChargeNotEstimate``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ __all__ = ["CHECKS", "SseStream", "parse_sse", "run"]
 OPERATION = "createChatCompletion"
 PATH = "/v1/chat/completions"
 DEFAULT_MODEL = "aurous-grow-2.0-pro"
+DEFAULT_EMBEDDING_MODEL = "aurous-embed-vision-1.0"
+EMBEDDINGS = "/v1/embeddings"
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "cancelled"})
 ROUNDING = 1e-4 + 1e-9  # breakdown parts "sum within 4dp rounding" to credits_charged (sheet §1)
 MAX_TOKENS = 1
@@ -279,7 +284,73 @@ def check_retrieve(session: Session, suite: SuiteRun, completion_id: str | None,
     suite.passed("retrieve")
 
 
-CHECKS: dict[str, Callable[..., Any]] = {"stream": check_stream, "plain": check_plain, "retrieve": check_retrieve}
+def _embedding_model(session: Session) -> tuple[str, list[int]]:
+    """The cheapest embedding model of ``GET /v1/models`` (by text rate) and its dimensions."""
+    body = parsed(session.request("GET", "/v1/models", step="embedding: models"))
+    rows = [r for r in (body.get("data") or []) if isinstance(r, dict)] if isinstance(body, dict) else []
+    best: tuple[float, str, list[int]] | None = None
+    for row in rows:
+        if row.get("kind") != "embedding" or not isinstance(row.get("id"), str):
+            continue
+        try:
+            price = float(row["embedding_pricing"]["text"]["credits_per_M"])
+        except (KeyError, TypeError, ValueError):
+            price = math.inf
+        dims = (row.get("aurous_metadata") or {}).get("dimensions") or []
+        if best is None or price < best[0]:
+            best = (price, row["id"], [d for d in dims if isinstance(d, int)])
+    return (best[1], best[2]) if best else (DEFAULT_EMBEDDING_MODEL, [])
+
+
+def check_embedding(session: Session, suite: SuiteRun) -> None:
+    model, dimensions = _embedding_model(session)
+    body = {"model": model, "input": "Hi"}
+    estimate = session.request("POST", EMBEDDINGS + "/estimate", step="embedding: estimate", json_body=body)
+    estimated = parsed(estimate)
+    if estimate.status_code != 200 or not isinstance(estimated, dict):
+        suite.finding("embedding", "EmbeddingShape", "The estimate did not answer 200", str(estimated)[:300],
+                      status=estimate.status_code, curl=session.trace.exchanges[-1].curl)  # fmt: skip
+        return
+    try:
+        session.budget.guard("createEmbedding", body)
+    except BudgetExceeded as refused:
+        suite.skip(f"embedding: {refused}")
+        return
+    response = session.request("POST", EMBEDDINGS, step="embedding: create", json_body=body)
+    created = parsed(response)
+    curl = session.trace.exchanges[-1].curl
+    usage = created.get("usage") if isinstance(created, dict) else None
+    _book_embedding(session, usage)
+    data = created.get("data") if isinstance(created, dict) else None
+    if response.status_code != 200 or not isinstance(data, list) or len(data) != 1 or not isinstance(usage, dict):
+        suite.finding("embedding", "EmbeddingShape", "Not one embedding with usage", str(created)[:300],
+                      status=response.status_code, curl=curl)  # fmt: skip
+        return
+    vector = data[0].get("embedding") if isinstance(data[0], dict) else None
+    if not isinstance(vector, list) or (dimensions and len(vector) not in dimensions):
+        size = len(vector) if isinstance(vector, list) else type(vector).__name__
+        suite.finding("embedding", "EmbeddingShape", "The vector's length is not one of the model's dimensions",
+                      f"{size} not in {dimensions}", curl=curl)  # fmt: skip
+    charged, expected = usage.get("credits_charged"), estimated.get("credits_estimated")
+    parts = (usage.get("breakdown") or {}).get("input") or {}
+    total = sum(v for v in parts.values() if isinstance(v, int | float)) if isinstance(parts, dict) else None
+    if charged != expected or total is None or not isinstance(charged, int | float) or abs(total - charged) > ROUNDING:
+        suite.finding("embedding", "EmbeddingChargeNotEstimate", "The charge is not the estimate and its breakdown",
+                      f"charged {charged}, estimated {expected}, breakdown sum {total}", curl=curl)  # fmt: skip
+    suite.passed("embedding")
+
+
+def _book_embedding(session: Session, usage: Any) -> None:
+    if isinstance(usage, dict):
+        session.budget.book("createEmbedding", {"usage": usage})
+
+
+CHECKS: dict[str, Callable[..., Any]] = {
+    "stream": check_stream,
+    "plain": check_plain,
+    "retrieve": check_retrieve,
+    "embedding": check_embedding,
+}
 
 
 def run(session: Session, suite: SuiteRun) -> None:
@@ -296,3 +367,5 @@ def run(session: Session, suite: SuiteRun) -> None:
         check_plain(session, suite, model)
     if session.selected("retrieve"):
         check_retrieve(session, suite, completion_id, streamed_usage)
+    if session.selected("embedding"):
+        check_embedding(session, suite)

@@ -13,10 +13,10 @@ from contracts.budget import Budget, BudgetExceeded, chat_bound
 from contracts.check import LIVE_SAFE
 from contracts.suites.chat import parse_sse
 from mockserver.cli import main
-from tests.contracts.drift import strip_response_headers
+from tests.contracts.drift import post_to, rewrite_json_response, strip_response_headers
 from tests.contracts.emulators import emulator
 
-CHECKS = {"stream", "plain", "retrieve"}
+CHECKS = {"stream", "plain", "retrieve", "embedding"}
 Rewrite = Callable[[list[dict[str, Any]]], list[Any]]
 
 
@@ -33,7 +33,7 @@ def test_emulator_streams_have_no_drift() -> None:
     assert result.findings == [], result.summary()
     assert {op.operation for op in result.operations} == CHECKS
     assert all(op.cases > 0 for op in result.operations)
-    assert 0 < result.spent < 0.01  # two completions of the cheapest model, max_tokens 1, booked at their charge
+    assert 0 < result.spent < 0.01  # two completions (max_tokens 1) and one embedding, booked at their charge
 
 
 def test_live_safe_without_spend_skips_the_suite() -> None:
@@ -161,3 +161,23 @@ def test_cli_runs_the_chat_suite_over_real_http(live_server: str, capsys: pytest
     out = capsys.readouterr().out
     assert code == 0, out
     assert "no drift" in out
+
+
+def inflated_embedding_charge(body: Any) -> Any:
+    body["usage"]["credits_charged"] += 0.001
+    return body
+
+
+def short_vector(body: Any) -> Any:
+    body["data"][0]["embedding"] = body["data"][0]["embedding"][:100]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "failure"),
+    [(inflated_embedding_charge, "EmbeddingChargeNotEstimate"), (short_vector, "EmbeddingShape")],
+)
+def test_embedding_drift_is_reported(rewrite: Callable[[Any], Any], failure: str) -> None:
+    app = rewrite_json_response(emulator(), post_to("/v1/embeddings"), rewrite)
+    result = chat(app, operations=["embedding"])
+    assert failures(result) == {failure}, result.summary()
