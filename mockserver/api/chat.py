@@ -188,7 +188,10 @@ def render(completion: Completion) -> dict[str, Any]:
 
 
 async def get_chat_completion(ctx: Ctx) -> Response:
-    return json_response(render(ctx.emulator.chat.get(ctx.team, ctx.path("id"), ctx.now)))
+    """The stored completion, with the TPM bucket as it is (the TPM headers are on every chat answer, §9)."""
+    chat = ctx.emulator.chat
+    completion = chat.get(ctx.team, ctx.path("id"), ctx.now)
+    return json_response(render(completion), headers=tpm_headers(chat.tpm(ctx.team, ctx.now)))
 
 
 async def cancel_chat_completion(ctx: Ctx) -> Response:
@@ -207,5 +210,6 @@ async def cancel_chat_completion(ctx: Ctx) -> Response:
         target.finished = finished
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(settled.wait(), CANCEL_WAIT_SECONDS)
-    completion = chat.get(ctx.team, ctx.path("id"), ctx.emulator.accounts.now(ctx.team))
-    return json_response(render(completion))
+    now = ctx.emulator.accounts.now(ctx.team)
+    completion = chat.get(ctx.team, ctx.path("id"), now)
+    return json_response(render(completion), headers=tpm_headers(chat.tpm(ctx.team, now)))

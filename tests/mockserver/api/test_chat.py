@@ -159,6 +159,7 @@ def test_get_returns_the_stored_completion_and_hides_other_teams(client, headers
     got = client.get(f"{CHAT}/{done['id']}", headers=headers)
     assert got.status_code == 200
     assert got.json() == done
+    assert got.headers["X-RateLimit-TPM-Limit"] == "200000"
     other = {"X-Api-Key": new_api_key()}
     assert_envelope(client.get(f"{CHAT}/{done['id']}", headers=other), 404, "resource_not_found")
 
