@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 MODEL = "aurous-grow-2.0-pro"
+STEADY_AFTER = 0.5  # seconds after the streams start: every one admitted (the burst of 100 creates is over)
 KEY = "al_live_" + "b" * 64
 LONG_SCHEMA = {
     "type": "object",
@@ -130,15 +131,15 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
-def poller(base: str, seconds: float) -> list[float]:
-    """Back-to-back ``GET /v1/balance`` for ``seconds``; latencies in ms (run in its own process)."""
-    latencies: list[float] = []
+def poller(base: str, seconds: float) -> list[tuple[float, float]]:
+    """Back-to-back ``GET /v1/balance`` for ``seconds``: (wall-clock start, latency in ms), in its own process."""
+    latencies: list[tuple[float, float]] = []
     with httpx.Client(base_url=base, headers={"X-Api-Key": KEY}, timeout=60) as client:
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
-            started = time.perf_counter()
+            wall, started = time.time(), time.perf_counter()
             response = client.get("/v1/balance")
-            latencies.append((time.perf_counter() - started) * 1000)
+            latencies.append((wall, (time.perf_counter() - started) * 1000))
             assert response.status_code == 200
             time.sleep(0.005)
     return latencies
@@ -149,10 +150,9 @@ def poll_in_subprocess(base: str, seconds: float) -> subprocess.Popen[str]:
     return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
 
 
-def latencies_of(process: subprocess.Popen[str]) -> list[float]:
+def latencies_of(process: subprocess.Popen[str]) -> list[tuple[float, float]]:
     out, _ = process.communicate(timeout=300)
-    values: list[float] = json.loads(out)
-    return values
+    return [(float(wall), float(ms)) for wall, ms in json.loads(out)]
 
 
 async def streams_for(base: str, streams: int, tokens: int) -> tuple[list[int], float]:
@@ -177,11 +177,15 @@ async def streams_for(base: str, streams: int, tokens: int) -> tuple[list[int], 
 
 
 def polls_during_streams(base: str, streams: int, tokens: int) -> dict[str, Any]:
-    idle = latencies_of(poll_in_subprocess(base, 3.0))
+    idle = [ms for _, ms in latencies_of(poll_in_subprocess(base, 3.0))]
     busy_poller = poll_in_subprocess(base, 2.0)
     time.sleep(0.3)  # the poller's interpreter is up before the streams start
+    began = time.time()
     counts, wall = asyncio.run(streams_for(base, streams, tokens))
-    busy = latencies_of(busy_poller)
+    polled = latencies_of(busy_poller)
+    busy = [ms for at, ms in polled if at + ms / 1000 >= began]  # every poll answered after the streams began
+    # Once every stream is admitted and streaming (its first token is due 250 ms after admission): steady state.
+    steady = [ms for at, ms in polled if at >= began + STEADY_AFTER]
     return {
         "streams": streams,
         "max_tokens_per_stream": tokens,
@@ -193,6 +197,10 @@ def polls_during_streams(base: str, streams: int, tokens: int) -> dict[str, Any]
         "busy_polls": len(busy),
         "busy_poll_p50_ms": round(percentile(busy, 50), 2),
         "busy_poll_p99_ms": round(percentile(busy, 99), 2),
+        "busy_poll_max_ms": round(max(busy), 2),
+        "steady_polls": len(steady),
+        "steady_poll_p50_ms": round(percentile(steady, 50), 2) if steady else None,
+        "steady_poll_p99_ms": round(percentile(steady, 99), 2) if steady else None,
     }
 
 
