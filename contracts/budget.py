@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ __all__ = [
     "Budget",
     "BudgetExceeded",
     "charged",
+    "chat_bound",
     "cheapest",
 ]
 
@@ -27,6 +29,8 @@ BILLABLE = frozenset(
         "regenerateCharacterRef",
         "legacyCreateGeneration",
         "legacyCreateVideoGeneration",
+        "createChatCompletion",
+        "createEmbedding",
     }
 )
 # The target's own estimate endpoint for a billable operation, when it has one.
@@ -35,6 +39,7 @@ ESTIMATE_OPERATIONS = {
     "legacyCreateGeneration": "estimateImage",
     "createVideo": "estimateVideo",
     "legacyCreateVideoGeneration": "estimateVideo",
+    "createEmbedding": "estimateEmbedding",
 }
 # Upper bounds from the rate card for operations without an estimate endpoint (or when it fails):
 # deliberately pessimistic, so an unknown price can only make the kit send less.
@@ -46,7 +51,13 @@ FALLBACK_COST = {
     "createCharacter": 10.0,
     "resynthesizeCharacter": 10.0,
     "regenerateCharacterRef": 2.0,
+    "createEmbedding": 1.0,  # 128K tokens at the visual rate is ~6.3: the estimate endpoint answers first
 }
+# Chat has no estimate endpoint (aurous-llm-v1.md §2): an upper bound from the body, priced far above the day-1
+# rates (75 / 450 credits per 1M tokens) and counting two characters per input token (the vendor's tokenizer is
+# never worse than that on text), plus the whole output allowance.
+CHAT_BOUND_RATE = 2000.0  # credits per 1M tokens, input or output
+CHAT_DEFAULT_MAX_TOKENS = 8192
 
 # The parameters that drive the price, pinned to their cheapest values (reference §4): one image without the
 # prompt rewrite (which doubles the price); the shortest 480p video (0.5 credit/s × factor 1 × 2 s = 1 credit).
@@ -55,6 +66,7 @@ CHEAPEST: dict[str, dict[str, Any]] = {
     "legacyCreateGeneration": {"count": 1, "enhance_prompt": False},
     "createVideo": {"duration": 2, "resolution": "480p", "enhance_prompt": False},
     "legacyCreateVideoGeneration": {"duration": 2, "resolution": "480p", "enhance_prompt": False},
+    "createChatCompletion": {"max_tokens": 1},
 }
 
 
@@ -82,12 +94,30 @@ class BudgetExceeded(RuntimeError):
 
 
 def charged(body: Any) -> float:
-    """The ``cost.amount`` of a generation (or anything billed) in a 2xx body; 0 when absent."""
+    """The ``cost.amount`` of a generation, or the ``usage.credits_charged`` of a chat completion or an embedding,
+    in a 2xx body; 0 when absent."""
     if isinstance(body, dict):
         cost = body.get("cost")
         if isinstance(cost, dict) and isinstance(cost.get("amount"), int | float):
             return float(cost["amount"])
+        usage = body.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("credits_charged"), int | float):
+            return float(usage["credits_charged"])
     return 0.0
+
+
+def chat_bound(body: Any) -> float:
+    """A pessimistic price of a chat completion request (see :data:`CHAT_BOUND_RATE`)."""
+    if not isinstance(body, dict):
+        return float("inf")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens", CHAT_DEFAULT_MAX_TOKENS))
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
+        max_tokens = CHAT_DEFAULT_MAX_TOKENS
+    try:
+        prompt_chars = len(json.dumps(body.get("messages"))) + len(json.dumps(body.get("tools")))
+    except (TypeError, ValueError):
+        return float("inf")
+    return (prompt_chars / 2 + max_tokens) * CHAT_BOUND_RATE / 1e6
 
 
 @dataclass
@@ -110,6 +140,8 @@ class Budget:
 
     def estimate(self, operation_id: str, body: Any) -> float:
         estimate = self.estimator(operation_id, body) if self.estimator is not None else None
+        if estimate is None and operation_id == "createChatCompletion":
+            return chat_bound(body)
         return estimate if estimate is not None else FALLBACK_COST.get(operation_id, float("inf"))
 
     def guard(self, operation_id: str, body: Any) -> float:

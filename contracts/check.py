@@ -88,7 +88,11 @@ def _estimate_on(session: Session) -> Callable[[str, Any], float | None]:
             return None
         try:
             response = session.client.post(path, json=body, headers=session.headers())
-            amount = response.json()["estimated_cost"]["amount"]
+            answer = response.json()
+            # images and videos answer estimated_cost.amount; embeddings credits_estimated (aurous-llm-v1.md §6.3)
+            amount = (
+                answer["credits_estimated"] if "credits_estimated" in answer else answer["estimated_cost"]["amount"]
+            )
         except Exception:  # any failure to estimate means the pessimistic rate card applies
             return None
         return float(amount) if response.status_code == 200 and isinstance(amount, int | float) else None

@@ -171,7 +171,7 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check.add_argument(
         "--suite",
         action="append",
-        choices=["conformance", "workflows", "lifecycle", "webhooks", "conventions"],
+        choices=["conformance", "workflows", "lifecycle", "webhooks", "conventions", "chat"],
         help="run only this suite (repeatable; default: all)",
     )
     check.add_argument(

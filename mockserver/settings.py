@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -47,6 +47,24 @@ class KeyConfig(BaseModel):
 class BucketConfig(BaseModel):
     capacity: int = Field(ge=1)
     per_minute: float = Field(gt=0)
+
+
+class LlmModelConfig(BaseModel):
+    """Overrides of one LLM catalogue row (``llm_models`` setting, keyed by slug); unset fields keep the default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context_window: int | None = Field(default=None, ge=1)
+    default_max_output_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens_hard_cap: int | None = Field(default=None, ge=1)
+    capabilities: list[str] | None = None
+    aliases: list[str] | None = None
+    pricing_version: int | None = Field(default=None, ge=1)
+    input_rate: float | None = Field(default=None, ge=0, description="Chat input credits per 1M tokens")
+    output_rate: float | None = Field(default=None, ge=0, description="Chat output/reasoning credits per 1M tokens")
+    text_rate: float | None = Field(default=None, ge=0, description="Embedding text credits per 1M tokens")
+    visual_rate: float | None = Field(default=None, ge=0, description="Embedding image credits per 1M tokens")
+    dimensions: list[int] | None = None
 
 
 class Settings(BaseSettings):
@@ -142,6 +160,25 @@ class Settings(BaseSettings):
 
     # Scenarios (scripted outcomes; see README "Scenarios")
     scenarios_file: Path | None = Field(default=None, description="YAML scenario rules for every team (--scenarios)")
+
+    # LLM surfaces (fact sheet aurous-llm-v1.md §14): catalogue overrides per model slug
+    llm_models: dict[str, LlmModelConfig] = Field(default_factory=dict)
+    embeddings_base64: bool = Field(
+        default=False,
+        description="Honour encoding_format=base64 on /v1/embeddings (the vendor always returns floats; §14.24)",
+    )
+    # Chat completions (fact sheet §3.9, §14): timing applies under the system clock; the virtual clock streams at once
+    chat_time_to_first_token_ms: float = Field(default=250, ge=0, description="Real-time wait before the first token")
+    chat_tokens_per_second: float = Field(default=80, gt=0, description="Streaming pace after the first token")
+    chat_keepalive_seconds: float = Field(default=15, gt=0, description="': keep-alive' comment while nothing is sent")
+    chat_retention_days: float = Field(default=30, gt=0, description="GET /v1/chat/completions/{id} answers 404 after")
+    chat_reasoning_ratios: dict[str, float] = Field(
+        default_factory=lambda: {"minimal": 0.0, "low": 0.25, "medium": 0.5, "high": 1.0},
+        description="reasoning_tokens = ratio × completion_tokens, by reasoning_effort (default medium)",
+    )
+    chat_max_schema_bytes: int = Field(default=64 * 1024, ge=1, description="response_format_too_large beyond")
+    chat_max_schema_depth: int = Field(default=10, ge=1, description="response_format_too_deep beyond")
+    chat_idempotency_key_max_64: bool = Field(default=False, description="Enforce the chat page's 64-character keys")
 
     config_file: Path | None = Field(default=None, description="YAML or TOML file read below the environment.")
 

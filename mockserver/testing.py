@@ -17,17 +17,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal, Self
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
 from mockserver.app import create_app
 from mockserver.server import config as server_config
 from mockserver.settings import Settings
-
-if TYPE_CHECKING:
-    import httpx
 
 STARTUP_TIMEOUT = 10.0
 
@@ -218,13 +216,10 @@ class AurousMock:
     def client(self) -> httpx.Client:
         """An ``httpx.Client`` on ``base_url`` that sends ``X-Api-Key``.
 
-        Made on first use, so a test that never calls it does not import httpx (~0.1 s with the command-line
-        extras it loads); an ``http://`` emulator gets no TLS context (loading the CA bundle is ~40 ms).
+        Made on first use: an ``http://`` emulator gets no TLS context (loading the CA bundle is ~40 ms).
         """
         with self._client_lock:
             if self._client is None:
-                import httpx
-
                 headers = {"X-Api-Key": self.api_key}
                 if self.control_token:
                     headers["Aurous-Mock-Control-Token"] = self.control_token
@@ -305,8 +300,6 @@ class AurousMock:
         try:
             yield rule
         finally:
-            import httpx
-
             with contextlib.suppress(httpx.HTTPError):
                 self.client.delete(f"/_mock/scenarios/{rule['id']}")
 

@@ -39,6 +39,10 @@ OPERATIONS: dict[str, tuple[str, str, set[str]]] = {
     "getLora": ("get", "/v1/loras/{id}", {"200"}),
     "listVideoLoras": ("get", "/v1/video_loras", {"200"}),
     "getVideoLora": ("get", "/v1/video_loras/{id}", {"200"}),
+    "listModels": ("get", "/v1/models", {"200"}),
+    "getModel": ("get", "/v1/models/{id}", {"200"}),
+    "createEmbedding": ("post", "/v1/embeddings", {"200"}),
+    "estimateEmbedding": ("post", "/v1/embeddings/estimate", {"200"}),
     "createFile": ("post", "/v1/files", {"201"}),
     "getFile": ("get", "/v1/files/{id}", {"200"}),
     "deleteFile": ("delete", "/v1/files/{id}", {"200"}),
@@ -69,10 +73,29 @@ OPERATIONS: dict[str, tuple[str, str, set[str]]] = {
     "legacyCreateVideoGeneration": ("post", "/v1/video-generations", {"308"}),
     "legacyGetVideoGeneration": ("get", "/v1/video-generations/{id}", {"308"}),
     "getDocsRedirect": ("get", "/docs", {"308"}),
+    "createChatCompletion": ("post", "/v1/chat/completions", {"200"}),
+    "getChatCompletion": ("get", "/v1/chat/completions/{id}", {"200"}),
+    "cancelChatCompletion": ("post", "/v1/chat/completions/{id}/cancel", {"200"}),
 }
 LEGACY = {op for op, (_, _, ok) in OPERATIONS.items() if ok == {"308"}}
-IDEMPOTENT = {"createImage", "createVideo", "createFile", "resynthesizeCharacter", "regenerateCharacterRef"}
-PAYMENT = {"createImage", "createVideo", "createCharacter", "resynthesizeCharacter", "regenerateCharacterRef"}
+IDEMPOTENT = {
+    "createImage",
+    "createVideo",
+    "createFile",
+    "resynthesizeCharacter",
+    "regenerateCharacterRef",
+    "createEmbedding",
+    "createChatCompletion",  # when not streamed
+}
+PAYMENT = {
+    "createImage",
+    "createVideo",
+    "createCharacter",
+    "resynthesizeCharacter",
+    "regenerateCharacterRef",
+    "createEmbedding",
+    "createChatCompletion",
+}
 OUTPUTS = {"getImageOutput", "getVideoOutput"}
 ALWAYS_200_DELETES = {"deleteFile", "deleteWebhookEndpoint"}  # "always 200, never 404"
 RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
@@ -95,9 +118,15 @@ ERROR_CODES = {
     "provider_timeout", "insufficient_credits", "unknown_version", "character_not_ready", "mutually_exclusive_input",
     "parameter_invalid_combination", "upload_invalid", "invalid_request_error", "too_many_buckets",
     "invalid_page_token", "embeddings_input_too_many_items", "embeddings_video_unsupported",
-    "embeddings_input_too_large", "embeddings_batch_not_supported", "max_tokens_exceeds_hard_cap",
+    "embeddings_input_too_large", "embeddings_batch_not_supported", "embeddings_unsupported_dimensions",
+    "max_tokens_exceeds_hard_cap",
     "max_input_tokens_exceeded", "model_wrong_kind", "chat_cancel_target_not_found",
     "chat_cancel_target_already_terminal", "chat_provider_unavailable", "not_implemented",
+}  # fmt: skip
+# The chat codes of the LLM fact sheet §11 that the image/video reference does not list.
+ERROR_CODES |= {
+    "chat_cancel_target_not_cancellable", "missing_max_tokens_no_model_default", "tool_choice_required_unsupported",
+    "response_format_too_large", "response_format_too_deep", "provider_rate_limited",
 }  # fmt: skip
 
 

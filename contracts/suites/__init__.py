@@ -12,6 +12,9 @@
                       against the spec's ``webhooks:`` section.
 ``conventions``       auth errors, scopes, version pin and ``unknown_version``, idempotency replay and 409s,
                       rate-limit headers and the 429 shape.
+``chat``              chat completions as clients read them: the SSE frame grammar, role first, finish reason
+                      and usage last, ``[DONE]``, usage adds up, charge == breakdown (cheapest, ``max_tokens: 1``);
+                      an embedding charges its estimate.
 ====================  ======================================================================================
 """
 
@@ -35,6 +38,7 @@ SUITES: dict[str, str] = {
     "lifecycle": "contracts.suites.lifecycle",
     "webhooks": "contracts.suites.webhooks",
     "conventions": "contracts.suites.conventions",
+    "chat": "contracts.suites.chat",
 }
 
 

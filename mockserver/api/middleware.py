@@ -41,6 +41,7 @@ class ConventionsMiddleware:
         request_id = self.emulator.ids.new("req", at=self.emulator.clock.now(), scope="req")
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        state["raw_receive"] = receive  # the server's own: a stream that must drop its connection closes it through it
         headers = request_headers(scope)
         version = echo_version(text(headers, VERSION_KEY))
         started = False

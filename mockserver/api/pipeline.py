@@ -186,6 +186,10 @@ class Operation:
     # For an operation with a lifecycle: whether the resource it created (the ``id`` of its answer) is still running.
     running: Callable[[Ctx, str], bool] | None = None
     provisions: bool = False  # an unknown well-formed key gets a team even under strict_keys (the control plane)
+    # Whether this request is idempotent after all (chat: only when not streamed); None: whenever ``idempotent``.
+    idempotent_if: Callable[[Ctx], Awaitable[bool]] | None = None
+    # Headers a replay carries besides the cached ones (chat: the TPM bucket as it is now).
+    replay_headers: Callable[[Ctx], dict[str, str]] | None = None
 
 
 async def _json_fingerprint(ctx: Ctx) -> Any:
@@ -224,7 +228,8 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
                     raise error
             version = resolve_version(requested_version, team.default_api_version)
             ctx = Ctx(request, emulator, request_id, team, key, version, now, headers)
-            response = await _run_idempotent(op, ctx) if op.idempotent else await _handle(op, ctx)
+            idempotent = op.idempotent and (op.idempotent_if is None or await op.idempotent_if(ctx))
+            response = await _run_idempotent(op, ctx) if idempotent else await _handle(op, ctx)
         except DomainError as error:
             response = error_response(error, request_id)
         finally:
@@ -274,7 +279,9 @@ async def _run_idempotent(op: Operation, ctx: Ctx) -> Response:
     if replay is not None:
         if _still_running(op, ctx, replay.resource_id):
             raise IdempotencyKeyInUseError(STILL_RUNNING)  # the page: no Retry-After, no id of the original
-        return Response(replay.body, status_code=replay.status, headers={**replay.headers, REPLAYED_HEADER: "true"})
+        fresh = op.replay_headers(ctx) if op.replay_headers is not None else {}
+        headers = {**replay.headers, **fresh, REPLAYED_HEADER: "true"}
+        return Response(replay.body, status_code=replay.status, headers=headers)
     try:
         response = await _handle(op, ctx)
     except BaseException:

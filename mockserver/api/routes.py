@@ -12,13 +12,16 @@ from starlette.routing import BaseRoute, Route
 from mockserver.api import (
     account,
     characters,
+    chat,
     control,
     control_state,
     control_views,
+    embeddings,
     files,
     generations,
     journal,
     legacy,
+    models,
     outputs,
     scenarios,
     spec,
@@ -94,6 +97,7 @@ CHARS_SYNTH = ("write", "characters_synthesize")
 # Idempotent operations with a lifecycle: a retry replays once what the original started is terminal (409 before).
 GENERATION_KEYED: dict[str, Any] = {"idempotent": True, "running": generations.still_running}
 SYNTHESIS_KEYED: dict[str, Any] = {"idempotent": True, "running": characters.still_synthesizing}
+CHAT_POST = ("write", "chat_post")  # create and cancel (LLM fact sheet §14.14, inferred)
 
 # Rate-limit classes of the undocumented cases (file/webhook deletes, rotation) are inferred.
 PUBLIC: list[Entry] = [
@@ -113,6 +117,15 @@ PUBLIC: list[Entry] = [
     _op("GET", "/v1/loras/{id}", Operation("getLora", account.get_lora)),
     _op("GET", "/v1/video_loras", Operation("listVideoLoras", account.list_video_loras)),
     _op("GET", "/v1/video_loras/{id}", Operation("getVideoLora", account.get_video_lora)),
+    # LLM: models and embeddings (fact sheet aurous-llm-v1.md; buckets inferred, §14.14)
+    _op("GET", "/v1/models", Operation("listModels", models.list_models)),
+    _op("GET", "/v1/models/{id}", Operation("getModel", models.get_model)),
+    _op(
+        "POST",
+        "/v1/embeddings",
+        Operation("createEmbedding", embeddings.create_embedding, "write", "chat_post", idempotent=True),
+    ),
+    _op("POST", "/v1/embeddings/estimate", Operation("estimateEmbedding", embeddings.estimate_embedding, *ESTIMATE)),
     # Files
     _op(
         "POST",
@@ -174,6 +187,25 @@ PUBLIC: list[Entry] = [
     _op("GET", "/v1/pricing", Operation("getPricing", account.get_pricing)),
     _op("GET", "/v1/usage", Operation("getUsage", usage.get_usage)),
     _op("GET", "/v1/usage/events", Operation("listUsageEvents", usage.list_usage_events)),
+    # Chat completions (idempotent only when not streamed)
+    _op(
+        "POST",
+        "/v1/chat/completions",
+        Operation(
+            "createChatCompletion",
+            chat.create_chat_completion,
+            *CHAT_POST,
+            idempotent=True,
+            idempotent_if=chat.not_streamed,
+            replay_headers=chat.replay_headers,
+        ),
+    ),
+    _op("GET", "/v1/chat/completions/{id}", Operation("getChatCompletion", chat.get_chat_completion)),
+    _op(
+        "POST",
+        "/v1/chat/completions/{id}/cancel",
+        Operation("cancelChatCompletion", chat.cancel_chat_completion, *CHAT_POST),
+    ),
 ]
 
 # Only the documented legacy methods redirect; anything else is an unknown route (405).

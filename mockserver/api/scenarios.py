@@ -17,22 +17,28 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive
 
+from mockserver.core import llm_models
 from mockserver.core.emulator import Emulator
 from mockserver.core.errors import (
     BalanceTooLowError,
+    ChatProviderUnavailableError,
     ConcurrencyLimitExceededError,
     DomainError,
+    EmbeddingsProviderUnknownError,
     InternalError,
     InvalidFormatError,
     PromptBlockedError,
     ProviderBadGatewayError,
+    ProviderRateLimitedError,
     ProviderTimeoutError,
     ReferenceBlockedError,
     ResourceNotFoundError,
     TooManyRequestsError,
+    TpmRateLimitExceededError,
 )
 from mockserver.core.requests import ImageRequest, VideoRequest
 from mockserver.core.scenarios import (
+    CHATS,
     CREATES,
     REQUEST,
     Call,
@@ -90,14 +96,31 @@ def load_file(path: Path, operations: Iterable[str]) -> tuple[Any, ...]:
 # --- the request-time application ------------------------------------------------------------------------
 
 
-async def _prompt(ctx: Ctx) -> str | None:
-    """The ``prompt`` of a JSON body, if any; a malformed body is left to the handler to refuse."""
+async def _prompt(ctx: Ctx, chat: bool = False) -> str | None:
+    """The ``prompt`` of a JSON body (chat: the last user message's text), if any; a malformed body is left to the
+    handler to refuse."""
     try:
         data = orjson.loads(await ctx.body())
     except orjson.JSONDecodeError:
         return None
+    if chat:
+        return _last_user_text(data)
     prompt = data.get("prompt") if isinstance(data, dict) else None
     return prompt if isinstance(prompt, str) else None
+
+
+def _last_user_text(data: Any) -> str | None:
+    """Where a chat request's ``[mock:…]`` markers go: the text of its last ``user`` message."""
+    messages = data.get("messages") if isinstance(data, dict) else None
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            parts = content if isinstance(content, list) else []
+            texts = [str(p["text"]) for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)]
+            return " ".join(texts) or None
+    return None
 
 
 def _chosen(operation: str, ctx: Ctx, prompt: str | None) -> Step | None:
@@ -116,7 +139,7 @@ async def apply(op: Operation, ctx: Ctx) -> None:
     scenarios = ctx.emulator.scenarios
     if op.name not in scenarios.operations:
         return  # the control plane and anything else outside the public surface
-    prompt = await _prompt(ctx) if op.name in CREATES else None
+    prompt = await _prompt(ctx, op.name in CHATS) if op.name in CREATES or op.name in CHATS else None
     if prompt is None and HEADER_RAW not in ctx.headers and not scenarios.has_rules(ctx.team):
         return  # nothing could choose a scenario: the usual request, decided without parsing anything
     chosen = _chosen(op.name, ctx, prompt)
@@ -142,6 +165,10 @@ async def _error(step: Step, op: Operation, ctx: Ctx) -> DomainError:
         error = PromptBlockedError(param="prompt")
     elif name == "block_reference":
         error = ReferenceBlockedError()
+    elif name == "provider_unavailable" and op.name in CHATS:
+        error = ChatProviderUnavailableError()
+    elif name == "provider_unavailable" and op.name == "createEmbedding":
+        error = EmbeddingsProviderUnknownError()
     elif name == "provider_unavailable":
         error = ProviderBadGatewayError()
     elif name == "provider_timeout":
@@ -150,6 +177,9 @@ async def _error(step: Step, op: Operation, ctx: Ctx) -> DomainError:
         error = await _balance_too_low(op, ctx)
     elif name == "rate_limit":
         error = TooManyRequestsError(bucket=op.bucket or op.name, retry_after=arg)
+        error.headers["Retry-After"] = str(arg)
+    elif name in ("tpm_rate_limit", "provider_rate_limited"):
+        error = TpmRateLimitExceededError(retry_after=arg) if name == "tpm_rate_limit" else ProviderRateLimitedError()
         error.headers["Retry-After"] = str(arg)
     elif name == "concurrency_limit":
         error = ConcurrencyLimitExceededError(CONCURRENCY.format(seconds=arg))
@@ -166,6 +196,13 @@ def _credits(value: float) -> str:
 async def _balance_too_low(op: Operation, ctx: Ctx) -> DomainError:
     """402 with the request's real cost, after the same validation the handler does (so 400s still win)."""
     generations = ctx.emulator.generations
+    if op.name in CHATS:
+        from mockserver.api.chat import parse  # chat imports this module (ConnectionDropped)
+
+        body = await ctx.json()
+        plan = ctx.emulator.chat.plan(ctx.team, parse(body), body)
+        required = llm_models.chat_hold(plan.model, plan.prompt_tokens, plan.max_tokens)
+        return BalanceTooLowError(available=_credits(ctx.team.available), required=_credits(float(required)))
     if op.name == "createImage":
         cost = generations.estimate_image(ctx.team, await ctx.parse(ImageRequest), ctx.version, ctx.now)
     else:

@@ -19,6 +19,7 @@ from mockserver.core import usage
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
 from mockserver.core.models import Generation, LedgerEntry
 from mockserver.core.pagination import Page
+from mockserver.core.usage_rows import LlmUsageRow
 
 GET_USAGE = "getUsage"
 LIST_EVENTS = "listUsageEvents"
@@ -207,8 +208,29 @@ async def get_usage(ctx: Ctx) -> Response:
     )
 
 
-def render_event(gen: Generation, now: datetime, charges: dict[str, float]) -> dict[str, Any]:
+def render_llm_event(row: LlmUsageRow) -> dict[str, Any]:
+    """A [G] event-stream row of a chat completion or an embeddings request (``cmp_`` / ``emb_``)."""
+    return {
+        "id": row.id,
+        "type": row.type,
+        "model": row.model,
+        "status": row.status,
+        "created_at": rfc3339(row.created_at),
+        "completed_at": rfc3339_or_none(row.completed_at),
+        "duration_ms": row.duration_ms(),
+        "input_tokens": row.input_tokens,
+        "output_tokens": row.output_tokens,
+        "credits_charged": row.credits_charged,
+        "api_key_id": row.api_key_id,
+        "user_id": None,
+        "request_id": row.request_id,
+    }
+
+
+def render_event(gen: Generation | LlmUsageRow, now: datetime, charges: dict[str, float]) -> dict[str, Any]:
     """A [G] event-stream row; tokens and user are not recorded for generations (null)."""
+    if isinstance(gen, LlmUsageRow):
+        return render_llm_event(gen)
     completed = gen.completed_at(now)
     return {
         "id": gen.id,
@@ -259,7 +281,8 @@ async def list_usage_events(ctx: Ctx) -> Response:
         _common(ctx, None)  # the [G] filters are validated whichever shape answers
         return ledger_response(ctx, entries)
     page = _begin(ctx, LIST_EVENTS, _event_params(ctx), EVENT_DEFAULTS, (100, 500), "cursor")
-    rows, has_more = usage.events(page.params, _generations(ctx), ctx.now, page.position, page.limit)
+    llm_rows = ctx.emulator.usage_rows.all(ctx.team)
+    rows, has_more = usage.events(page.params, _generations(ctx), ctx.now, page.position, page.limit, llm_rows)
     cursor = None
     if has_more and rows:
         cursor = _next(ctx, LIST_EVENTS, page, [usage.canonical_time(rows[-1].created_at), rows[-1].id])

@@ -13,7 +13,10 @@ from typing import Any
 from mockserver.core.errors import InvalidFormatError, MissingFieldError, ValueOutOfRangeError
 
 GENERATION, REQUEST, WEBHOOK = "generation", "request", "webhook"
+COMPLETION = "completion"  # shapes the chat completion a create makes (its reply, its stream)
 CREATES = frozenset({"createImage", "createVideo"})
+CHATS = frozenset({"createChatCompletion"})
+LLM = CHATS | {"createEmbedding"}  # the operations that draw from the tokens-per-minute bucket
 # Operations that start a character synthesis run; it can be scripted to fail, stall or take a set time.
 SYNTHESES = frozenset({"createCharacter", "resynthesizeCharacter", "regenerateCharacterRef"})
 TEN_YEARS = 10 * 365 * 86400
@@ -25,6 +28,7 @@ NO_ARG = "Scenario outcome {name!r} takes no argument."
 NOT_FOR = "Scenario outcome {name!r} applies to {allowed} only, not {operation}."
 TEXT_ARG = "The argument of {name!r} must be a message of at most {limit} characters."
 MAX_TEXT = 1000
+MAX_REPLY = 100_000  # a scripted chat reply may be long (a 1,000-token stream is 4,000 characters)
 UNKNOWN_FIELD = "Unknown field {field!r}; expected one of {expected}."
 
 
@@ -35,7 +39,7 @@ class Outcome:
     name: str
     level: str
     summary: str
-    arg: str | None = None  # "text" | "seconds" | "retry" (whole seconds) | "millis"; None: no argument
+    arg: str | None = None  # "text" | "seconds" | "retry" (whole seconds) | "millis" | "tokens"; None: no argument
     default: str | float | None = None  # used when the argument is omitted; None with ``arg`` set: required
     operations: frozenset[str] | None = CREATES  # None: every operation
 
@@ -63,22 +67,65 @@ _OUTCOMES = (
     ),
     Outcome("block", REQUEST, "400 prompt_blocked"),
     Outcome("block_reference", REQUEST, "400 reference_blocked"),
-    Outcome("provider_unavailable", REQUEST, "502 provider_unavailable"),
+    Outcome(
+        "provider_unavailable",
+        REQUEST,
+        "502 provider_unavailable (chat: chat_provider_unavailable)",
+        None,
+        None,
+        CREATES | LLM,
+    ),
     Outcome("provider_timeout", REQUEST, "504 provider_timeout"),
     Outcome("internal_error", REQUEST, "500 internal_error", operations=None),
     Outcome("rate_limit", REQUEST, "429 too_many_requests with Retry-After: seconds", "retry", 1, None),
     Outcome("concurrency_limit", REQUEST, "429 concurrency_limit_exceeded with Retry-After: seconds", "retry", 1),
-    Outcome("balance_too_low", REQUEST, "402 balance_too_low (the request's real cost in the message)"),
+    Outcome(
+        "balance_too_low",
+        REQUEST,
+        "402 balance_too_low (the request's real cost in the message)",
+        None,
+        None,
+        CREATES | CHATS,
+    ),
     Outcome("latency", REQUEST, "answer this many milliseconds later (at most 30000)", "millis", operations=None),
     Outcome("drop", REQUEST, "close the connection without answering", operations=None),
+    Outcome("tpm_rate_limit", REQUEST, "429 tpm_rate_limit_exceeded with Retry-After: seconds", "retry", 1, LLM),
+    Outcome("provider_rate_limited", REQUEST, "503 provider_rate_limited with Retry-After: seconds", "retry", 1, LLM),
+    Outcome("reply", COMPLETION, "the reply is this text (still cut by max_tokens and stop)", "text", None, CHATS),
+    Outcome("tool_call", COMPLETION, "the reply calls this tool (default: the first of tools)", "text", "", CHATS),
+    Outcome(
+        "stream_error",
+        COMPLETION,
+        "an error frame after this many tokens of a 200 stream (not streamed: 502)",
+        "tokens",
+        0,
+        CHATS,
+    ),
+    Outcome(
+        "stream_drop",
+        COMPLETION,
+        "the connection closes after this many tokens (not streamed: no answer)",
+        "tokens",
+        0,
+        CHATS,
+    ),
+    Outcome(
+        "slow_first_token", COMPLETION, "the first token comes this many milliseconds later", "millis", None, CHATS
+    ),
     Outcome("webhook_delay", WEBHOOK, "its deliveries are due this many seconds later", "seconds"),
     Outcome("webhook_duplicate", WEBHOOK, "each of its deliveries is sent twice"),
     Outcome("webhook_out_of_order", WEBHOOK, "its deliveries go after every other one due at the same time"),
 )
 OUTCOMES: dict[str, Outcome] = {outcome.name: outcome for outcome in _OUTCOMES}
 KNOWN = ", ".join(OUTCOMES)
-ARG_KINDS = {"text": "a message", "seconds": "seconds", "retry": "whole seconds", "millis": "milliseconds"}
-ARG_RANGES = {"seconds": (0, TEN_YEARS), "retry": (1, 86400), "millis": (0, 30_000)}
+ARG_KINDS = {
+    "text": "a message",
+    "seconds": "seconds",
+    "retry": "whole seconds",
+    "millis": "milliseconds",
+    "tokens": "a token count",
+}
+ARG_RANGES = {"seconds": (0, TEN_YEARS), "retry": (1, 86400), "millis": (0, 30_000), "tokens": (0, 1_000_000)}
 
 # --- steps: one outcome with its argument --------------------------------------------------------------
 
@@ -127,8 +174,9 @@ def _argument(outcome: Outcome, raw: Any, param: str) -> str | float | None:
         raise InvalidFormatError(NO_ARG.format(name=outcome.name), param=param)
     if outcome.arg != "text":
         return _number(outcome, raw, param)
-    if not isinstance(raw, str) or len(raw) > MAX_TEXT:
-        raise InvalidFormatError(TEXT_ARG.format(name=outcome.name, limit=MAX_TEXT), param=param)
+    limit = MAX_REPLY if outcome.name == "reply" else MAX_TEXT
+    if not isinstance(raw, str) or len(raw) > limit:
+        raise InvalidFormatError(TEXT_ARG.format(name=outcome.name, limit=limit), param=param)
     return raw.strip()
 
 

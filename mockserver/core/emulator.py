@@ -9,17 +9,21 @@ from mockserver.clock import Clock, ShiftedClock
 from mockserver.core.accounts import Accounts
 from mockserver.core.catalogue import Catalogue
 from mockserver.core.characters import Characters
+from mockserver.core.chat import Chat
+from mockserver.core.embeddings import Embeddings
 from mockserver.core.files import Files
 from mockserver.core.generations import Generations
 from mockserver.core.idempotency import Idempotency
 from mockserver.core.journal import Journal
 from mockserver.core.ledger import Ledger
+from mockserver.core.llm_models import LlmModels
 from mockserver.core.models import Team
 from mockserver.core.ports import InspectImage, MediaFiles
 from mockserver.core.ratelimit import DEFAULT_BUCKETS, BucketSpec, Limiter
 from mockserver.core.scenarios import Scenarios
 from mockserver.core.shared import StoredShift
 from mockserver.core.snapshots import Snapshots
+from mockserver.core.usage_rows import UsageRows
 from mockserver.core.webhooks import Webhooks
 from mockserver.ids import IdSource
 from mockserver.settings import Settings
@@ -52,6 +56,10 @@ class Emulator:
     global_clock: ShiftedClock = field(init=False)  # ``clock`` moved as a whole by ``/_mock/clock/*?global=true``
     journal: Journal = field(init=False)
     snapshots: Snapshots = field(init=False)
+    llm_models: LlmModels = field(init=False)
+    usage_rows: UsageRows = field(init=False)
+    embeddings: Embeddings = field(init=False)
+    chat: Chat = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -78,6 +86,14 @@ class Emulator:
         self.scenarios = Scenarios(self.store, self.ids, self.accounts.team_id_of)
         self.journal = Journal(s.journal_size, s.journal_max_bytes)
         self.snapshots = Snapshots(self.store, self.global_clock, self.ids)
+        self.llm_models = LlmModels.configured(
+            {slug: cfg.model_dump(exclude_none=True) for slug, cfg in s.llm_models.items()}
+        )
+        self.usage_rows = UsageRows(self.store)
+        self.chat = Chat(self.store, self.ids, s, self.llm_models, self.ledger, self.limiter, self.usage_rows)
+        self.embeddings = Embeddings(
+            self.llm_models, self.ledger, self.limiter, self.usage_rows, self.ids, honour_base64=s.embeddings_base64
+        )
         self.accounts.bootstrap()
 
     def settle_due(self, team: Team, now: datetime) -> None:

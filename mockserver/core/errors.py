@@ -50,6 +50,32 @@ upstream ``type`` (one of five), the stable ``code``, the HTTP ``status`` and a 
         ├── ProviderUnavailableError         503 provider_unavailable
         │   └── ProviderBadGatewayError      502 provider_unavailable (scenario provider_unavailable)
         └── ProviderTimeoutError             504 provider_timeout
+
+LLM surfaces (fact sheet aurous-llm-v1.md §11), in the same branches:
+
+    InvalidRequestError
+    ├── ModelWrongKindError                      400 model_wrong_kind
+    ├── MaxTokensExceedsHardCapError             400 max_tokens_exceeds_hard_cap
+    ├── MissingMaxTokensNoModelDefaultError      400 missing_max_tokens_no_model_default
+    ├── MaxInputTokensExceededError              400 max_input_tokens_exceeded
+    ├── ToolChoiceRequiredUnsupportedError       400 tool_choice_required_unsupported
+    ├── ResponseFormatTooLargeError              400 response_format_too_large
+    ├── ResponseFormatTooDeepError               400 response_format_too_deep
+    ├── EmbeddingsInputTooManyItemsError         400 embeddings_input_too_many_items
+    ├── EmbeddingsVideoUnsupportedError          400 embeddings_video_unsupported
+    ├── EmbeddingsInputTooLargeError             400 embeddings_input_too_large
+    ├── EmbeddingsBatchNotSupportedError         400 embeddings_batch_not_supported
+    ├── EmbeddingsUnsupportedDimensionsError     400 embeddings_unsupported_dimensions
+    ├── ChatCancelTargetAlreadyTerminalError     409 chat_cancel_target_already_terminal
+    └── ChatCancelTargetNotCancellableError      409 chat_cancel_target_not_cancellable
+    NotFoundError
+    └── ChatCancelTargetNotFoundError            404 chat_cancel_target_not_found
+    RateLimitError
+    ├── TpmRateLimitExceededError                429 tpm_rate_limit_exceeded
+    └── ProviderRateLimitedError                 503 provider_rate_limited
+    ServerError
+    ├── ChatProviderUnavailableError             502 chat_provider_unavailable
+    └── EmbeddingsProviderUnknownError           502 embeddings_provider_unknown_error
 """
 
 from __future__ import annotations
@@ -351,3 +377,110 @@ class ProviderTimeoutError(ServerError):
     code = "provider_timeout"
     status = 504
     message = "The generation provider timed out."
+
+
+# --- LLM surfaces (fact sheet aurous-llm-v1.md §11) ------------------------------------------------
+
+
+class ModelWrongKindError(InvalidRequestError):
+    code = "model_wrong_kind"
+    message = "Model {model} is a {kind} model; this endpoint needs a {expected} model."
+
+
+class MaxTokensExceedsHardCapError(InvalidRequestError):
+    code = "max_tokens_exceeds_hard_cap"
+    message = "max_tokens {max_tokens} exceeds the model's hard cap of {cap} for {model}. Lower max_tokens."
+
+
+class MissingMaxTokensNoModelDefaultError(InvalidRequestError):
+    code = "missing_max_tokens_no_model_default"
+    message = "Model {model} has no default max_tokens; send max_tokens."
+
+
+class MaxInputTokensExceededError(InvalidRequestError):
+    code = "max_input_tokens_exceeded"
+    message = "The input has {tokens} tokens; the context window of {model} is {limit}."
+
+
+class ToolChoiceRequiredUnsupportedError(InvalidRequestError):
+    code = "tool_choice_required_unsupported"
+    message = 'Model {model} does not support tool_choice "required".'
+
+
+class ResponseFormatTooLargeError(InvalidRequestError):
+    code = "response_format_too_large"
+    message = "The response_format schema is {size} bytes; the limit is {limit}."
+
+
+class ResponseFormatTooDeepError(InvalidRequestError):
+    code = "response_format_too_deep"
+    message = "The response_format schema nests {depth} levels deep; the limit is {limit}."
+
+
+class EmbeddingsInputTooManyItemsError(InvalidRequestError):
+    code = "embeddings_input_too_many_items"
+    message = "Embedding request has {count} content parts; the cap is {cap} total parts per request."
+
+
+class EmbeddingsVideoUnsupportedError(InvalidRequestError):
+    code = "embeddings_video_unsupported"
+    message = "video_url parts are not supported by embeddings."
+
+
+class EmbeddingsInputTooLargeError(InvalidRequestError):
+    code = "embeddings_input_too_large"
+    message = "Embedding input has {tokens} tokens; the cap is {limit}."
+
+
+class EmbeddingsBatchNotSupportedError(InvalidRequestError):
+    code = "embeddings_batch_not_supported"
+    message = (
+        "POST /v1/embeddings does not accept string[] batch input. The underlying multimodal model concatenates "
+        "batched text into a single combined vector — opposite of OpenAI's N→N semantics. Loop client-side or use "
+        "content-parts input. See https://docs.aurous-labs.com/api-reference/embeddings/openai-batch-incompat."
+    )
+
+
+class EmbeddingsUnsupportedDimensionsError(InvalidRequestError):
+    code = "embeddings_unsupported_dimensions"
+    message = "dimensions {dimensions} is not supported by {model}; supported: {supported}."
+
+
+class ChatCancelTargetAlreadyTerminalError(InvalidRequestError):
+    code = "chat_cancel_target_already_terminal"
+    status = 409
+    message = "Chat completion {id} is already {status}."
+
+
+class ChatCancelTargetNotCancellableError(InvalidRequestError):
+    code = "chat_cancel_target_not_cancellable"
+    status = 409
+    message = "Chat completion {id} cannot be cancelled; poll GET /v1/chat/completions/{id} for its final state."
+
+
+class ChatCancelTargetNotFoundError(NotFoundError):
+    code = "chat_cancel_target_not_found"
+    message = "No such chat completion: {id}."
+
+
+class TpmRateLimitExceededError(RateLimitError):
+    code = "tpm_rate_limit_exceeded"
+    message = "Tokens-per-minute limit exceeded. Retry after {retry_after}s."
+
+
+class ProviderRateLimitedError(RateLimitError):
+    code = "provider_rate_limited"
+    status = 503
+    message = "The model provider is rate limiting requests."
+
+
+class ChatProviderUnavailableError(ServerError):
+    code = "chat_provider_unavailable"
+    status = 502
+    message = "Provider request failed."
+
+
+class EmbeddingsProviderUnknownError(ServerError):
+    code = "embeddings_provider_unknown_error"
+    status = 502
+    message = "The embeddings provider returned an unknown error."

@@ -33,7 +33,9 @@ class Holdable(Protocol):
 
 
 def _money(value: float) -> float:
-    return round(value, 4)
+    # Six places: chat and embedding charges are rounded to 6 decimals (LLM fact sheet §14.5); image and video
+    # amounts have at most 4, so they are unchanged.
+    return round(value, 6)
 
 
 def _fmt(value: float) -> str:
@@ -91,6 +93,25 @@ class Ledger:
             team.held = _money(team.held - gen.cost.amount)
             self.store.put("team", team.id, team, owner=team.id)
             self._row(team, "release", gen.cost.amount, now, gen, f"Release for {gen.id}")
+
+    def settle(self, team: Team, gen: Holdable, charged: float, now: datetime) -> float:
+        """Replace the hold by the actual charge (LLM surfaces): a ``charge`` row for what was used, a ``release``
+        row for the rest of the hold. A charge above the hold stops at the team's credits (balance floor 0; the
+        platform absorbs the rest, LLM fact sheet §8.3). Returns what was debited."""
+        if gen.hold_id is None:
+            return 0.0
+        held = gen.cost.amount
+        with self.store.transaction():
+            refreshed(self.store, team)
+            team.held = max(0.0, _money(team.held - held))
+            debit = _money(max(0.0, min(charged, team.credits - team.held)))
+            team.credits = _money(team.credits - debit)
+            self.store.put("team", team.id, team, owner=team.id)
+            if debit > 0:
+                self._row(team, "charge", debit, now, gen, f"Charge for {gen.id}")
+            if held - debit > 0:
+                self._row(team, "release", _money(held - debit), now, gen, f"Release for {gen.id}")
+        return debit
 
     def adjust(self, team: Team, credits: float, now: datetime) -> None:
         """Set the team's credits (the control plane), never below what is held; an ``adjustment`` row if they moved."""

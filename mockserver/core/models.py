@@ -28,7 +28,7 @@ class Team:
 
     @property
     def available(self) -> float:
-        return round(self.credits - self.held, 4)
+        return round(self.credits - self.held, 6)  # LLM charges have 6 decimals (LLM fact sheet §14.5)
 
     @property
     def gated(self) -> bool:

@@ -33,6 +33,10 @@ DEFAULT_BUCKETS: dict[str, BucketSpec] = {
     "characters_post": BucketSpec(60, 30),
     "characters_get": BucketSpec(240, 120),
     "characters_synthesize": BucketSpec(12, 6),
+    # LLM surfaces (fact sheet aurous-llm-v1.md §9, §14.14; all non-vendor): chat create/cancel mirror images_post,
+    # and one tokens-per-minute bucket per team, debited by tokens (``take(..., amount=n)``), not by requests.
+    "chat_post": BucketSpec(120, 60),
+    "llm_tpm": BucketSpec(200_000, 200_000),
 }
 
 
@@ -45,30 +49,38 @@ class Decision(NamedTuple):
     reset: int
     retry_after: int
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, prefix: str = "X-RateLimit") -> dict[str, str]:
+        """The trio of headers; ``prefix="X-RateLimit-TPM"`` for the tokens-per-minute bucket."""
         return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.reset),
+            f"{prefix}-Limit": str(self.limit),
+            f"{prefix}-Remaining": str(self.remaining),
+            f"{prefix}-Reset": str(self.reset),
         }
 
 
-def take(bucket: RateBucket | None, spec: BucketSpec, now: datetime) -> tuple[RateBucket, Decision]:
-    """Refill ``bucket`` up to ``now`` and try to take one token from it."""
+def take(
+    bucket: RateBucket | None, spec: BucketSpec, now: datetime, amount: float = 1.0
+) -> tuple[RateBucket, Decision]:
+    """Refill ``bucket`` up to ``now`` and try to take ``amount`` tokens from it (0: only read it).
+
+    A negative ``amount`` gives tokens back (up to the capacity). An amount above the capacity is allowed once the
+    bucket is full and leaves it in debt, so a large request is slowed down but never refused forever (inferred).
+    """
     if bucket is None:
         bucket = RateBucket(tokens=float(spec.capacity), updated_at=now)
     elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
     tokens = min(float(spec.capacity), bucket.tokens + elapsed * spec.per_second)
-    allowed = tokens >= 1.0
+    need = min(amount, float(spec.capacity))
+    allowed = tokens >= need
     if allowed:
-        tokens -= 1.0
+        tokens = min(float(spec.capacity), tokens - amount)
     bucket.tokens, bucket.updated_at = tokens, max(now, bucket.updated_at)
     until_full = (spec.capacity - tokens) / spec.per_second
-    retry_after = 0 if allowed else max(1, math.ceil((1.0 - tokens) / spec.per_second))
+    retry_after = 0 if allowed else max(1, math.ceil((need - tokens) / spec.per_second))
     decision = Decision(
         allowed=allowed,
         limit=spec.capacity,
-        remaining=math.floor(tokens),
+        remaining=max(0, math.floor(tokens)),
         reset=unix_seconds(now) + math.ceil(until_full),
         retry_after=retry_after,
     )
@@ -96,16 +108,24 @@ class Limiter:
         self.specs = specs
         self.enabled = enabled
 
-    def take(self, team_id: str, bucket: str, now: datetime) -> Decision:
-        """One token from the team's ``bucket``. Switched off, it always allows and reports a full bucket."""
+    def take(self, team_id: str, bucket: str, now: datetime, amount: float = 1.0) -> Decision:
+        """``amount`` tokens from the team's ``bucket`` (one request by default; 0 reads it; negative refunds).
+
+        Switched off, it always allows and reports a full bucket.
+        """
         if not self.enabled:
             spec = self.specs[bucket]
             return Decision(True, spec.capacity, spec.capacity, unix_seconds(now), 0)
         key = f"{team_id}:{bucket}"
         with self.store.transaction(lazy=True):  # a bucket lost with a killed process only gives tokens back
-            state, decision = take(self.store.get(self.KIND, key), self.specs[bucket], now)
+            state, decision = take(self.store.get(self.KIND, key), self.specs[bucket], now, amount)
             self.store.put(self.KIND, key, state, owner=team_id)
         return decision
+
+    def refund(self, team_id: str, bucket: str, now: datetime, amount: float) -> None:
+        """Give ``amount`` tokens back (up to the capacity): a TPM debit larger than what was actually used."""
+        if amount > 0:
+            self.take(team_id, bucket, now, -amount)
 
     def peek(self, team_id: str, bucket: str, now: datetime) -> Decision:
         """The team's ``bucket`` as it stands, no token taken (a legacy redirect, an unknown route; inferred)."""

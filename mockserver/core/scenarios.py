@@ -3,7 +3,9 @@
 One registry, :data:`OUTCOMES`, names every scripted outcome; prompt markers (``[mock:fail]``), the
 ``Aurous-Mock-Scenario`` header, the control plane and the scenario file all use these names. An outcome
 is *generation*-level (shapes the generation a create makes), *request*-level (the request itself fails,
-nothing is created or billed) or *webhook*-level (shapes the deliveries of the generation's events).
+nothing is created or billed), *webhook*-level (shapes the deliveries of the generation's events) or
+*completion*-level (shapes a chat completion: its reply text, a forced tool call, a slow first token, an error
+frame or a dropped connection mid-stream; ``core.chat`` and ``api.chat`` read the step).
 
 For one request the first of these decides: a prompt marker, the header, the team's rules (creation
 order), the file's rules (file order). Every rule whose ``when`` matches counts the request (``seen``),
@@ -23,10 +25,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mockserver.core._scenario_outcomes import (
+    CHATS,
+    COMPLETION,
     CREATES,
     DEFAULT_FAILURE,
     GENERATION,
     KNOWN,
+    LLM,
     OUTCOMES,
     REQUEST,
     SYNTHESES,
@@ -48,7 +53,8 @@ from mockserver.store import Store
 
 __all__ = [
     # the registry and steps
-    "CREATES", "DEFAULT_FAILURE", "GENERATION", "KNOWN", "OUTCOMES", "REQUEST", "SYNTHESES", "UNKNOWN", "WEBHOOK",
+    "CHATS", "COMPLETION", "CREATES", "DEFAULT_FAILURE", "GENERATION", "KNOWN", "LLM", "OUTCOMES", "REQUEST",
+    "SYNTHESES", "UNKNOWN", "WEBHOOK",
     "Outcome", "Step", "check_operation", "header_steps", "make_step", "markers", "parse_step",
     # rules and the file
     "MEDIA", "Call", "Rule", "ScenarioFileError", "When", "parse_file", "parse_rule",

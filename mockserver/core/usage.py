@@ -14,7 +14,7 @@ import binascii
 import hashlib
 import hmac
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from mockserver.core.errors import (
     ValueOutOfRangeError,
 )
 from mockserver.core.models import Generation, JobStatus, LedgerEntry
+from mockserver.core.usage_rows import LlmUsageRow
 
 BUCKET_WIDTHS = {
     "1m": timedelta(minutes=1),
@@ -260,15 +261,28 @@ def buckets(
 # --- the [G] event stream ----------------------------------------------------------------------------------
 
 
-def _event_order(gen: Generation) -> tuple[float, str]:
+def _event_order(gen: Generation | LlmUsageRow) -> tuple[float, str]:
     return (-gen.created_at.timestamp(), gen.id)
 
 
+def _event_matches(row: Generation | LlmUsageRow, params: dict[str, Any], now: datetime) -> bool:
+    if isinstance(row, LlmUsageRow):
+        return row.matches(params, *_window(params))
+    return matches(row, params, now)
+
+
 def events(
-    params: dict[str, Any], generations: list[Generation], now: datetime, after: list[Any] | None, limit: int
-) -> tuple[list[Generation], bool]:
-    """One row per generation created in the window: ``created_at`` desc, ties by id asc, after the keyset ``after``."""
-    rows = sorted((gen for gen in generations if matches(gen, params, now)), key=_event_order)
+    params: dict[str, Any],
+    generations: list[Generation],
+    now: datetime,
+    after: list[Any] | None,
+    limit: int,
+    llm_rows: Sequence[LlmUsageRow] = (),
+) -> tuple[list[Generation | LlmUsageRow], bool]:
+    """One row per generation (and LLM request) created in the window: ``created_at`` desc, ties by id asc,
+    after the keyset ``after``."""
+    candidates: list[Generation | LlmUsageRow] = [*generations, *llm_rows]
+    rows = sorted((row for row in candidates if _event_matches(row, params, now)), key=_event_order)
     if after is not None:
         position = (-datetime.fromisoformat(after[0]).timestamp(), str(after[1]))
         rows = [gen for gen in rows if _event_order(gen) > position]

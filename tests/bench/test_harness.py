@@ -5,6 +5,7 @@ No test here asserts how fast anything is: speed is what the benchmark measures,
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import shutil
@@ -364,3 +365,19 @@ def test_quick_redis_run_measures_each_store_and_judges_the_ratio(tmp_path: Path
         assert rows[f"redis_{workload}"]["value"] == pytest.approx(one / memory)
     assert redis["create"]["redis, 1 worker"]["median"]["redis_cpu_us"] > 0  # a create commits to Redis
     assert "| Workload | Server | req/s | vs memory |" in table
+
+
+def _llm() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("aurous_bench_llm", BENCH / "llm.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_llm_bench_streams_exactly_the_1000_tokens_it_reports() -> None:
+    """The figure is about a 1,000-token stream: the request it times must produce one (the run asserts it)."""
+    medians = asyncio.run(_llm().inprocess_runs(1))
+    assert set(medians) == {"stream", "json"}
+    assert all(value > 0 for value in medians.values())

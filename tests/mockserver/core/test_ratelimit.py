@@ -40,7 +40,55 @@ def test_default_buckets_match_reference_table() -> None:
         "characters_post": (60, 30),
         "characters_get": (240, 120),
         "characters_synthesize": (12, 6),
+        "chat_post": (120, 60),  # LLM choices (aurous-llm-v1.md §14.14)
+        "llm_tpm": (200_000, 200_000),
     }
+
+
+def test_take_an_amount_debits_refunds_and_lets_an_oversized_request_through_a_full_bucket() -> None:
+    spec = BucketSpec(1000, 600)
+    bucket, decision = take(None, spec, START, 400)
+    assert decision.allowed
+    assert decision.remaining == 600
+    bucket, decision = take(bucket, spec, START, 700)
+    assert not decision.allowed
+    assert decision.retry_after == 10  # 100 tokens missing at 10 per second
+    bucket, decision = take(bucket, spec, START, -300)  # a refund
+    assert decision.remaining == 900
+    bucket, decision = take(bucket, spec, START, 0)  # a read
+    assert decision.remaining == 900
+    bucket, decision = take(bucket, spec, START + timedelta(seconds=60), 5000)  # more than the capacity, once full
+    assert decision.allowed
+    assert decision.remaining == 0
+    _, decision = take(bucket, spec, START + timedelta(seconds=61), 1)
+    assert not decision.allowed  # in debt: 4000 below empty, refilling
+
+
+def test_take_with_an_amount_debits_that_many_tokens_and_says_when_enough_is_back() -> None:
+    spec = BucketSpec(capacity=100, per_minute=60)  # one token per second
+    bucket, first = take(None, spec, START, amount=70)
+    assert (first.allowed, first.remaining) == (True, 30)
+    bucket, second = take(bucket, spec, START, amount=50)
+    assert (second.allowed, second.remaining, second.retry_after) == (False, 30, 20)
+    _, peek = take(bucket, spec, START + timedelta(seconds=20), amount=0)
+    assert (peek.allowed, peek.remaining) == (True, 50)
+
+
+def test_a_cost_above_the_capacity_passes_only_from_a_full_bucket_and_leaves_a_debt() -> None:
+    spec = BucketSpec(capacity=10, per_minute=60)
+    bucket, decision = take(None, spec, START, amount=25)
+    assert (decision.allowed, decision.remaining) == (True, 0)  # -15 tokens, never a negative header
+    _, again = take(bucket, spec, START + timedelta(seconds=5), amount=25)
+    assert (again.allowed, again.retry_after) == (False, 20)  # from -10 back to a full 10
+
+
+def test_refund_gives_tokens_back_up_to_the_capacity() -> None:
+    limiter = Limiter(InMemoryStore(), {"tpm": BucketSpec(100, 60)})
+    limiter.take("team", "tpm", START, amount=80)
+    limiter.refund("team", "tpm", START, 30)
+    assert limiter.take("team", "tpm", START, amount=0).remaining == 50
+    limiter.refund("team", "tpm", START, 500)
+    assert limiter.take("team", "tpm", START, amount=0).remaining == 100
 
 
 def test_take_first_request_starts_full() -> None:

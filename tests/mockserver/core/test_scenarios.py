@@ -10,6 +10,8 @@ import pytest
 from mockserver.core.errors import DomainError, InvalidFormatError, ValueOutOfRangeError
 from mockserver.core.models import JobStatus, Team
 from mockserver.core.scenarios import (
+    CHATS,
+    COMPLETION,
     CREATES,
     GENERATION,
     KNOWN,
@@ -68,14 +70,22 @@ def test_registry_names_every_outcome_of_the_issue_once():
         "block", "block_reference", "provider_unavailable", "provider_timeout", "internal_error", "rate_limit",
         "concurrency_limit", "balance_too_low", "latency", "drop",
         "webhook_delay", "webhook_duplicate", "webhook_out_of_order",
+        # LLM clients (issue 16)
+        "tpm_rate_limit", "provider_rate_limited", "reply", "tool_call", "stream_error", "stream_drop",
+        "slow_first_token",
     }  # fmt: skip
     levels = {name: outcome.level for name, outcome in OUTCOMES.items()}
+    assert {name for name, level in levels.items() if level == COMPLETION} == {
+        "reply", "tool_call", "stream_error", "stream_drop", "slow_first_token",
+    }  # fmt: skip
     assert {name for name, level in levels.items() if level == WEBHOOK} == {
         "webhook_delay", "webhook_duplicate", "webhook_out_of_order",
     }  # fmt: skip
     synthesis = {"fail", "stall", "duration", "succeed"}  # character synthesis can be scripted too
     for outcome in OUTCOMES.values():
-        if outcome.level != REQUEST:
+        if outcome.level == COMPLETION:
+            assert outcome.operations == CHATS, outcome.name
+        elif outcome.level != REQUEST:
             expected = CREATES | SYNTHESES if outcome.name in synthesis else CREATES
             assert outcome.operations == expected, outcome.name
     assert {o.name for o in OUTCOMES.values() if o.operations is None} == {
