@@ -237,6 +237,9 @@ class AurousMock:
         if seed is not None:
             mock.reset()
             mock.journal.clear()
+        else:
+            # A key used on the control plane is declared, so the handle works under ``serve --strict-keys`` too.
+            mock.clock.now()
         return mock
 
     def close(self) -> None:

@@ -84,3 +84,19 @@ def test_polling_application_sleeps_on_the_virtual_clock(aurous_mock: AurousMock
     waited = (aurous_mock.clock.now() - started).total_seconds()
     assert 2 <= waited <= 60  # the generation's simulated time, slept in 2 s steps without any real waiting
     assert aurous_mock.journal.count(operation="getGeneration") == waited // 2 + 1
+
+
+@pytest.mark.e2e
+def test_a_fresh_handle_authenticates_under_strict_keys_while_an_unknown_key_does_not() -> None:
+    from mockserver.settings import Settings
+    from mockserver.testing import EmulatorThread, new_key
+
+    with EmulatorThread(Settings(clock="virtual", strict_keys=True)) as server:
+        mock = AurousMock.fresh(server.base_url)
+        try:
+            assert mock.client.get("/v1/balance").status_code == 200
+            stranger = httpx.get(f"{server.base_url}/v1/balance", headers={"X-Api-Key": new_key()})
+            assert stranger.status_code == 401
+            assert stranger.json()["error"]["code"] == "invalid_api_key"
+        finally:
+            mock.close()
