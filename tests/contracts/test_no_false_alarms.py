@@ -113,6 +113,7 @@ def test_a_broken_target_gets_a_report_with_evidence_never_a_traceback(kind, tmp
         "conformance",
         "workflows",
         "lifecycle",
+        "chat",
         "webhooks",
         "conventions",
     }

@@ -22,6 +22,7 @@ from mockserver.core.errors import (
 )
 from mockserver.core.models import Cost, Team
 from mockserver.ids import IdSource
+from mockserver.media import MediaCache, inspect_image
 from mockserver.settings import Settings
 from mockserver.store import InMemoryStore
 from tests.conftest import START, new_api_key
@@ -29,8 +30,19 @@ from tests.conftest import START, new_api_key
 MODEL = "aurous-grow-2.0-pro"
 
 
+MEDIA: list[MediaCache] = []  # one media cache for the module (chat renders nothing), in pytest's temp dir
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _media(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    MEDIA.append(MediaCache(tmp_path_factory.mktemp("media")))
+    yield
+    MEDIA.pop().close()
+
+
 def emulator(**overrides: Any) -> Emulator:
-    return Emulator(Settings(clock="virtual", seed=5, **overrides), InMemoryStore(), VirtualClock(START), IdSource(5))
+    settings = Settings(clock="virtual", seed=5, **overrides)
+    return Emulator(settings, InMemoryStore(), VirtualClock(START), IdSource(5), MEDIA[-1], inspect_image)
 
 
 def team_of(em: Emulator) -> Team:
