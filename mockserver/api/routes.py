@@ -305,6 +305,7 @@ CONTROL: list[BaseRoute] = [
     _control("/teams", control_views.list_teams, "GET"),
     _control("/generations", control_views.list_generations, "GET"),
     _control("/characters", control_views.list_characters, "GET"),
+    _control("/chat/completions", control_views.list_chat_completions, "GET"),
     _control("/ledger", control_views.list_ledger, "GET"),
     _control("/webhooks/endpoints", control_views.list_webhook_endpoints, "GET"),
     _control("/changes", control_views.changes, "GET"),
