@@ -20,7 +20,7 @@ from mockserver.api import chat as chat_views
 from mockserver.api.control import flag
 from mockserver.api.generations import base_url, query_int, render, wire_status
 from mockserver.api.pipeline import Ctx, json_response, page_response
-from mockserver.api.usage import ledger_response
+from mockserver.api.usage import ledger_response, render_llm_event
 from mockserver.clock import rfc3339, rfc3339_or_none
 from mockserver.core import chat
 from mockserver.core._chat_records import Completion
@@ -29,6 +29,8 @@ from mockserver.core.journal import KEY_PREVIEW
 from mockserver.core.models import Generation, JobStatus, Team
 from mockserver.core.pagination import paginate
 from mockserver.core.scenarios import output_ttl
+from mockserver.core.usage_rows import KIND as LLM_USAGE
+from mockserver.core.usage_rows import LlmUsageRow
 from mockserver.core.webhooks import DELIVERY, ENDPOINT, LOG
 
 STATUSES = tuple(status.value for status in JobStatus)
@@ -38,7 +40,10 @@ BAD_KIND = "kind must be image or video."
 CHAT_STATUSES = ("in_progress", "completed", "failed", "cancelled")
 BAD_CHAT_STATUS = "status must be one of " + ", ".join(CHAT_STATUSES) + "."
 COUNTED = ("generation", "ledger", "character", "api_key", ENDPOINT, DELIVERY)  # kinds whose count says "changed"
-CHAT_COUNTED = (chat.KIND, chat.SETTLED)  # a chat completion created, one settled (an exempt team moves no credit)
+# A chat completion created or settled (an exempt team moves no credit), an embeddings request (its usage row).
+LLM_COUNTED = (chat.KIND, chat.SETTLED, LLM_USAGE)
+LLM_TYPES = ("chat", "embedding")
+BAD_LLM_TYPE = "type must be chat or embedding."
 
 
 def _one_of(ctx: Ctx, name: str, allowed: tuple[str, ...], message: str) -> str | None:
@@ -197,6 +202,21 @@ async def list_chat_completions(ctx: Ctx) -> Response:
     return json_response({**body, "has_more": page.has_more, "next_cursor": page.next_cursor, "total": len(rows)})
 
 
+async def list_llm_usage(ctx: Ctx) -> Response:
+    """The team's LLM usage rows (chat completions and embeddings requests), newest first, each as the
+    ``GET /v1/usage/events`` stream renders it; ``type`` filters before paginating."""
+    query = ctx.request.query_params
+    limit = query_int(ctx, "limit", 20, 1, 100)
+    kind = _one_of(ctx, "type", LLM_TYPES, BAD_LLM_TYPE)
+    rows: list[LlmUsageRow] = ctx.emulator.usage_rows.all(ctx.team)
+    rows.reverse()
+    if kind is not None:
+        rows = [row for row in rows if row.type == kind]
+    page = paginate(rows, limit=limit, starting_after=query.get("starting_after"))
+    body = {"object": "list", "data": [render_llm_event(row) for row in page.rows]}
+    return json_response({**body, "has_more": page.has_more, "next_cursor": page.next_cursor, "total": len(rows)})
+
+
 # --- credits and webhooks ------------------------------------------------------------------------------
 
 
@@ -221,7 +241,7 @@ def version(ctx: Ctx) -> str:
     parts: list[object] = [ctx.emulator.journal.latest(team.id), team.credits, team.held, team.billing_mode]
     shift = ctx.emulator.global_clock.cell.load()  # a global move reaches every team
     parts += [team.time.offset, team.time.frozen_at, shift.offset, shift.frozen_at, len(store.get(LOG, team.id) or ())]
-    parts += [store.count(kind, owner=team.id) for kind in COUNTED + CHAT_COUNTED]
+    parts += [store.count(kind, owner=team.id) for kind in COUNTED + LLM_COUNTED]
     return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
 
 

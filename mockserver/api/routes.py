@@ -307,6 +307,7 @@ CONTROL: list[BaseRoute] = [
     _control("/characters", control_views.list_characters, "GET"),
     _control("/chat/completions", control_views.list_chat_completions, "GET"),
     _control("/ledger", control_views.list_ledger, "GET"),
+    _control("/usage/llm", control_views.list_llm_usage, "GET"),
     _control("/webhooks/endpoints", control_views.list_webhook_endpoints, "GET"),
     _control("/changes", control_views.changes, "GET"),
     _exact(Route("/_mock/ui", ui.dashboard_page, methods=["GET"], name="mock_dashboard_page")),

@@ -199,6 +199,9 @@ def test_chat_completions_appear_live_and_show_as_the_public_api_returns_them(pa
     page.expect(f"#chat tr[data-id='{probe_id}'] td:nth-child(5)").to_have_text("yes")
     assert tab.evaluate("window.__pwned") is None
     page.shot("chat")
+    tab.click("#tabs button[data-tab='credits']")  # their usage rows, beside the ledger
+    page.expect("#llm-usage tbody tr[data-type='chat']").to_have_count(2)
+    page.expect(f"#llm-usage tr[data-id='{plain['id']}']").to_contain_text(str(plain["usage"]["credits_charged"]))
 
 
 def test_statuses_move_on_a_running_clock_without_any_action(page: Page) -> None:

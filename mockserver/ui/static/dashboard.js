@@ -10,7 +10,7 @@ const POLL_MS = 1500;
 const state = {
   key: "", token: sessionStorage.getItem("aurous-mock-token") || "", tab: "generations", version: null,
   clock: null, running: false, genCursors: [], genAfter: null, ledgerCursors: [], ledgerAfter: null,
-  chatCursors: [], chatAfter: null,
+  chatCursors: [], chatAfter: null, llmCursors: [], llmAfter: null,
   moving: false, selected: {}, inFlight: false, again: false,
 };
 
@@ -86,7 +86,7 @@ function openTeam(key) {
   state.key = key.trim();
   state.version = null;
   state.genCursors = []; state.genAfter = null; state.ledgerCursors = []; state.ledgerAfter = null;
-  state.chatCursors = []; state.chatAfter = null;
+  state.chatCursors = []; state.chatAfter = null; state.llmCursors = []; state.llmAfter = null;
   $("key").value = state.key;
   if (state.key && keyFromFragment() !== state.key) history.replaceState(null, "", `#key=${encodeURIComponent(state.key)}`);
   refresh(true);
@@ -226,6 +226,17 @@ async function loadCredits() {
   $("ledger-older").disabled = !page.has_more;
   $("ledger-older").dataset.cursor = page.next_cursor || "";
   $("ledger-newer").disabled = state.ledgerCursors.length === 0;
+  const llm = new URLSearchParams({ limit: "20" });
+  if (state.llmAfter) llm.set("starting_after", state.llmAfter);
+  const usage = await api("GET", `/_mock/usage/llm?${llm}`);
+  fill($("llm-usage").tBodies[0], usage.data.map((row) => el("tr", { "data-id": row.id, "data-type": row.type },
+    el("td", {}, el("code", {}, row.id)), el("td", {}, row.type), el("td", {}, row.model), el("td", {}, badge(row.status)),
+    el("td", {}, `${row.input_tokens ?? "—"} → ${row.output_tokens ?? "…"}`), el("td", {}, String(row.credits_charged)),
+    el("td", {}, short(row.created_at)), el("td", {}, String(row.duration_ms ?? "—")))));
+  $("llm-total").textContent = `${usage.total} row${usage.total === 1 ? "" : "s"}`;
+  $("llm-older").disabled = !usage.has_more;
+  $("llm-older").dataset.cursor = usage.next_cursor || "";
+  $("llm-newer").disabled = state.llmCursors.length === 0;
 }
 
 // --- webhooks -----------------------------------------------------------------------------------------------
@@ -444,6 +455,10 @@ function wire() {
     state.ledgerCursors.push(state.ledgerAfter); state.ledgerAfter = $("ledger-older").dataset.cursor; refresh(true);
   });
   $("ledger-newer").addEventListener("click", () => { state.ledgerAfter = state.ledgerCursors.pop() || null; refresh(true); });
+  $("llm-older").addEventListener("click", () => {
+    state.llmCursors.push(state.llmAfter); state.llmAfter = $("llm-older").dataset.cursor; refresh(true);
+  });
+  $("llm-newer").addEventListener("click", () => { state.llmAfter = state.llmCursors.pop() || null; refresh(true); });
   window.addEventListener("hashchange", () => { const key = keyFromFragment(); if (key && key !== state.key) openTeam(key); });
   // Poll gently, and not at all while the tab is hidden: an open idle page costs the server next to nothing.
   setInterval(() => { if (!document.hidden) refresh(false); }, POLL_MS);

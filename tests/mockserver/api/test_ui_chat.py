@@ -198,3 +198,44 @@ def test_the_digest_moves_when_a_completion_is_created_and_when_it_settles_on_an
     assert changes() != created
     [row] = view(client, key)["data"]
     assert row["credits"] == {"amount": completion.cost.amount, "held": 0.0, "charged": 0.0}  # exempt: nothing held
+
+
+# --- LLM usage rows (the Credits view) ---------------------------------------------------------------------------
+
+EMBED = {"model": "aurous-embed-vision-1.0", "input": "a short text to embed"}
+
+
+def test_llm_usage_rows_list_chat_and_embeddings_as_the_usage_stream_does(client: TestClient) -> None:
+    key = team()
+    ok(client.patch("/_mock/team", json={"billing_mode": "exempt"}, headers=key))  # embeddings move no credit here
+    embedded = ok(client.post("/v1/embeddings", json=EMBED, headers=key))
+    done = ok(client.post(CHAT, json=body("Explain caching"), headers=key))
+    page = ok(client.get("/_mock/usage/llm", headers={**key, **UI}))
+    assert (page["total"], page["has_more"]) == (2, False)
+    chat_row, embed_row = page["data"]  # newest first
+    start = {"start_time": rfc3339(START - timedelta(days=1)), "end_time": rfc3339(START + timedelta(days=1))}
+    stream = {row["id"]: row for row in ok(client.get("/v1/usage/events", params=start, headers=key))["data"]}
+    assert set(stream) == {done["id"], embed_row["id"]}
+    assert chat_row == stream[done["id"]]
+    assert embed_row == stream[embed_row["id"]]
+    assert (chat_row["type"], chat_row["output_tokens"]) == ("chat", done["usage"]["completion_tokens"])
+    assert (embed_row["type"], embed_row["input_tokens"]) == ("embedding", embedded["usage"]["prompt_tokens"])
+    only = ok(client.get("/_mock/usage/llm", params={"type": "embedding", "limit": 1}, headers=key))
+    assert [row["id"] for row in only["data"]] == [embed_row["id"]]
+    assert (only["total"], only["has_more"]) == (1, False)
+    first = ok(client.get("/_mock/usage/llm", params={"limit": 1}, headers=key))
+    assert (first["has_more"], first["next_cursor"]) == (True, chat_row["id"])
+    rest = ok(client.get("/_mock/usage/llm", params={"starting_after": first["next_cursor"]}, headers=key))
+    assert [row["id"] for row in rest["data"]] == [embed_row["id"]]
+    refused = client.get("/_mock/usage/llm", params={"type": "image"}, headers=key)
+    assert_envelope(refused, 400, "invalid_format", "type")
+    assert ok(client.get("/_mock/usage/llm", headers=team()))["data"] == []
+
+
+def test_an_embeddings_request_moves_the_digest_without_a_journal_or_credits(client_for: Any) -> None:
+    quiet = client_for(journal_size=0, rate_limits_enabled=False)
+    key = team()
+    ok(quiet.patch("/_mock/team", json={"billing_mode": "exempt"}, headers=key))
+    before = ok(quiet.get("/_mock/changes", headers=key))["version"]
+    ok(quiet.post("/v1/embeddings", json=EMBED, headers=key))
+    assert ok(quiet.get("/_mock/changes", headers=key))["version"] != before
