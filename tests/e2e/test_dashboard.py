@@ -204,6 +204,30 @@ def test_chat_completions_appear_live_and_show_as_the_public_api_returns_them(pa
     page.expect(f"#llm-usage tr[data-id='{plain['id']}']").to_contain_text(str(plain["usage"]["credits_charged"]))
 
 
+def test_a_chat_completion_in_flight_shows_held_then_settles_without_a_reload(page: Page, base: str, api) -> None:
+    """The row appears while the reply is still being produced (its credits held; the scripted first token gives the
+    page's 1.5 s poll time to see it), and turns completed, charged, when it settles."""
+    slow = {
+        "model": "aurous-grow-2.0-pro",
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": "wait [mock:slow_first_token=4000]"}],
+    }
+    tab = page.open(base, key_of(api))
+    tab.click("#tabs button[data-tab='chat']")
+    page.expect("#chat tbody").to_contain_text("Nothing yet.")
+    answers: list[Any] = []
+    sender = threading.Thread(target=lambda: answers.append(api.post("/v1/chat/completions", json=slow)))
+    sender.start()
+    try:
+        page.expect("#chat tbody tr[data-status='in_progress']").to_have_count(1)
+        page.expect("#chat tbody tr[data-status='in_progress'] td:nth-child(8)").to_contain_text("(held)")
+    finally:
+        sender.join(timeout=30)
+    done = ok(answers[0])
+    page.expect(f"#chat tbody tr[data-id='{done['id']}'][data-status='completed']").to_have_count(1)
+    page.expect(f"#chat tbody tr[data-id='{done['id']}'] td:nth-child(8)").to_contain_text("(charged)")
+
+
 def test_statuses_move_on_a_running_clock_without_any_action(page: Page) -> None:
     """Pending → processing → succeeded on the system clock: the page re-reads what it shows in flight by itself."""
     running = create_app(settings(clock="system", image_pending_seconds=1.0, image_processing_seconds=3.0))
