@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from mockserver import InMemoryStore, VirtualClock, create_app
@@ -239,3 +240,22 @@ def test_an_embeddings_request_moves_the_digest_without_a_journal_or_credits(cli
     before = ok(quiet.get("/_mock/changes", headers=key))["version"]
     ok(quiet.post("/v1/embeddings", json=EMBED, headers=key))
     assert ok(quiet.get("/_mock/changes", headers=key))["version"] != before
+
+
+@pytest.mark.every_store
+def test_the_view_and_the_digest_on_every_store(app: Starlette) -> None:
+    """The settle marker and the view read through each backend (memory, SQLite, Redis) alike."""
+    with TestClient(app, base_url="http://127.0.0.1:8080") as shared:
+        key = team()
+        ok(shared.patch("/_mock/team", json={"billing_mode": "exempt"}, headers=key))
+        emulator, completion = started(shared, key)
+        created = ok(shared.get("/_mock/changes", headers={**key, **UI}))["version"]
+        [row] = view(shared, key)["data"]
+        assert (row["id"], row["status"], row["prompt"]) == (completion.id, "in_progress", "still running")
+        team_ = emulator.accounts.authenticate(key["X-Api-Key"])[0]
+        now = emulator.accounts.now(team_)
+        emulator.chat.finish(team_, completion.id, now, state="completed", delivered=3, finish_reason="stop")
+        assert ok(shared.get("/_mock/changes", headers={**key, **UI}))["version"] != created
+        [row] = view(shared, key)["data"]
+        assert row["status"] == "completed"
+        assert row["resource"] == public(shared, key, completion.id)
