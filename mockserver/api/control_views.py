@@ -208,8 +208,7 @@ async def list_llm_usage(ctx: Ctx) -> Response:
     query = ctx.request.query_params
     limit = query_int(ctx, "limit", 20, 1, 100)
     kind = _one_of(ctx, "type", LLM_TYPES, BAD_LLM_TYPE)
-    rows: list[LlmUsageRow] = ctx.emulator.usage_rows.all(ctx.team)
-    rows.reverse()
+    rows: list[LlmUsageRow] = list(reversed(ctx.emulator.usage_rows.all(ctx.team)))
     if kind is not None:
         rows = [row for row in rows if row.type == kind]
     page = paginate(rows, limit=limit, starting_after=query.get("starting_after"))
