@@ -1,10 +1,10 @@
-"""Read-only views of a team for the dashboard (``/_mock/ui``) and anyone: teams, generations, characters, ledger,
-webhook endpoints, and ``/_mock/changes``, the cheap "has anything changed" probe the page polls.
+"""Read-only views of a team for the dashboard (``/_mock/ui``) and anyone: teams, generations, characters, chat
+completions, ledger, webhook endpoints, and ``/_mock/changes``, the cheap "has anything changed" probe the page polls.
 
 Every list is paginated (newest first, ``starting_after``) and renders only its page, so a team with 10,000
 generations costs one page of rendering. A generation is shown with the resource exactly as
 ``GET /v1/images/{id}`` returns it, beside what only the emulator knows (its timeline, credits held or charged,
-when its outputs start answering 410).
+when its outputs start answering 410); a chat completion likewise, as ``GET /v1/chat/completions/{id}`` returns it.
 """
 
 from __future__ import annotations
@@ -16,23 +16,34 @@ from typing import Any
 from starlette.responses import Response
 
 from mockserver.api import characters as character_views
+from mockserver.api import chat as chat_views
 from mockserver.api.control import flag
 from mockserver.api.generations import base_url, query_int, render, wire_status
 from mockserver.api.pipeline import Ctx, json_response, page_response
-from mockserver.api.usage import ledger_response
+from mockserver.api.usage import ledger_response, render_llm_event
 from mockserver.clock import rfc3339, rfc3339_or_none
+from mockserver.core import chat
+from mockserver.core._chat_records import Completion
 from mockserver.core.errors import InvalidFormatError
 from mockserver.core.journal import KEY_PREVIEW
 from mockserver.core.models import Generation, JobStatus, Team
 from mockserver.core.pagination import paginate
 from mockserver.core.scenarios import output_ttl
+from mockserver.core.usage_rows import KIND as LLM_USAGE
+from mockserver.core.usage_rows import LlmUsageRow
 from mockserver.core.webhooks import DELIVERY, ENDPOINT, LOG
 
 STATUSES = tuple(status.value for status in JobStatus)
 KINDS = ("image", "video")
 BAD_STATUS = "status must be one of " + ", ".join(STATUSES) + "."
 BAD_KIND = "kind must be image or video."
+CHAT_STATUSES = ("in_progress", "completed", "failed", "cancelled")
+BAD_CHAT_STATUS = "status must be one of " + ", ".join(CHAT_STATUSES) + "."
 COUNTED = ("generation", "ledger", "character", "api_key", ENDPOINT, DELIVERY)  # kinds whose count says "changed"
+# A chat completion created or settled (an exempt team moves no credit), an embeddings request (its usage row).
+LLM_COUNTED = (chat.KIND, chat.SETTLED, LLM_USAGE)
+LLM_TYPES = ("chat", "embedding")
+BAD_LLM_TYPE = "type must be chat or embedding."
 
 
 def _one_of(ctx: Ctx, name: str, allowed: tuple[str, ...], message: str) -> str | None:
@@ -143,6 +154,68 @@ async def list_characters(ctx: Ctx) -> Response:
     return page_response(page, lambda character: character_views.render(character, ctx.now, base, settings))
 
 
+# --- chat completions ----------------------------------------------------------------------------------
+
+
+def _chat_credits(completion: Completion) -> dict[str, float]:
+    """The hold while it runs, then what it was billed (the hold's rest is released); an exempt team holds nothing."""
+    if completion.hold_id is None:
+        return {"amount": completion.cost.amount, "held": 0.0, "charged": 0.0}
+    usage = completion.usage or {}
+    held = 0.0 if completion.settled else completion.cost.amount
+    charged = float(usage.get("credits_charged", 0.0)) if completion.settled else 0.0
+    return {"amount": completion.cost.amount, "held": held, "charged": charged}
+
+
+def _chat_row(completion: Completion) -> dict[str, Any]:
+    usage = completion.usage or {}
+    return {
+        "id": completion.id,
+        "object": "mock.chat_completion",
+        "model": completion.model,
+        "status": completion.status,
+        "stream": completion.stream,
+        "finish_reason": completion.finish_reason,
+        "prompt": getattr(completion, "prompt", ""),  # a record stored before the field existed has none
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": usage.get("completion_tokens"),
+        "credits": _chat_credits(completion),
+        "created_at": rfc3339(completion.created_at),
+        "finished_at": rfc3339_or_none(completion.finished_at),
+        "resource": chat_views.render(completion),
+    }
+
+
+async def list_chat_completions(ctx: Ctx) -> Response:
+    """The team's chat completions, newest first, those ``GET /v1/chat/completions/{id}`` still answers (retention);
+    ``status`` filters before paginating."""
+    query = ctx.request.query_params
+    limit = query_int(ctx, "limit", 50, 1, 100)
+    status = _one_of(ctx, "status", CHAT_STATUSES, BAD_CHAT_STATUS)
+    retention = timedelta(days=ctx.emulator.settings.chat_retention_days)
+    stored: list[Completion] = ctx.emulator.store.values(chat.KIND, owner=ctx.team.id)
+    rows = [row for row in reversed(stored) if ctx.now - row.created_at <= retention]
+    if status is not None:
+        rows = [row for row in rows if row.status == status]
+    page = paginate(rows, limit=limit, starting_after=query.get("starting_after"))
+    body = {"object": "list", "data": [_chat_row(row) for row in page.rows]}
+    return json_response({**body, "has_more": page.has_more, "next_cursor": page.next_cursor, "total": len(rows)})
+
+
+async def list_llm_usage(ctx: Ctx) -> Response:
+    """The team's LLM usage rows (chat completions and embeddings requests), newest first, each as the
+    ``GET /v1/usage/events`` stream renders it; ``type`` filters before paginating."""
+    query = ctx.request.query_params
+    limit = query_int(ctx, "limit", 20, 1, 100)
+    kind = _one_of(ctx, "type", LLM_TYPES, BAD_LLM_TYPE)
+    rows: list[LlmUsageRow] = list(reversed(ctx.emulator.usage_rows.all(ctx.team)))
+    if kind is not None:
+        rows = [row for row in rows if row.type == kind]
+    page = paginate(rows, limit=limit, starting_after=query.get("starting_after"))
+    body = {"object": "list", "data": [render_llm_event(row) for row in page.rows]}
+    return json_response({**body, "has_more": page.has_more, "next_cursor": page.next_cursor, "total": len(rows)})
+
+
 # --- credits and webhooks ------------------------------------------------------------------------------
 
 
@@ -167,7 +240,7 @@ def version(ctx: Ctx) -> str:
     parts: list[object] = [ctx.emulator.journal.latest(team.id), team.credits, team.held, team.billing_mode]
     shift = ctx.emulator.global_clock.cell.load()  # a global move reaches every team
     parts += [team.time.offset, team.time.frozen_at, shift.offset, shift.frozen_at, len(store.get(LOG, team.id) or ())]
-    parts += [store.count(kind, owner=team.id) for kind in COUNTED]
+    parts += [store.count(kind, owner=team.id) for kind in COUNTED + LLM_COUNTED]
     return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
 
 

@@ -152,6 +152,7 @@ class ChatRequest(Body):
 # --- the stored completion ---------------------------------------------------------------------------------
 
 IN_PROGRESS = ("pending", "processing")
+PROMPT_PREVIEW = 1000  # characters of the last user text kept for the dashboard (never the whole conversation)
 CANCELLED = ("cancelled_by_request", "cancelled_client_disconnect")
 
 
@@ -184,6 +185,7 @@ class Completion:
     finished_at: datetime | None = None
     scenario: dict[str, Any] | None = None
     instance: str = ""  # the process that serves the stream (a cancel elsewhere is not cancellable)
+    prompt: str = ""  # the last user text, cut at PROMPT_PREVIEW: what the dashboard shows (not on the wire)
 
     @property
     def status(self) -> str:

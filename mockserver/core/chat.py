@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from mockserver.core import jsonschema_instance, llm_models, replies, scenarios, ssrf, tokens
-from mockserver.core._chat_records import ChatRequest, Completion, text_of, usage_row
+from mockserver.core._chat_records import PROMPT_PREVIEW, ChatRequest, Completion, text_of, usage_row
 from mockserver.core.errors import (
     ChatCancelTargetAlreadyTerminalError,
     ChatCancelTargetNotCancellableError,
@@ -50,6 +50,7 @@ from mockserver.settings import Settings
 from mockserver.store import Store
 
 KIND = "chat_completion"
+SETTLED = "chat_settled"  # one marker per settled completion: its count moves the dashboard's change digest
 TPM_BUCKET = "llm_tpm"
 DATA_IMAGE = "data:image/"
 NO_TOOLS = "tool_choice {choice!r} needs tools."
@@ -255,8 +256,9 @@ class Chat:
         now: datetime = meta["now"]
         step: scenarios.Step | None = meta.get("scenario")
         completion_id = self.ids.new("cmp", at=now, scope=team.id)
+        ask = self._ask(plan, step)
         reply = replies.make(
-            self._ask(plan, step),
+            ask,
             seed=self.settings.seed,
             new_call_id=lambda: self.ids.new("call", at=now, scope=team.id),
         )
@@ -280,6 +282,7 @@ class Chat:
             api_key_id=meta.get("api_key_id"),
             scenario=step.wire() if step is not None else None,
             instance=self.instance,
+            prompt=ask.prompt[:PROMPT_PREVIEW],
         )
         with self.store.transaction():
             self.ledger.hold(team, completion, now)
@@ -340,6 +343,7 @@ class Chat:
             completion.state, completion.delivered, completion.finish_reason = state, delivered, finish_reason
             completion.usage, completion.error, completion.settled, completion.finished_at = usage, error, True, now
             self.store.put(KIND, completion.id, completion, owner=team.id)
+            self.store.put(SETTLED, completion.id, now, owner=team.id)
             self.rows.add(team, usage_row(completion))
         refund = completion.prompt_tokens + completion.max_tokens - usage["total_tokens"]
         if refund > 0:

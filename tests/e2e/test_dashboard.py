@@ -171,6 +171,63 @@ def test_generations_appear_live_and_succeed_when_the_page_advances_the_clock(pa
     page.shot("generations")
 
 
+def test_chat_completions_appear_live_and_show_as_the_public_api_returns_them(page: Page, base: str, api) -> None:
+    chat = {"model": "aurous-grow-2.0-pro", "max_tokens": 24}
+    tab = page.open(base, key_of(api))
+    tab.click("#tabs button[data-tab='chat']")
+    page.expect("#chat tbody").to_contain_text("Nothing yet.")
+    plain = ok(api.post("/v1/chat/completions", json={**chat, "messages": [{"role": "user", "content": "Hi there"}]}))
+    probe = {**chat, "stream": True, "messages": [{"role": "user", "content": XSS}]}
+    with api.stream("POST", "/v1/chat/completions", json=probe) as streamed:
+        assert streamed.status_code == 200
+        frames = [line[len("data: ") :] for line in streamed.iter_lines() if line.startswith("data: ")]
+    assert frames[-1] == "[DONE]"  # read to the end: the stream settled as completed
+    probe_id = json.loads(frames[0])["id"]
+    page.expect("#chat tbody tr[data-status='completed']").to_have_count(2)  # no reload: the page polls
+    page.expect("#chat-total").to_have_text("2 completions")
+    # The probe shows as text, and nothing it carries became an element or ran.
+    assert tab.locator("#chat td.prompt").all_text_contents() == [XSS, "Hi there"]
+    assert tab.locator("img[src='x']").count() == 0
+    assert tab.evaluate("window.__pwned") is None
+    for completion_id in (probe_id, plain["id"]):
+        tab.locator(f"#chat tr[data-id='{completion_id}']").click()
+        page.expect("#chat-detail h3").to_contain_text(completion_id)
+        shown = json.loads(tab.locator("#chat-detail pre.resource").text_content() or "")
+        assert shown == ok(api.get(f"/v1/chat/completions/{completion_id}"))  # exactly as the public API returns it
+    assert shown == plain
+    page.expect("#chat-detail pre.chat-prompt").to_have_text("Hi there")
+    page.expect(f"#chat tr[data-id='{probe_id}'] td:nth-child(5)").to_have_text("yes")
+    assert tab.evaluate("window.__pwned") is None
+    page.shot("chat")
+    tab.click("#tabs button[data-tab='credits']")  # their usage rows, beside the ledger
+    page.expect("#llm-usage tbody tr[data-type='chat']").to_have_count(2)
+    page.expect(f"#llm-usage tr[data-id='{plain['id']}']").to_contain_text(str(plain["usage"]["credits_charged"]))
+
+
+def test_a_chat_completion_in_flight_shows_held_then_settles_without_a_reload(page: Page, base: str, api) -> None:
+    """The row appears while the reply is still being produced (its credits held; the scripted first token gives the
+    page's 1.5 s poll time to see it), and turns completed, charged, when it settles."""
+    slow = {
+        "model": "aurous-grow-2.0-pro",
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": "wait [mock:slow_first_token=4000]"}],
+    }
+    tab = page.open(base, key_of(api))
+    tab.click("#tabs button[data-tab='chat']")
+    page.expect("#chat tbody").to_contain_text("Nothing yet.")
+    answers: list[Any] = []
+    sender = threading.Thread(target=lambda: answers.append(api.post("/v1/chat/completions", json=slow)))
+    sender.start()
+    try:
+        page.expect("#chat tbody tr[data-status='in_progress']").to_have_count(1)
+        page.expect("#chat tbody tr[data-status='in_progress'] td:nth-child(8)").to_contain_text("(held)")
+    finally:
+        sender.join(timeout=30)
+    done = ok(answers[0])
+    page.expect(f"#chat tbody tr[data-id='{done['id']}'][data-status='completed']").to_have_count(1)
+    page.expect(f"#chat tbody tr[data-id='{done['id']}'] td:nth-child(8)").to_contain_text("(charged)")
+
+
 def test_statuses_move_on_a_running_clock_without_any_action(page: Page) -> None:
     """Pending → processing → succeeded on the system clock: the page re-reads what it shows in flight by itself."""
     running = create_app(settings(clock="system", image_pending_seconds=1.0, image_processing_seconds=3.0))

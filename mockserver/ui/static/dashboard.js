@@ -10,6 +10,7 @@ const POLL_MS = 1500;
 const state = {
   key: "", token: sessionStorage.getItem("aurous-mock-token") || "", tab: "generations", version: null,
   clock: null, running: false, genCursors: [], genAfter: null, ledgerCursors: [], ledgerAfter: null,
+  chatCursors: [], chatAfter: null, llmCursors: [], llmAfter: null,
   moving: false, selected: {}, inFlight: false, again: false,
 };
 
@@ -85,6 +86,7 @@ function openTeam(key) {
   state.key = key.trim();
   state.version = null;
   state.genCursors = []; state.genAfter = null; state.ledgerCursors = []; state.ledgerAfter = null;
+  state.chatCursors = []; state.chatAfter = null; state.llmCursors = []; state.llmAfter = null;
   $("key").value = state.key;
   if (state.key && keyFromFragment() !== state.key) history.replaceState(null, "", `#key=${encodeURIComponent(state.key)}`);
   refresh(true);
@@ -170,6 +172,44 @@ async function loadGenerations() {
     el("td", {}, el("code", {}, c.id)), el("td", {}, c.name || ""), el("td", {}, badge(c.status)), el("td", {}, short(c.created_at)))));
 }
 
+// --- chat completions ---------------------------------------------------------------------------------------
+
+function showChat(row) {
+  state.selected.chat = row.id;
+  $("chat-detail").replaceChildren(
+    el("h3", {}, row.id, " ", badge(row.status)),
+    el("p", { class: "muted" }, `${row.stream ? "streamed" : "not streamed"}, created ${short(row.created_at)}`,
+      row.finished_at ? `, finished ${short(row.finished_at)}` : ", still running"),
+    el("h4", {}, "Last user message"), el("pre", { class: "chat-prompt" }, row.prompt),
+    el("p", {}, "GET /v1/chat/completions/", row.id, ":"), el("pre", { class: "resource" }, JSON.stringify(row.resource, null, 2)));
+}
+
+function chatCredits(credits) {
+  if (credits.held) return `${credits.held} (held)`;
+  return credits.charged ? `${credits.charged} (charged)` : "0";
+}
+
+async function loadChat() {
+  const params = new URLSearchParams({ limit: "50" });
+  if ($("chat-status").value) params.set("status", $("chat-status").value);
+  if (state.chatAfter) params.set("starting_after", state.chatAfter);
+  const page = await api("GET", `/_mock/chat/completions?${params}`);
+  fill($("chat").tBodies[0], page.data.map((row) => el("tr", {
+    "data-id": row.id, "data-status": row.status, class: row.id === state.selected.chat ? "selected" : null,
+    onclick: () => showChat(row),
+  },
+  el("td", {}, el("code", {}, row.id)), el("td", {}, row.model), el("td", {}, badge(row.status)),
+  el("td", { class: "prompt" }, row.prompt), el("td", {}, row.stream ? "yes" : "no"), el("td", {}, row.finish_reason || "—"),
+  el("td", {}, `${row.prompt_tokens} → ${row.completion_tokens ?? "…"}`), el("td", {}, chatCredits(row.credits)),
+  el("td", {}, short(row.created_at)))));
+  $("chat-total").textContent = `${page.total} completion${page.total === 1 ? "" : "s"}`;
+  $("chat-older").disabled = !page.has_more;
+  $("chat-older").dataset.cursor = page.next_cursor || "";
+  $("chat-newer").disabled = state.chatCursors.length === 0;
+  const selected = page.data.find((row) => row.id === state.selected.chat);
+  if (selected) showChat(selected);
+}
+
 // --- credits ------------------------------------------------------------------------------------------------
 
 async function loadCredits() {
@@ -186,6 +226,17 @@ async function loadCredits() {
   $("ledger-older").disabled = !page.has_more;
   $("ledger-older").dataset.cursor = page.next_cursor || "";
   $("ledger-newer").disabled = state.ledgerCursors.length === 0;
+  const llm = new URLSearchParams({ limit: "20" });
+  if (state.llmAfter) llm.set("starting_after", state.llmAfter);
+  const usage = await api("GET", `/_mock/usage/llm?${llm}`);
+  fill($("llm-usage").tBodies[0], usage.data.map((row) => el("tr", { "data-id": row.id, "data-type": row.type },
+    el("td", {}, el("code", {}, row.id)), el("td", {}, row.type), el("td", {}, row.model), el("td", {}, badge(row.status)),
+    el("td", {}, `${row.input_tokens ?? "—"} → ${row.output_tokens ?? "…"}`), el("td", {}, String(row.credits_charged)),
+    el("td", {}, short(row.created_at)), el("td", {}, String(row.duration_ms ?? "—")))));
+  $("llm-total").textContent = `${usage.total} row${usage.total === 1 ? "" : "s"}`;
+  $("llm-older").disabled = !usage.has_more;
+  $("llm-older").dataset.cursor = usage.next_cursor || "";
+  $("llm-newer").disabled = state.llmCursors.length === 0;
 }
 
 // --- webhooks -----------------------------------------------------------------------------------------------
@@ -314,7 +365,7 @@ async function loadTeams() {
 // --- live ---------------------------------------------------------------------------------------------------
 
 const LOADERS = {
-  generations: loadGenerations, credits: loadCredits, webhooks: loadWebhooks, journal: loadJournal,
+  generations: loadGenerations, chat: loadChat, credits: loadCredits, webhooks: loadWebhooks, journal: loadJournal,
   scenarios: loadScenarios, teams: loadTeams,
 };
 
@@ -395,10 +446,19 @@ function wire() {
     state.genCursors.push(state.genAfter); state.genAfter = $("gen-older").dataset.cursor; refresh(true);
   });
   $("gen-newer").addEventListener("click", () => { state.genAfter = state.genCursors.pop() || null; refresh(true); });
+  $("chat-status").addEventListener("change", () => { state.chatCursors = []; state.chatAfter = null; refresh(true); });
+  $("chat-older").addEventListener("click", () => {
+    state.chatCursors.push(state.chatAfter); state.chatAfter = $("chat-older").dataset.cursor; refresh(true);
+  });
+  $("chat-newer").addEventListener("click", () => { state.chatAfter = state.chatCursors.pop() || null; refresh(true); });
   $("ledger-older").addEventListener("click", () => {
     state.ledgerCursors.push(state.ledgerAfter); state.ledgerAfter = $("ledger-older").dataset.cursor; refresh(true);
   });
   $("ledger-newer").addEventListener("click", () => { state.ledgerAfter = state.ledgerCursors.pop() || null; refresh(true); });
+  $("llm-older").addEventListener("click", () => {
+    state.llmCursors.push(state.llmAfter); state.llmAfter = $("llm-older").dataset.cursor; refresh(true);
+  });
+  $("llm-newer").addEventListener("click", () => { state.llmAfter = state.llmCursors.pop() || null; refresh(true); });
   window.addEventListener("hashchange", () => { const key = keyFromFragment(); if (key && key !== state.key) openTeam(key); });
   // Poll gently, and not at all while the tab is hidden: an open idle page costs the server next to nothing.
   setInterval(() => { if (!document.hidden) refresh(false); }, POLL_MS);

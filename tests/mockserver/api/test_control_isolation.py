@@ -55,6 +55,8 @@ def populate(client: TestClient, headers: dict[str, str]) -> dict[str, str]:
         201,
     )
     gen = ok(client.post("/v1/images", json={"prompt": "b's"}, headers=headers), 201)
+    chat = {"model": "aurous-grow-2.0-pro", "messages": [{"role": "user", "content": "b's"}], "max_tokens": 8}
+    completion = ok(client.post("/v1/chat/completions", json=chat, headers=headers))
     ok(client.post("/_mock/clock/advance", json={"seconds": 30}, headers=headers))
     event = ok(client.get("/_mock/webhooks/deliveries", headers=headers))["data"][0]["event_id"]
     rule = ok(client.post("/_mock/scenarios", json={"then": "fail"}, headers=headers), 201)
@@ -64,6 +66,7 @@ def populate(client: TestClient, headers: dict[str, str]) -> dict[str, str]:
     return {
         "endpoint": endpoint["id"],
         "generation": gen["id"],
+        "chat_completion": completion["id"],
         "event": event,
         "scenario": rule["id"],
         "snapshot": snapshot["id"],
@@ -119,6 +122,8 @@ BATTERY: list[tuple[str, str, Any]] = [
     ("GET", "/_mock/generations", None),
     ("GET", "/_mock/characters", None),
     ("GET", "/_mock/ledger", None),
+    ("GET", "/_mock/chat/completions", None),
+    ("GET", "/_mock/usage/llm", None),
     ("GET", "/_mock/webhooks/endpoints", None),
     ("GET", "/_mock/changes", None),
     ("POST", "/_mock/reset", None),
