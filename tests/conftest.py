@@ -31,6 +31,12 @@ ClientFactory = Callable[..., TestClient]
 STORES = ("memory", "sqlite", "redis")  # the backends a test marked ``every_store`` runs against
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per core plus one. Many end-to-end tests wait on real sockets, subprocesses and
+    browsers; a spare worker keeps both cores busy meanwhile (the suite's wall time is its budget)."""
+    return (os.cpu_count() or 1) + 1
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "every_store: run the test against each store backend (memory, sqlite, redis)")
 
