@@ -13,8 +13,10 @@ It imports only the standard library and uvicorn, so the emulator's ``serve`` ca
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -166,3 +168,8 @@ def interruptible(program: str, body: Callable[[], int], err: TextIO) -> int:
         signum = exc.signum if isinstance(exc, _Stopped) else signal.SIGINT
         print(f"{program}: stopped by {signal.Signals(signum).name}", file=err, flush=True)
         return 128 + signum
+    except BrokenPipeError:
+        # The reader of our output went away (``… | head``): end as a tool killed by SIGPIPE would, quietly.
+        # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE

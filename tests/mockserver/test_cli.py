@@ -218,3 +218,26 @@ def test_worker_app_builds_the_settings_the_parent_handed_off(monkeypatch: pytes
     finally:
         app.state.emulator.close()
         app.state.emulator.store.close()
+
+
+def test_a_reader_that_goes_away_ends_a_command_quietly_with_the_sigpipe_status() -> None:
+    """``aurous-mock check … | head``: once ``head`` exits, writing fails; that is 141, not a traceback."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from contracts.serving import interruptible\n"
+        "def body():\n"
+        "    for _ in range(10_000):\n"
+        "        print('x' * 1000)\n"
+        "    return 0\n"
+        "sys.exit(interruptible('aurous-mock check', body, sys.stderr))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.read(10) == b"x" * 10
+    proc.stdout.close()  # the reader goes away, as head does after its lines
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141
+    assert b"Traceback" not in err
