@@ -439,7 +439,7 @@ def run_lifecycle(
         database=None,
         derandomize=seed is None,  # the same programs every run unless a seed asks for others
         suppress_health_check=list(HealthCheck),
-        phases=[phase for phase in settings.default.phases if shrink or phase is not Phase.shrink],
+        phases=[phase for phase in settings().phases if shrink or phase is not Phase.shrink],
     )
     if seed is None:
         run_state_machine_as_test(machine, settings=run_settings)
