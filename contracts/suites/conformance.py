@@ -37,17 +37,23 @@ from contracts.budget import BILLABLE, ESTIMATE_OPERATIONS, BudgetExceeded, chea
 from contracts.expectation import expectation
 from contracts.report import OperationResult
 from contracts.schema import load_schema
-from contracts.session import REDACTED_KEY, Exchange, Session, SuiteRun, exchange, parsed
+from contracts.session import REDACTED_KEY, Exchange, Session, SuiteRun, exchange, parsed, phases
 
 if TYPE_CHECKING:
     from contracts.differential import Differential
 
-__all__ = ["LIVE_SAFE_SENDS", "must_be_rejected", "run", "unusable"]
+__all__ = ["LIVE_SAFE_SENDS", "PHASES", "must_be_rejected", "run", "unusable"]
 
 REQUEST_TIMEOUT = (10.0, 30.0)  # connect, read: a target that hangs costs each case this long, then a finding
 ESTIMATES = frozenset(ESTIMATE_OPERATIONS.values())
 WEBHOOK_SECRETS = frozenset({"createWebhookEndpoint", "rotateWebhookEndpointSecret"})
 LIVE_SAFE_SENDS = "reads, estimates, and billable creates with schema-invalid bodies only"
+# Schemathesis' phases by the names its CLI gives them (the ``phases`` option picks some: :func:`session.phases`).
+PHASES = {
+    "examples": HypothesisTestMode.EXAMPLES,
+    "coverage": HypothesisTestMode.COVERAGE,
+    "fuzzing": HypothesisTestMode.FUZZING,
+}
 
 
 class _Unusable(Exception):
@@ -402,7 +408,7 @@ class _Conformance:
         )
         config = HypothesisTestConfig(
             project=self.schema.config,
-            modes=[HypothesisTestMode.EXAMPLES, HypothesisTestMode.COVERAGE, HypothesisTestMode.FUZZING],
+            modes=[PHASES[name] for name in phases(session.options)],
             settings=settings,
             seed=session.seed,
         )

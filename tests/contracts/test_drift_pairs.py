@@ -42,6 +42,9 @@ def _run(drifts: tuple[str, ...]) -> list[Finding]:
         suites=[name for name in ("conformance", "workflows", "webhooks") if name in suites],
         operations=operations,
         max_examples=1,
+        # Every drift of the conformance suite is in a 2xx answer: the schema's examples and one fuzzed case per mode
+        # show it (the single-drift tests of test_drift.py run the coverage phase's ~1000 cases too).
+        options={"phases": "examples,fuzzing"},
     )
     assert result.exit_code == 1, result.summary()
     return result.findings
@@ -64,3 +67,8 @@ def test_check_reports_each_drift_of_a_pair_as_its_own_finding(pair):
             name,
             [(f.failure, f.operation, f.expected, f.actual) for f in findings],
         )
+
+
+def test_an_unknown_conformance_phase_is_refused_before_anything_is_sent():
+    with pytest.raises(ValueError, match="unknown conformance phase 'shrinking'"):
+        check(Target("emulator", app=emulator()), suites=["conformance"], options={"phases": "examples,shrinking"})
