@@ -20,7 +20,7 @@ BILLABLE_PATHS = {"/v1/images", "/v1/videos", "/v1/characters", "/v1/generations
 
 
 def test_check_emulator_in_process_has_no_drift(tmp_path):
-    result = check(Target("emulator", app=emulator()), suites=SUITES_HERE, max_examples=2, report_dir=tmp_path)
+    result = check(Target("emulator", app=emulator()), suites=SUITES_HERE, max_examples=1, report_dir=tmp_path)
     assert result.findings == []
     assert result.exit_code == 0
     assert result.cases > 40
@@ -52,7 +52,7 @@ def test_check_dropped_headers_are_drift_named_for_the_property(tmp_path):
 
 def test_check_live_safe_never_sends_billable_create_in_positive_mode():
     recorder = Recorder(emulator())
-    result = check(Target("app", app=recorder), suites=SUITES_HERE, profile=LIVE_SAFE, max_credits=0, max_examples=5)
+    result = check(Target("app", app=recorder), suites=SUITES_HERE, profile=LIVE_SAFE, max_credits=0, max_examples=2)
     assert result.exit_code == 0, result.summary()
     assert result.spent == 0
     posts = {path for method, path in recorder.seen if method == "POST" and path in BILLABLE_PATHS}
