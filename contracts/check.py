@@ -49,6 +49,7 @@ def replay_command(
     max_credits: float | None,
     against: Target | None = None,
     key_variable: str = "AUROUS_API_KEY",
+    phases: str | None = None,
 ) -> str:
     """The ``aurous-mock check`` command that runs one operation of one suite again, with the same cases.
 
@@ -71,6 +72,8 @@ def replay_command(
         parts.append("--allow-spend")
     if max_credits is not None:
         parts += ["--max-credits", f"{max_credits:g}"]
+    if phases is not None:
+        parts += ["--phases", phases]
     return " ".join(part if part.startswith("$") else shlex.quote(part) for part in parts)
 
 
@@ -327,6 +330,7 @@ def check(
         max_examples=max_examples,
         allow_spend=bool(allow_spend),
         max_credits=max_credits,
+        phases=(options or {}).get("phases"),
     )
     result = CheckResult(target.name, profile, cap, seed=seed, against=None if against is None else against.name)
     state = _Run(result, budget, first, second, replay)
