@@ -19,7 +19,7 @@ from contracts import suites as registry
 from contracts.budget import ESTIMATE_OPERATIONS, Budget, BudgetExceeded
 from contracts.differential import Differential
 from contracts.report import DIFFERENTIAL, CheckResult, SuiteResult, write_report
-from contracts.session import Progress, Session, SuiteRun
+from contracts.session import Progress, Session, SuiteRun, phases
 from contracts.suites import Suite
 from contracts.targets import Target, not_an_aurous_api
 
@@ -49,6 +49,7 @@ def replay_command(
     max_credits: float | None,
     against: Target | None = None,
     key_variable: str = "AUROUS_API_KEY",
+    phases: str | None = None,
 ) -> str:
     """The ``aurous-mock check`` command that runs one operation of one suite again, with the same cases.
 
@@ -71,6 +72,8 @@ def replay_command(
         parts.append("--allow-spend")
     if max_credits is not None:
         parts += ["--max-credits", f"{max_credits:g}"]
+    if phases is not None:
+        parts += ["--phases", phases]
     return " ".join(part if part.startswith("$") else shlex.quote(part) for part in parts)
 
 
@@ -294,13 +297,16 @@ def check(
             the second target's own findings. The profile and the cap cover both: if either target is live, the
             live rules apply, and ``max_credits`` caps what both together spend.
         options: suite settings: ``receiver_url`` (a public URL forwarding to the local webhook receiver) with
-            ``receiver_port`` (the local port it forwards to), ``read_only_key`` (a key of scope ``read``).
+            ``receiver_port`` (the local port it forwards to), ``read_only_key`` (a key of scope ``read``),
+            ``phases`` (the conformance suite's Schemathesis phases, comma-separated: ``examples``, ``coverage``,
+            ``fuzzing``; default all three: a quick look at 2xx shapes needs no coverage phase's ~1000 cases).
     """
     live = target.is_live or (against is not None and against.is_live)
     cap = _cap(live, max_credits, allow_spend)
     profile = profile or (LIVE_SAFE if live else FULL)
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    phases(options or {})  # an unknown phase is the caller's mistake: refused before anything is sent
     names = list(suites) if suites is not None else list(registry.SUITES)
     runners = [(name, registry.load(name)) for name in names]
 
@@ -324,6 +330,7 @@ def check(
         max_examples=max_examples,
         allow_spend=bool(allow_spend),
         max_credits=max_credits,
+        phases=(options or {}).get("phases"),
     )
     result = CheckResult(target.name, profile, cap, seed=seed, against=None if against is None else against.name)
     state = _Run(result, budget, first, second, replay)

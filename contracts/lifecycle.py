@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -409,8 +409,12 @@ def run_lifecycle(
     poll_timeout: float = 30.0,
     budget: Budget | None = None,
     clock_control: bool | None = None,
+    shrink: bool = True,
 ) -> None:
     """Run the lifecycle machine against a target; raises :class:`LifecycleViolation` with a minimal program.
+
+    ``shrink=False`` raises the first violating program as found (every shrinking step replays requests: minimal
+    programs cost many times the search).
 
     ``client`` (an ``httpx.Client`` with its own base URL, e.g. Starlette's ``TestClient``) replaces ``transport``.
     ``max_creates`` caps billable requests over the whole run (``None``: unlimited on loopback, else 0);
@@ -435,6 +439,7 @@ def run_lifecycle(
         database=None,
         derandomize=seed is None,  # the same programs every run unless a seed asks for others
         suppress_health_check=list(HealthCheck),
+        phases=[phase for phase in settings().phases if shrink or phase is not Phase.shrink],
     )
     if seed is None:
         run_state_machine_as_test(machine, settings=run_settings)

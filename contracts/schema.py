@@ -35,9 +35,12 @@ def _spec_text() -> str:
     return spec_path().read_text(encoding="utf-8")
 
 
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: the same document, ~10x faster
+
+
 def spec_document() -> dict[str, Any]:
     """A fresh copy of the parsed spec (Schemathesis may annotate what it is given)."""
-    document: dict[str, Any] = yaml.safe_load(_spec_text())
+    document: dict[str, Any] = yaml.load(_spec_text(), Loader=_LOADER)  # a safe loader (C or Python)
     return document
 
 

@@ -36,7 +36,20 @@ from contracts.targets import Target, has_clock_control
 if TYPE_CHECKING:
     from contracts.differential import Differential
 
-__all__ = ["Exchange", "Progress", "Session", "SuiteRun", "Trace", "exchange", "header", "json_of", "parsed", "shape"]
+__all__ = [
+    "PHASE_NAMES",
+    "Exchange",
+    "Progress",
+    "Session",
+    "SuiteRun",
+    "Trace",
+    "exchange",
+    "header",
+    "json_of",
+    "parsed",
+    "phases",
+    "shape",
+]
 
 Progress = Callable[[str], None]
 REDACTED_KEY = "$AUROUS_API_KEY"
@@ -127,6 +140,22 @@ def exchange(step: str, method: str, path: str, response: Any, curl: str) -> Exc
 @dataclass
 class Trace:
     exchanges: list[Exchange] = field(default_factory=list)
+
+
+PHASE_NAMES = ("examples", "coverage", "fuzzing")  # the conformance suite's Schemathesis phases, as its CLI names them
+
+
+def phases(options: Mapping[str, str]) -> list[str]:
+    """The conformance phases an ``options`` mapping asks for (``phases``, comma-separated; default all three).
+
+    Raises:
+        ValueError: an unknown phase, or none at all.
+    """
+    names = [name.strip() for name in str(options.get("phases") or ",".join(PHASE_NAMES)).split(",") if name.strip()]
+    unknown = [name for name in names if name not in PHASE_NAMES]
+    if unknown or not names:
+        raise ValueError(f"unknown conformance phase {', '.join(unknown)!r}; choose from {', '.join(PHASE_NAMES)}")
+    return names
 
 
 class Session:

@@ -180,6 +180,9 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check.add_argument("--receiver-url", metavar="URL", help="webhooks suite, live target: public URL of the receiver")
     check.add_argument("--receiver-port", type=int, metavar="N", help="the local port --receiver-url forwards to")
     check.add_argument("--read-only-key", metavar="KEY", help="conventions suite, live target: a key of scope read")
+    check.add_argument(
+        "--phases", metavar="LIST", help="conformance: Schemathesis phases, of examples,coverage,fuzzing (default all)"
+    )
 
 
 def check(args: argparse.Namespace) -> int:
@@ -205,7 +208,7 @@ def check(args: argparse.Namespace) -> int:
             progress=progress,
             options=_check_options(args),
         )
-    except SpendNotAllowed as exc:
+    except (SpendNotAllowed, ValueError) as exc:  # ValueError: an unknown --phases name
         print(f"aurous-mock check: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     progress(result.summary())
@@ -213,7 +216,7 @@ def check(args: argparse.Namespace) -> int:
 
 
 def _check_options(args: argparse.Namespace) -> dict[str, str]:
-    names = ("receiver_url", "receiver_port", "read_only_key")
+    names = ("receiver_url", "receiver_port", "read_only_key", "phases")
     return {name: str(getattr(args, name)) for name in names if getattr(args, name) is not None}
 
 

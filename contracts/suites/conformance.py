@@ -37,17 +37,54 @@ from contracts.budget import BILLABLE, ESTIMATE_OPERATIONS, BudgetExceeded, chea
 from contracts.expectation import expectation
 from contracts.report import OperationResult
 from contracts.schema import load_schema
-from contracts.session import REDACTED_KEY, Exchange, Session, SuiteRun, exchange, parsed
+from contracts.session import REDACTED_KEY, Exchange, Session, SuiteRun, exchange, parsed, phases
 
 if TYPE_CHECKING:
     from contracts.differential import Differential
 
-__all__ = ["LIVE_SAFE_SENDS", "must_be_rejected", "run"]
+__all__ = ["LIVE_SAFE_SENDS", "PHASES", "must_be_rejected", "run", "unusable"]
 
 REQUEST_TIMEOUT = (10.0, 30.0)  # connect, read: a target that hangs costs each case this long, then a finding
 ESTIMATES = frozenset(ESTIMATE_OPERATIONS.values())
 WEBHOOK_SECRETS = frozenset({"createWebhookEndpoint", "rotateWebhookEndpointSecret"})
 LIVE_SAFE_SENDS = "reads, estimates, and billable creates with schema-invalid bodies only"
+# Schemathesis' phases by the names its CLI gives them (the ``phases`` option picks some: :func:`session.phases`).
+PHASES = {
+    "examples": HypothesisTestMode.EXAMPLES,
+    "coverage": HypothesisTestMode.COVERAGE,
+    "fuzzing": HypothesisTestMode.FUZZING,
+}
+
+
+class _Unusable(Exception):
+    """Raised inside a Hypothesis test to end an operation's cases: its target's answers cannot be judged."""
+
+
+def _documented_media(case: Any, status: int) -> set[str]:
+    """The media types the operation documents for ``status`` (else its ``default``, else any of its answers)."""
+    responses = case.operation.definition.raw.get("responses", {})
+    entry = responses.get(str(status)) or responses.get(status) or responses.get("default")
+    chosen = [entry] if isinstance(entry, dict) else [value for value in responses.values() if isinstance(value, dict)]
+    return {media for value in chosen for media in (value.get("content") or {})}
+
+
+def unusable(case: Any, response: Any) -> str | None:
+    """Why an answer is of no use for judging the operation's further cases, or ``None`` when it is usable.
+
+    Unusable: no answer at all; a body that is no JSON where the operation documents JSON; an error status whose JSON
+    carries no error envelope (nothing tells which error it is). A target answering like that answers every further
+    case the same way, so sending them only repeats the finding (and makes a broken live target crawl for minutes).
+    """
+    if response is None:
+        return "no answer"
+    body = parsed(response)
+    if body is None and response.content and "application/json" in _documented_media(case, response.status_code):
+        return f"a {response.status_code} whose body is no JSON"
+    if not response.content:
+        return None  # a HEAD, a 204: nothing to judge but the status and headers
+    if response.status_code >= 400 and not (isinstance(body, dict) and isinstance(body.get("error"), dict)):
+        return f"a {response.status_code} without the error envelope"
+    return None
 
 
 def _failures(error: BaseException) -> Iterator[Failure]:
@@ -300,6 +337,7 @@ class _Conformance:
         self.headers = session.headers()
         self.schema = _schema(session)
         self.twin: _Twin | None = None
+        self.stopped: dict[str, str] = {}  # operation label → why its cases stopped (its first unusable answer)
         if suite.against is not None and suite.differential is not None:
             self.twin = _Twin(suite.against, suite.differential)
 
@@ -331,18 +369,27 @@ class _Conformance:
 
     def exercise(self, operation: APIOperation[Any, Any, Any, Any], case: Any, outcome: OperationResult) -> None:
         operation_id = outcome.operation_id
+        if operation.label in self.stopped:
+            raise _Unusable(self.stopped[operation.label])  # also Hypothesis' replay of a failing case: nothing sent
         if not self.sendable(operation, operation_id, case) or not self.affordable(operation, operation_id, case):
             outcome.refused += 1
             return
         outcome.cases += 1
         response = _send(self.suite, outcome, case, self.headers)
+        why = unusable(case, response) if self.twin is None else None  # a differential run compares every case
         if response is None:
+            if why is not None:
+                self.stopped[operation.label] = why
+                raise _Unusable(why)
             return
         _judge(self.suite, outcome, case, response, self.headers, lambda: _curl(case, self.session))
         if self.twin is not None:
             curl = _curl(case, self.session)
             answer = exchange(outcome.operation, str(case.method).upper(), case.formatted_path, response, curl)
             self.twin.exercise(case, outcome, answer)
+        if why is not None:
+            self.stopped[operation.label] = why
+            raise _Unusable(why)
 
     def drive(self, operation: APIOperation[Any, Any, Any, Any], outcome: OperationResult) -> None:
         session = self.session
@@ -361,7 +408,7 @@ class _Conformance:
         )
         config = HypothesisTestConfig(
             project=self.schema.config,
-            modes=[HypothesisTestMode.EXAMPLES, HypothesisTestMode.COVERAGE, HypothesisTestMode.FUZZING],
+            modes=[PHASES[name] for name in phases(session.options)],
             settings=settings,
             seed=session.seed,
         )
@@ -370,6 +417,8 @@ class _Conformance:
             test()
         except Unsatisfiable:
             pass  # e.g. no way to make an operation without parameters invalid
+        except _Unusable as exc:
+            self.suite.skip(f"conformance {operation.label}: further cases not sent after an unusable answer ({exc})")
 
 
 def run(session: Session, suite: SuiteRun) -> None:

@@ -9,6 +9,7 @@ import pytest
 from contracts import Target, check
 from contracts.drift import DRIFTS, DriftProxy
 from contracts.report import Finding
+from mockserver.cli import main
 from mockserver.webhooks import HttpxSender
 from tests.contracts.emulators import emulator
 
@@ -42,6 +43,9 @@ def _run(drifts: tuple[str, ...]) -> list[Finding]:
         suites=[name for name in ("conformance", "workflows", "webhooks") if name in suites],
         operations=operations,
         max_examples=1,
+        # Every drift of the conformance suite is in a 2xx answer: the schema's examples and one fuzzed case per mode
+        # show it (the single-drift tests of test_drift.py run the coverage phase's ~1000 cases too).
+        options={"phases": "examples,fuzzing"},
     )
     assert result.exit_code == 1, result.summary()
     return result.findings
@@ -64,3 +68,13 @@ def test_check_reports_each_drift_of_a_pair_as_its_own_finding(pair):
             name,
             [(f.failure, f.operation, f.expected, f.actual) for f in findings],
         )
+
+
+def test_an_unknown_conformance_phase_is_refused_before_anything_is_sent():
+    with pytest.raises(ValueError, match="unknown conformance phase 'shrinking'"):
+        check(Target("emulator", app=emulator()), suites=["conformance"], options={"phases": "examples,shrinking"})
+
+
+def test_cli_check_refuses_an_unknown_phase_with_status_2(capsys):
+    assert main(["check", "--target", "http://127.0.0.1:1", "--phases", "coverage,shrinking"]) == 2
+    assert "unknown conformance phase 'shrinking'" in capsys.readouterr().err

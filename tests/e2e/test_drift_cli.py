@@ -20,7 +20,10 @@ pytestmark = pytest.mark.e2e
 SERVE_BANNER = re.compile(r"^aurous-mock \S+ serving on (http://127\.0\.0\.1:\d+)$")
 PROXY_BANNER = re.compile(r"^aurous-mock drift-proxy on (http://127\.0\.0\.1:\d+) -> (\S+)$")
 # Fast: one case per operation and mode, two operations (a billable create and a read).
-QUICK = ("--max-examples", "1", "--suite", "conformance", "--operation", "createImage", "--operation", "getBalance")
+# The drifts are in 2xx answers: the examples and fuzzing phases show them (the coverage phase adds ~1000 cases).
+PHASES = ("--phases", "examples,fuzzing")
+ONLY = ("--suite", "conformance", "--operation", "createImage", "--operation", "getBalance")
+QUICK = ("--max-examples", "1", *ONLY, *PHASES)
 
 
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -78,6 +81,7 @@ def test_cli_check_drift_proxy_prints_findings_exits_1_and_the_replay_reproduces
     # The replay line, run as printed, reproduces the same finding.
     replay = shlex.split(finding["replay"])
     assert replay[:2] == ["aurous-mock", "check"]
+    assert " ".join(PHASES) in finding["replay"]  # the same cases: the same phases
     again = run_cli(tmp_path, *replay[1:])
     assert again.returncode == 1, again.stdout + again.stderr
     assert "conformance · UndefinedStatusCode · POST /v1/images" in again.stdout
