@@ -299,7 +299,9 @@ def check(
         options: suite settings: ``receiver_url`` (a public URL forwarding to the local webhook receiver) with
             ``receiver_port`` (the local port it forwards to), ``read_only_key`` (a key of scope ``read``),
             ``phases`` (the conformance suite's Schemathesis phases, comma-separated: ``examples``, ``coverage``,
-            ``fuzzing``; default all three: a quick look at 2xx shapes needs no coverage phase's ~1000 cases).
+            ``fuzzing``; default all three: a quick look at 2xx shapes needs no coverage phase's ~1000 cases),
+            ``timeout`` (seconds a request may wait for its answer, default 30: after one request that waited it out
+            the target counts as hung, nothing more is sent and each suite ends with a finding at once).
     """
     live = target.is_live or (against is not None and against.is_live)
     cap = _cap(live, max_credits, allow_spend)

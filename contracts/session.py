@@ -41,7 +41,9 @@ __all__ = [
     "Exchange",
     "Progress",
     "Session",
+    "Stall",
     "SuiteRun",
+    "TargetHung",
     "Trace",
     "exchange",
     "header",
@@ -52,9 +54,47 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
+
+
+class TargetHung(httpx.TimeoutException):
+    """The target stopped answering: one request of this run waited out its read timeout. Raised at once for every
+    later request (an ``httpx.TimeoutException``, so code handling transport errors handles it)."""
+
+
+class Stall:
+    """Whether the target of a run stopped answering, and where: shared by every session of that target."""
+
+    def __init__(self) -> None:
+        self.why: str | None = None
+
+    def note(self, method: str, url: str, seconds: float) -> str:
+        self.why = self.why or f"{method} {url} got no answer within {seconds:g} s; nothing more was sent"
+        return self.why
+
+
+class _StallGuard(httpx.BaseTransport):
+    """The session's transport: after the first request that timed out, fail every request without sending it."""
+
+    def __init__(self, inner: httpx.BaseTransport, stall: Stall, seconds: float) -> None:
+        self.inner, self.stall, self.seconds = inner, stall, seconds
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.stall.why is not None:
+            raise TargetHung(self.stall.why, request=request)
+        try:
+            return self.inner.handle_request(request)
+        except httpx.TimeoutException as exc:
+            raise TargetHung(self.stall.note(request.method, request.url.path, self.seconds), request=request) from exc
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 REDACTED_KEY = "$AUROUS_API_KEY"
-# A target that hangs costs each request this long, then the request is a finding (or the run exit 3 at the probe).
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# A target that hangs costs one request this long (``--timeout``); every later request of the run then fails at once
+# (``TargetHung``), so each suite ends with a finding in a moment instead of waiting out every request (or exit 3 at
+# the probe).
+READ_TIMEOUT, CONNECT_TIMEOUT = 30.0, 10.0
 RATE_LIMIT_RETRIES, MAX_RETRY_AFTER = 3, 30.0
 # Response headers whose presence is part of the contract (compared by the differential mode).
 CONVENTIONAL_HEADERS = (
@@ -203,6 +243,7 @@ class Session:
             Path(options["report_dir"]) / "bodies" if options and "report_dir" in options else None
         )
         self.pools: dict[str, Any] = {}  # other clients a suite keeps on this target (closed with the session)
+        self.stall = Stall()
         self._client: Any = None
         self._lifespan = False  # whether the in-process client runs the app's lifespan (then close() ends it)
         self._clock_control: bool | None = None
@@ -235,6 +276,7 @@ class Session:
         )
         twin.trace = self.trace  # one trace per target, whichever team sent the request
         twin.secrets, twin.leftovers, twin.bodies, twin.pools = self.secrets, self.leftovers, self.bodies, self.pools
+        twin.stall = self.stall
         twin._client = self.client
         twin._clock_control = self._clock_control
         return twin
@@ -255,8 +297,16 @@ class Session:
                 except Exception:  # an app without lifespan support still answers requests
                     self._client = client
             else:
-                self._client = httpx.Client(base_url=self.target.base_url, timeout=TIMEOUT)
+                seconds = self.read_timeout
+                transport = _StallGuard(httpx.HTTPTransport(), self.stall, seconds)
+                timeout = httpx.Timeout(seconds, connect=CONNECT_TIMEOUT)
+                self._client = httpx.Client(base_url=self.target.base_url, timeout=timeout, transport=transport)
         return self._client
+
+    @property
+    def read_timeout(self) -> float:
+        """How long one request may wait for its answer (``timeout`` option, seconds; default 30)."""
+        return float(self.options.get("timeout") or READ_TIMEOUT)
 
     def close(self) -> None:
         for pooled in self.pools.values():
@@ -336,6 +386,9 @@ class Session:
         """Delete what the kit created (newest first), whatever happened in the suite; returns what could not be
         deleted. Unrecorded: cleaning up is not part of the contract, and a resource already gone is fine."""
         left: list[str] = []
+        if self.stall.why is not None:  # a target that stopped answering keeps what it has; the report says so
+            left = [path for path, _ in reversed(self.leftovers)]
+            self.leftovers.clear()
         while self.leftovers:
             path, key = self.leftovers.pop()
             try:

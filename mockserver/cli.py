@@ -105,6 +105,13 @@ def _positive(value: str) -> int:
     return number
 
 
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0 or number == float("inf"):
+        raise ValueError(value)
+    return number
+
+
 def _answer_status(value: str) -> int:
     status = int(value)
     if not 200 <= status <= 599:
@@ -183,6 +190,13 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check.add_argument(
         "--phases", metavar="LIST", help="conformance: Schemathesis phases, of examples,coverage,fuzzing (default all)"
     )
+    check.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="how long a request may wait for its answer (default 30); after one that waited it out, the target "
+        "counts as hung: nothing more is sent and each suite ends with a finding",
+    )
 
 
 def check(args: argparse.Namespace) -> int:
@@ -216,8 +230,8 @@ def check(args: argparse.Namespace) -> int:
 
 
 def _check_options(args: argparse.Namespace) -> dict[str, str]:
-    names = ("receiver_url", "receiver_port", "read_only_key", "phases")
-    return {name: str(getattr(args, name)) for name in names if getattr(args, name) is not None}
+    names = ("receiver_url", "receiver_port", "read_only_key", "phases", "timeout")
+    return {name: str(getattr(args, name, None)) for name in names if getattr(args, name, None) is not None}
 
 
 def listen(args: argparse.Namespace) -> int:

@@ -37,14 +37,13 @@ from contracts.budget import BILLABLE, ESTIMATE_OPERATIONS, BudgetExceeded, chea
 from contracts.expectation import expectation
 from contracts.report import OperationResult
 from contracts.schema import load_schema
-from contracts.session import REDACTED_KEY, Exchange, Session, SuiteRun, exchange, parsed, phases
+from contracts.session import CONNECT_TIMEOUT, REDACTED_KEY, Exchange, Session, SuiteRun, exchange, parsed, phases
 
 if TYPE_CHECKING:
     from contracts.differential import Differential
 
 __all__ = ["LIVE_SAFE_SENDS", "PHASES", "must_be_rejected", "run", "unusable"]
 
-REQUEST_TIMEOUT = (10.0, 30.0)  # connect, read: a target that hangs costs each case this long, then a finding
 ESTIMATES = frozenset(ESTIMATE_OPERATIONS.values())
 WEBHOOK_SECRETS = frozenset({"createWebhookEndpoint", "rotateWebhookEndpointSecret"})
 LIVE_SAFE_SENDS = "reads, estimates, and billable creates with schema-invalid bodies only"
@@ -144,8 +143,14 @@ def _send(suite: SuiteRun, outcome: OperationResult, case: Any, headers: dict[st
         if session.target.in_process:
             response = case.call(headers=headers)
         else:  # one pooled connection instead of one per case; no proxy lookup in the environment per request
-            response = case.call(headers=headers, session=_http(session), timeout=REQUEST_TIMEOUT)
-    except Exception as exc:  # unreachable target, a broken connection, a hang: that is a finding too
+            timeout = (CONNECT_TIMEOUT, session.read_timeout)
+            response = case.call(headers=headers, session=_http(session), timeout=timeout)
+    except (requests.Timeout, TimeoutError) as exc:  # the target hangs: this case is the finding, nothing more is sent
+        why = session.stall.note(str(case.method).upper(), case.formatted_path, session.read_timeout)
+        suite.finding(outcome.operation, "RequestFailed", "Request failed", f"{why}: {exc!r}"[:300], count=True,
+                      curl=_curl(case, session))  # fmt: skip
+        return None
+    except Exception as exc:  # unreachable target, a broken connection: that is a finding too
         suite.finding(
             outcome.operation, "RequestFailed", "Request failed", repr(exc)[:300], count=True, curl=_curl(case, session)
         )
@@ -371,6 +376,8 @@ class _Conformance:
         operation_id = outcome.operation_id
         if operation.label in self.stopped:
             raise _Unusable(self.stopped[operation.label])  # also Hypothesis' replay of a failing case: nothing sent
+        if self.session.stall.why is not None:  # the target stopped answering (this suite or an earlier one)
+            raise _Unusable(self.session.stall.why)
         if not self.sendable(operation, operation_id, case) or not self.affordable(operation, operation_id, case):
             outcome.refused += 1
             return

@@ -224,3 +224,43 @@ def test_a_type_mutation_of_a_multipart_part_accepted_is_a_note_not_drift():
     ]
     assert not _unrepresentable(suite, outcome, multipart, accepted("maxLength"))
     assert not _unrepresentable(suite, outcome, json_body, accepted("type"))
+
+
+def hanging(app, released, hung):
+    """The emulator, except that every request but the probe waits until ``released`` (a target that hangs);
+    ``hung`` counts the requests that reached the wall."""
+    import anyio
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in ("/v1/balance", "/_mock/clock", "/_mock/clock/advance"):
+            await app(scope, receive, send)
+            return
+        hung.append(f"{scope['method']} {scope['path']}")
+        while not released.is_set():
+            await anyio.sleep(0.05)
+
+    return wrapped
+
+
+@pytest.mark.e2e
+def test_a_hanging_target_is_waited_for_once_then_every_suite_ends_with_a_finding(tmp_path):
+    """A target that stops answering is waited for once (``timeout``), not once per request: nothing more is sent,
+    each suite ends at once with a finding naming the request that hung, and the run reports it (exit 1)."""
+    import threading
+
+    from mockserver.testing import ServerThread
+
+    released, hung = threading.Event(), []
+    with ServerThread(hanging(emulator(), released, hung), lifespan="off") as server:
+        try:
+            target = Target.from_url(server.base_url)
+            result = check(target, max_examples=1, report_dir=tmp_path, options={"timeout": "0.5"})
+        finally:
+            released.set()
+    assert result.exit_code == 1
+    assert len(hung) == 1, hung  # the first request that hung; every later one failed without being sent
+    words = " ".join(f"{finding.title} {finding.message} {finding.actual or ''}" for finding in result.findings)
+    assert f"{hung[0]} got no answer within 0.5 s" in words
+    for name in ("conformance", "workflows", "lifecycle", "chat", "webhooks", "conventions"):
+        assert result.suite(name).findings, f"{name}: {result.suite(name).skipped}"
+    assert json.loads((tmp_path / "report.json").read_text())["exit_code"] == 1

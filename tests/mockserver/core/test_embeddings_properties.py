@@ -15,7 +15,8 @@ from mockserver.core import tokens
 from mockserver.core.embeddings import EmbeddingRequest, vector
 from tests.conftest import new_api_key
 
-TEXT = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=300)  # NUL: refused (400)
+# NUL is refused (400); a lone surrogate is no Unicode text (the request model refuses it before any vector)
+TEXT = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), min_size=1, max_size=300)
 IMAGE = st.builds(
     lambda n: {"type": "image_url", "image_url": {"url": f"https://img.example.com/{n}.png"}}, st.integers(0, 50)
 )
