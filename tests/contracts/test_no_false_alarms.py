@@ -264,3 +264,13 @@ def test_a_hanging_target_is_waited_for_once_then_every_suite_ends_with_a_findin
     for name in ("conformance", "workflows", "lifecycle", "chat", "webhooks", "conventions"):
         assert result.suite(name).findings, f"{name}: {result.suite(name).skipped}"
     assert json.loads((tmp_path / "report.json").read_text())["exit_code"] == 1
+
+
+def test_negative_data_refused_for_its_size_is_a_rejection_not_drift():
+    """Generated negative data can be large enough to meet the documented body limit first: a 413 rejects it too
+    (it once turned seed 6 of the full profile red)."""
+    app = emulator(max_body_bytes=1024)  # the smallest limit: many generated bodies exceed it
+    result = check(Target("small-limit", app=app), suites=["conformance"], operations=["createEmbedding"], seed=6)
+    assert result.findings == [], result.summary()
+    sent = [operation for operation in result.suite("conformance").operations if operation.cases]
+    assert sent, "the operation ran"
