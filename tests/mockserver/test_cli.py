@@ -241,3 +241,15 @@ def test_a_reader_that_goes_away_ends_a_command_quietly_with_the_sigpipe_status(
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 141
     assert b"Traceback" not in err
+
+
+def test_cli_serve_freezes_its_start_up_heap_out_of_the_collectors_reach(fake_server: Any) -> None:
+    """A full collection would walk every module and model of the app and stall requests in flight (bench/README)."""
+    import gc
+
+    gc.unfreeze()
+    try:
+        main(["serve", "--port", "0", "--log-level", "warning"])
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()  # this test process goes on collecting as before
