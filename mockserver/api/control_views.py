@@ -139,8 +139,7 @@ async def list_generations(ctx: Ctx) -> Response:
         rows = [gen for gen in rows if wire_status(gen, ctx.now, settings).value == status]
     page = paginate(rows, limit=limit, starting_after=query.get("starting_after"))
     base = base_url(ctx)
-    body = {"object": "list", "data": [_generation_row(ctx, gen, base) for gen in page.rows]}
-    return json_response({**body, "has_more": page.has_more, "next_cursor": page.next_cursor, "total": len(rows)})
+    return page_response(page, lambda gen: _generation_row(ctx, gen, base), total=len(rows))
 
 
 async def list_characters(ctx: Ctx) -> Response:
@@ -198,8 +197,7 @@ async def list_chat_completions(ctx: Ctx) -> Response:
     if status is not None:
         rows = [row for row in rows if row.status == status]
     page = paginate(rows, limit=limit, starting_after=query.get("starting_after"))
-    body = {"object": "list", "data": [_chat_row(row) for row in page.rows]}
-    return json_response({**body, "has_more": page.has_more, "next_cursor": page.next_cursor, "total": len(rows)})
+    return page_response(page, _chat_row, total=len(rows))
 
 
 async def list_llm_usage(ctx: Ctx) -> Response:
@@ -212,8 +210,7 @@ async def list_llm_usage(ctx: Ctx) -> Response:
     if kind is not None:
         rows = [row for row in rows if row.type == kind]
     page = paginate(rows, limit=limit, starting_after=query.get("starting_after"))
-    body = {"object": "list", "data": [render_llm_event(row) for row in page.rows]}
-    return json_response({**body, "has_more": page.has_more, "next_cursor": page.next_cursor, "total": len(rows)})
+    return page_response(page, render_llm_event, total=len(rows))
 
 
 # --- credits and webhooks ------------------------------------------------------------------------------

@@ -53,10 +53,11 @@ def raw_json_response(body: bytes, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
-def page_response(page: Page[Row], render: Callable[[Row], Any]) -> Response:
-    """The list envelope of every paginated operation: ``{object: "list", data, has_more, next_cursor}``."""
+def page_response(page: Page[Row], render: Callable[[Row], Any], **extra: Any) -> Response:
+    """The list envelope of every paginated operation: ``{object: "list", data, has_more, next_cursor}``, then
+    ``extra`` fields (the dashboard's views add ``total``)."""
     body = {"object": "list", "data": [render(row) for row in page.rows], "has_more": page.has_more}
-    return json_response({**body, "next_cursor": page.next_cursor})
+    return json_response({**body, "next_cursor": page.next_cursor, **extra})
 
 
 def api_key_from(headers: Mapping[bytes, bytes]) -> str | None:
