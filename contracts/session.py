@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import requests
 
 from contracts.budget import BILLABLE, Budget
 from contracts.report import Finding, OperationResult, SuiteResult
@@ -302,6 +303,19 @@ class Session:
                 timeout = httpx.Timeout(seconds, connect=CONNECT_TIMEOUT)
                 self._client = httpx.Client(base_url=self.target.base_url, timeout=timeout, transport=transport)
         return self._client
+
+    def call_case(self, case: Any, **kwargs: Any) -> Any:
+        """Send a Schemathesis ``case`` (``case.call(**kwargs)``) with the session's read timeout; after a request
+        of this target that hung, or when this one does, ``TargetHung`` (its cause the client's own timeout)."""
+        if self.stall.why is not None:
+            raise TargetHung(self.stall.why)
+        if not self.target.in_process:
+            kwargs.setdefault("timeout", (CONNECT_TIMEOUT, self.read_timeout))
+        try:
+            return case.call(**kwargs)
+        except (requests.Timeout, TimeoutError) as exc:
+            why = self.stall.note(str(case.method).upper(), case.formatted_path, self.read_timeout)
+            raise TargetHung(why) from exc
 
     @property
     def read_timeout(self) -> float:

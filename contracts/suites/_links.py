@@ -15,7 +15,6 @@ import io
 from typing import Any
 
 import hypothesis
-import requests
 from hypothesis import HealthCheck, Phase
 from hypothesis.stateful import get_state_machine_test
 from schemathesis import GenerationMode
@@ -25,7 +24,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 import contracts.checks  # noqa: F401 - registers the project checks with Schemathesis
 from contracts.budget import BILLABLE, cheapest
 from contracts.schema import load_schema
-from contracts.session import CONNECT_TIMEOUT, TargetHung, parsed
+from contracts.session import parsed
 from contracts.suites._flow import Flow
 
 __all__ = ["STEPS", "links"]
@@ -64,15 +63,7 @@ def _machine(flow: Flow) -> type[Any]:
                 if session.budget.max_credits is not None and isinstance(case.body, dict):
                     case.body = cheapest(operation_id, case.body)
                 session.budget.guard(operation_id, case.body)  # BudgetExceeded ends the run before the cap
-            if session.stall.why is not None:  # the target stopped answering: send nothing more
-                raise TargetHung(session.stall.why)
-            if not session.target.in_process:
-                kwargs.setdefault("timeout", (CONNECT_TIMEOUT, session.read_timeout))
-            try:
-                response = case.call(**kwargs)
-            except (requests.Timeout, TimeoutError) as exc:
-                method, path = str(case.method).upper(), case.formatted_path
-                raise TargetHung(session.stall.note(method, path, session.read_timeout)) from exc
+            response = session.call_case(case, **kwargs)  # TargetHung once the target stopped answering
             outcome.cases += 1
             if operation_id in BILLABLE and 200 <= response.status_code < 300:
                 session.budget.book(operation_id, parsed(response))

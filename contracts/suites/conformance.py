@@ -37,7 +37,16 @@ from contracts.budget import BILLABLE, ESTIMATE_OPERATIONS, BudgetExceeded, chea
 from contracts.expectation import expectation
 from contracts.report import OperationResult
 from contracts.schema import load_schema
-from contracts.session import CONNECT_TIMEOUT, REDACTED_KEY, Exchange, Session, SuiteRun, exchange, parsed, phases
+from contracts.session import (
+    REDACTED_KEY,
+    Exchange,
+    Session,
+    SuiteRun,
+    TargetHung,
+    exchange,
+    parsed,
+    phases,
+)
 
 if TYPE_CHECKING:
     from contracts.differential import Differential
@@ -146,16 +155,15 @@ def _schema(session: Session) -> Any:
 def _send(suite: SuiteRun, outcome: OperationResult, case: Any, headers: dict[str, str]) -> Any:
     """Send one case, booking what a billable 2xx charged; ``None`` (and a finding) when no answer came."""
     session = suite.session
+    # Over the network: one pooled connection instead of one per case; no proxy lookup in the environment per request.
+    pooled = {} if session.target.in_process else {"session": _http(session)}
     try:
-        if session.target.in_process:
-            response = case.call(headers=headers)
-        else:  # one pooled connection instead of one per case; no proxy lookup in the environment per request
-            timeout = (CONNECT_TIMEOUT, session.read_timeout)
-            response = case.call(headers=headers, session=_http(session), timeout=timeout)
-    except (requests.Timeout, TimeoutError) as exc:  # the target hangs: this case is the finding, nothing more is sent
-        why = session.stall.note(str(case.method).upper(), case.formatted_path, session.read_timeout)
-        suite.finding(outcome.operation, "RequestFailed", "Request failed", f"{why}: {exc!r}"[:300], count=True,
-                      curl=_curl(case, session))  # fmt: skip
+        response = session.call_case(case, headers=headers, **pooled)
+    except TargetHung as exc:  # the target hangs: this case is the finding, nothing more is sent
+        message = f"{exc}: {exc.__cause__!r}"[:300]
+        suite.finding(
+            outcome.operation, "RequestFailed", "Request failed", message, count=True, curl=_curl(case, session)
+        )
         return None
     except Exception as exc:  # unreachable target, a broken connection: that is a finding too
         suite.finding(
