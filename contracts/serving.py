@@ -162,8 +162,11 @@ def interruptible(program: str, body: Callable[[], int], err: TextIO) -> int:
     on ``err`` instead of a traceback. ``finally`` blocks inside ``body`` still run (e.g. the kit deletes the
     webhook endpoint it registered)."""
     try:
-        with _stopping(_raise_stopped):
-            return body()
+        with _stopping(_raise_stopped) as received:
+            status = body()
+        if received:  # the signal's exception was swallowed (raised inside a gc callback or a __del__): still stopped
+            raise _Stopped(received[0])
+        return status
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, _Stopped) else signal.SIGINT
         print(f"{program}: stopped by {signal.Signals(signum).name}", file=err, flush=True)

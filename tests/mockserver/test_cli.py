@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -253,3 +254,25 @@ def test_cli_serve_freezes_its_start_up_heap_out_of_the_collectors_reach(fake_se
         assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()  # this test process goes on collecting as before
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the exception Python ignored
+def test_a_signal_whose_exception_python_swallowed_still_ends_the_command_with_its_status(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A SIGINT handled inside a ``__del__`` (or a gc callback) has its exception ignored by Python: the command
+    still reports it was stopped, 130, instead of exit 0."""
+    import signal
+
+    from contracts.serving import interruptible
+
+    class Dropped:
+        def __del__(self) -> None:
+            signal.raise_signal(signal.SIGINT)  # the handler runs here; Python ignores what it raises
+
+    def body() -> int:
+        Dropped()
+        return 0
+
+    assert interruptible("aurous-mock check", body, sys.stderr) == 130
+    assert "stopped by SIGINT" in capsys.readouterr().err
