@@ -41,7 +41,16 @@ class ConventionsMiddleware:
         request_id = self.emulator.ids.new("req", at=self.emulator.clock.now(), scope="req")
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        state["raw_receive"] = receive  # the server's own: a stream that must drop its connection closes it through it
+        # The server's own receive: a stream that must drop its connection closes it through it. It is a bound
+        # method of the server's per-request object, which holds this scope: a reference cycle that only the
+        # garbage collector would free, so it goes when the request ends (bench/README: tail latency).
+        state["raw_receive"] = receive
+        try:
+            await self._handle(scope, receive, send, state, request_id)
+        finally:
+            del state["raw_receive"]
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, state: dict[str, Any], request_id: str) -> None:
         headers = request_headers(scope)
         version = echo_version(text(headers, VERSION_KEY))
         started = False
