@@ -40,6 +40,7 @@ from mockserver.core.requests import ImageRequest, VideoRequest
 from mockserver.core.scenarios import (
     CHATS,
     CREATES,
+    MARKER_OPEN,
     REQUEST,
     Call,
     ScenarioFileError,
@@ -140,8 +141,9 @@ async def apply(op: Operation, ctx: Ctx) -> None:
     if op.name not in scenarios.operations:
         return  # the control plane and anything else outside the public surface
     prompt = await _prompt(ctx, op.name in CHATS) if op.name in CREATES or op.name in CHATS else None
-    if prompt is None and HEADER_RAW not in ctx.headers and not scenarios.has_rules(ctx.team):
-        return  # nothing could choose a scenario: the usual request, decided without parsing anything
+    marked = prompt is not None and MARKER_OPEN in prompt
+    if not marked and HEADER_RAW not in ctx.headers and not scenarios.has_rules(ctx.team):
+        return  # nothing could choose a scenario: the usual request (a create's prompt without a marker too)
     chosen = _chosen(op.name, ctx, prompt)
     call = Call(op.name, prompt, ctx.request.headers, ctx.key.key)
     ctx.scenario = scenarios.resolve(ctx.team, call, chosen)

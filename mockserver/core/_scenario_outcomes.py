@@ -204,12 +204,13 @@ def parse_step(value: Any, param: str) -> Step:
     raise InvalidFormatError('A step is an outcome name, "name=argument" or {"outcome", "arg"}.', param=param)
 
 
+MARKER_OPEN = "[mock:"  # every marker starts so: a substring test tells a prompt without one
 MARKER = re.compile(r"\[mock:([^\]=]*)(?:=([^\]]*))?\]")
 
 
 def markers(prompt: str | None) -> list[Step]:
     """Every ``[mock:<outcome>]`` / ``[mock:<outcome>=<argument>]`` of a prompt, validated, in order."""
-    if not prompt or "[mock:" not in prompt:
+    if not prompt or MARKER_OPEN not in prompt:
         return []  # most prompts: a substring test instead of a regular-expression scan
     return [make_step(m[1].strip(), m[2], param="prompt") for m in MARKER.finditer(prompt or "")]
 

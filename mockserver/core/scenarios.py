@@ -32,6 +32,7 @@ from mockserver.core._scenario_outcomes import (
     GENERATION,
     KNOWN,
     LLM,
+    MARKER_OPEN,
     OUTCOMES,
     REQUEST,
     SYNTHESES,
@@ -53,8 +54,8 @@ from mockserver.store import Store
 
 __all__ = [
     # the registry and steps
-    "CHATS", "COMPLETION", "CREATES", "DEFAULT_FAILURE", "GENERATION", "KNOWN", "LLM", "OUTCOMES", "REQUEST",
-    "SYNTHESES", "UNKNOWN", "WEBHOOK",
+    "CHATS", "COMPLETION", "CREATES", "DEFAULT_FAILURE", "GENERATION", "KNOWN", "LLM", "MARKER_OPEN", "OUTCOMES",
+    "REQUEST", "SYNTHESES", "UNKNOWN", "WEBHOOK",
     "Outcome", "Step", "check_operation", "header_steps", "make_step", "markers", "parse_step",
     # rules and the file
     "MEDIA", "Call", "Rule", "ScenarioFileError", "When", "parse_file", "parse_rule",
