@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -64,6 +65,24 @@ def test_different_seeds_give_different_ids() -> None:
 def test_unseeded_sources_differ() -> None:
     assert IdSource().new("img", at=START) != IdSource().new("img", at=START)
     assert IdSource().token_hex(16) != IdSource().token_hex(16)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_unseeded_ids_of_a_forked_child_are_not_its_parents() -> None:
+    # A forked worker must not mint the ids its parent mints next (the unseeded stream is re-seeded in the child).
+    source = IdSource()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's half
+        os.write(write, ",".join(source.new("img", at=START) for _ in range(5)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as pipe:
+        childs = set(pipe.read().split(","))
+    parents = {source.new("img", at=START) for _ in range(5)}
+    assert len(childs) == 5
+    assert not childs & parents
 
 
 def test_ids_from_one_stream_are_unique() -> None:
