@@ -87,9 +87,14 @@ def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
 
+# A stream interrupted mid-way runs at 20 tokens/s: its ~170-token reply takes 8 s, so a loaded machine stalling
+# the test for a second cannot let the stream catch up to its end before the cancel or the hang-up is seen.
+MID_STREAM = {"chat_tokens_per_second": 20}
+
+
 def test_cancel_mid_stream_ends_it_with_finish_reason_cancelled_and_bills_what_was_sent() -> None:
     async def scenario() -> None:
-        app, key = make_app(), new_api_key()
+        app, key = make_app(**MID_STREAM), new_api_key()
         headers = {"X-Api-Key": key}
         stream = Stream(app, key, body(stream=True, max_tokens=2000, reasoning_effort="minimal"))
         stream.start()
@@ -128,7 +133,7 @@ def test_cancel_mid_stream_ends_it_with_finish_reason_cancelled_and_bills_what_w
 
 def test_client_disconnect_settles_as_cancelled_client_disconnect() -> None:
     async def scenario() -> None:
-        app, key = make_app(), new_api_key()
+        app, key = make_app(**MID_STREAM), new_api_key()
         stream = Stream(app, key, body(stream=True, max_tokens=2000))
         stream.start()
         frames = await stream.frames_at_least(3)
