@@ -10,10 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mockserver.settings import Settings
-from mockserver.testing import AurousMock, EmulatorThread
+from mockserver.testing import AurousMock, ControlError, EmulatorThread
 
 # What the plugin modules must not load: the emulator, its server and clients, the kit's heavy half.
 HEAVY = (
@@ -59,6 +60,38 @@ def test_pytest_run_with_the_plugins_imports_nothing_heavy_until_a_fixture_is_us
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_plain.py"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_importing_the_test_helpers_leaves_httpx_to_the_first_use_of_the_client() -> None:
+    assert "httpx" not in _loaded_after("import mockserver.testing")
+    code = (
+        "from mockserver.settings import Settings\n"
+        "from mockserver.testing import AurousMock, EmulatorThread\n"
+        "with EmulatorThread(Settings(clock='virtual', host='127.0.0.1', port=0)) as server:\n"
+        "    AurousMock.fresh(server.base_url)\n"
+        "    AurousMock.fresh(server.base_url, seed=7, name='a test')\n"
+    )
+    assert "httpx" not in _loaded_after(code)
+    # made on first use, still an httpx.HTTPStatusError (the subprocess fails otherwise)
+    _loaded_after("import httpx, mockserver.testing as t\nassert issubclass(t.ControlError, httpx.HTTPStatusError)")
+
+
+@pytest.mark.e2e
+def test_fresh_without_httpx_still_raises_httpx_errors() -> None:
+    settings = Settings(clock="virtual", host="127.0.0.1", port=0, control_token="s3cret")
+    with EmulatorThread(settings) as server:
+        with pytest.raises(ControlError) as caught:
+            AurousMock.fresh(server.base_url, "wrong")
+        refused = caught.value
+        assert (refused.status, refused.code) == (401, "invalid_api_key")
+        assert refused.request_id is not None
+        assert refused.response.status_code == 401
+        assert refused.request.url == f"{server.base_url}/_mock/clock"
+        mock = AurousMock.fresh(server.base_url, "s3cret", seed=7, name="a test")
+        assert mock.journal.count() == 0  # reset and cleared through the standard library
+        mock.close()
+    with pytest.raises(httpx.ConnectError):  # no emulator there: httpx's error, as before
+        AurousMock.fresh(server.base_url)
 
 
 def test_aurous_mock_makes_its_client_on_first_use_without_tls_for_http() -> None:
