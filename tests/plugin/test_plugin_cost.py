@@ -9,12 +9,17 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
 
+from contracts.plugin import exempt_from_assert_rewrite
 from mockserver.settings import Settings
 from mockserver.testing import AurousMock, ControlError, EmulatorThread
+
+pytest_plugins = ["pytester"]
 
 # What the plugin modules must not load: the emulator, its server and clients, the kit's heavy half.
 HEAVY = (
@@ -74,6 +79,62 @@ def test_importing_the_test_helpers_leaves_httpx_to_the_first_use_of_the_client(
     assert "httpx" not in _loaded_after(code)
     # made on first use, still an httpx.HTTPStatusError (the subprocess fails otherwise)
     _loaded_after("import httpx, mockserver.testing as t\nassert issubclass(t.ControlError, httpx.HTTPStatusError)")
+
+
+# What the fixture imports of ours after the plugins are loaded, and which of it pytest rewrote: nothing.
+REWRITE_PROBE = """
+import sys
+
+from _pytest.assertion.rewrite import AssertionRewritingHook
+
+LOADED = set(sys.modules)
+
+
+def test_uses_the_emulator(aurous_mock):
+    ours = [name for name in sys.modules if name not in LOADED and name.split(".")[0] in ("mockserver", "contracts")]
+    assert "mockserver.app" in ours and "mockserver.testing" in ours
+    rewritten = [name for name in ours if isinstance(sys.modules[name].__loader__, AssertionRewritingHook)]
+    assert rewritten == []
+
+
+def test_user_asserts_are_still_rewritten():
+    assert isinstance(sys.modules[__name__].__loader__, AssertionRewritingHook)
+"""
+
+
+def test_pytest_does_not_rewrite_the_emulator_the_fixture_imports(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=REWRITE_PROBE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("disabled", ["aurous_mock", "aurous_contracts"])
+def test_either_plugin_alone_exempts_the_emulator(pytester: pytest.Pytester, disabled: str) -> None:
+    pytester.makepyfile(
+        test_user="""
+import sys
+from _pytest.assertion.rewrite import AssertionRewritingHook
+
+def test_imported_by_the_test():
+    import mockserver.core.requests
+    assert not isinstance(mockserver.core.requests.__loader__, AssertionRewritingHook)
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", f"no:{disabled}", "-q")
+    result.assert_outcomes(passed=1)
+
+
+def test_the_exemption_without_pytests_rewrite_internals_only_loses_the_optimisation() -> None:
+    plain: Any = SimpleNamespace(rewrite_hook=SimpleNamespace())  # --assert=plain, or a pytest that renamed them
+    assert exempt_from_assert_rewrite(plain) is False
+    hook = SimpleNamespace(
+        _must_rewrite={"mockserver", "contracts", "mockserver.core", "mockservers", "xdist"},
+        _marked_for_rewrite_cache={"mockserver.app": True, "xdist.plugin": True},
+    )
+    manager: Any = SimpleNamespace(rewrite_hook=hook)
+    assert exempt_from_assert_rewrite(manager) is True
+    assert hook._must_rewrite == {"mockservers", "xdist"}
+    assert hook._marked_for_rewrite_cache == {}
 
 
 @pytest.mark.e2e
