@@ -131,5 +131,5 @@ def aurous_webhook_receiver() -> Iterator[WebhookReceiver]:
     from mockserver.testing import ServerThread
 
     listener = Listener()
-    with ServerThread(build_app(listener), name="aurous-webhook-receiver", lifespan="off") as server:
+    with ServerThread(build_app(listener), name="aurous-webhook-receiver", lifespan="off", ws="none") as server:
         yield WebhookReceiver(url=f"{server.base_url}/hooks", listener=listener)

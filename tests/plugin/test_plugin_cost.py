@@ -30,6 +30,7 @@ HEAVY = (
     "uvicorn",
     "starlette",
     "httpx",
+    "websockets",
     "yaml",
     "contracts.lifecycle",
     "contracts.targets",
@@ -67,7 +68,7 @@ def test_pytest_run_with_the_plugins_imports_nothing_heavy_until_a_fixture_is_us
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_importing_the_test_helpers_leaves_httpx_to_the_first_use_of_the_client() -> None:
+def test_the_emulator_starts_and_declares_keys_without_httpx_or_websockets() -> None:
     assert "httpx" not in _loaded_after("import mockserver.testing")
     code = (
         "from mockserver.settings import Settings\n"
@@ -76,7 +77,10 @@ def test_importing_the_test_helpers_leaves_httpx_to_the_first_use_of_the_client(
         "    AurousMock.fresh(server.base_url)\n"
         "    AurousMock.fresh(server.base_url, seed=7, name='a test')\n"
     )
-    assert "httpx" not in _loaded_after(code)
+    loaded = _loaded_after(code)
+    assert "uvicorn" in loaded
+    assert "httpx" not in loaded
+    assert "websockets" not in loaded  # the emulator is served without uvicorn's WebSocket protocol
     # made on first use, still an httpx.HTTPStatusError (the subprocess fails otherwise)
     _loaded_after("import httpx, mockserver.testing as t\nassert issubclass(t.ControlError, httpx.HTTPStatusError)")
 
