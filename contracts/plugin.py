@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 __all__ = ["AurousTarget", "exempt_from_assert_rewrite"]
 
 PROFILES = ("live-safe", "full")
-# The top-level packages of our distribution, the one pytest marks for assertion rewriting (it has pytest11 entries).
+# The top-level packages of our distribution, the one pytest marks for assertion rewriting (it has pytest11 entries),
+# and the one module of them holding tests: the kit's suites as pytest tests, whose asserts stay rewritten.
 OUR_PACKAGES = frozenset({"mockserver", "contracts"})
+OUR_TESTS = "contracts.suite_tests"
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,13 @@ def exempt_from_assert_rewrite(pluginmanager: pytest.PytestPluginManager) -> boo
     """Keep pytest from rewriting the asserts of ``mockserver`` and ``contracts``; whether it could.
 
     pytest marks every top-level package of a distribution with a ``pytest11`` entry point for assertion rewriting,
-    so that a plugin's helpers assert with introspection. Ours hold no assertion a test relies on (only type
-    invariants; ``contracts.suite_tests`` passes its own message, and a module given on the command line, as
-    ``--pyargs contracts.suite_tests`` is, is rewritten anyway). Rewriting costs a parse and a compile of every
-    module the fixtures import whenever bytecode is not written (PYTHONDONTWRITEBYTECODE, read-only site-packages):
-    ~0.35 s of a test using ``aurous_mock`` (issue 18 §2). pytest offers no opt-out (``PYTEST_DONT_REWRITE`` is read
-    after the parse), so this unmarks the packages on the hook's private set and cache. Both are looked up
-    defensively: should pytest rename them, the packages are rewritten again, which costs time, never correctness.
+    so that a plugin's helpers assert with introspection. Ours assert only invariants (for the type checker), no
+    test relies on their messages, and rewriting costs a parse and a compile of every module the fixtures import
+    whenever bytecode is not written (PYTHONDONTWRITEBYTECODE, read-only site-packages): ~0.35 s of a test using
+    ``aurous_mock`` (issue 18 §2). pytest offers no opt-out (``PYTEST_DONT_REWRITE`` is read after the parse), so
+    this unmarks the packages on the hook's private set and cache, then marks ``contracts.suite_tests`` again
+    through the public ``pytest.register_assert_rewrite``. The private names are looked up defensively: should
+    pytest rename them, our packages are rewritten as before, which costs time, never correctness.
     """
     hook = getattr(pluginmanager, "rewrite_hook", None)  # pytest's AssertionRewritingHook, or a dummy (plain mode)
     marked = getattr(hook, "_must_rewrite", None)
@@ -66,6 +68,7 @@ def exempt_from_assert_rewrite(pluginmanager: pytest.PytestPluginManager) -> boo
         return False
     marked.difference_update({name for name in marked if name.partition(".")[0] in OUR_PACKAGES})
     cache.clear()
+    pytest.register_assert_rewrite(OUR_TESTS)
     return True
 
 

@@ -128,9 +128,14 @@ def test_imported_by_the_test():
     result.assert_outcomes(passed=1)
 
 
-def test_the_exemption_without_pytests_rewrite_internals_only_loses_the_optimisation() -> None:
+def test_the_exemption_without_pytests_rewrite_internals_only_loses_the_optimisation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registered: list[str] = []
+    monkeypatch.setattr(pytest, "register_assert_rewrite", registered.append)  # not this session's hook
     plain: Any = SimpleNamespace(rewrite_hook=SimpleNamespace())  # --assert=plain, or a pytest that renamed them
     assert exempt_from_assert_rewrite(plain) is False
+    assert registered == []
     hook = SimpleNamespace(
         _must_rewrite={"mockserver", "contracts", "mockserver.core", "mockservers", "xdist"},
         _marked_for_rewrite_cache={"mockserver.app": True, "xdist.plugin": True},
@@ -139,6 +144,21 @@ def test_the_exemption_without_pytests_rewrite_internals_only_loses_the_optimisa
     assert exempt_from_assert_rewrite(manager) is True
     assert hook._must_rewrite == {"mockservers", "xdist"}
     assert hook._marked_for_rewrite_cache == {}
+    assert registered == ["contracts.suite_tests"]
+
+
+def test_the_kits_suite_tests_keep_their_rewritten_asserts(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+import sys
+from _pytest.assertion.rewrite import AssertionRewritingHook
+
+def pytest_collection_finish(session):
+    assert isinstance(sys.modules["contracts.suite_tests"].__loader__, AssertionRewritingHook)
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "--pyargs", "contracts.suite_tests")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()  # every test skipped: no --aurous-target
 
 
 @pytest.mark.e2e
