@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 # emulator, uvicorn or httpx until a test asks for a fixture (issue 18: loading the plugins costs ≤ 100 ms).
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # Called as soon as the plugin is registered, so the emulator's modules, imported later by the fixture or by a
+    # conftest, are not rewritten by pytest (the helper says why; also with ``-p no:aurous_contracts``).
+    from contracts.plugin import exempt_from_assert_rewrite
+
+    exempt_from_assert_rewrite(pluginmanager)
     group = parser.getgroup("aurous-mock", "aurous-mock emulator fixtures")
     group.addoption("--aurous-url", default=None, help="use the emulator running at this URL instead of starting one")
     group.addoption("--aurous-control-token", default=None, help="Aurous-Mock-Control-Token for --aurous-url")
@@ -126,5 +131,5 @@ def aurous_webhook_receiver() -> Iterator[WebhookReceiver]:
     from mockserver.testing import ServerThread
 
     listener = Listener()
-    with ServerThread(build_app(listener), name="aurous-webhook-receiver", lifespan="off") as server:
+    with ServerThread(build_app(listener), name="aurous-webhook-receiver", lifespan="off", ws="none") as server:
         yield WebhookReceiver(url=f"{server.base_url}/hooks", listener=listener)

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import secrets
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -27,14 +29,47 @@ from mockserver.app import create_app
 from mockserver.server import config as server_config
 from mockserver.settings import Settings
 
+if TYPE_CHECKING:
+    import httpx
+    from uvicorn.config import WSProtocolType
+
+    from mockserver._control_errors import ControlError as ControlError
+    from mockserver._control_errors import ScenarioError as ScenarioError
+
 STARTUP_TIMEOUT = 10.0
+CONTROL_TIMEOUT = 30.0
+
+# httpx (with its command-line extras, click, rich and pygments: ~85 ms) is imported when a test first uses the
+# handle's client or control helpers, never by the fixture itself: a test whose code under test brings its own
+# HTTP client does not pay for ours (issue 18 §2). ControlError and ScenarioError subclass httpx's
+# HTTPStatusError, so they are made on first use too (``mockserver._control_errors``).
+_LAZY = {"ControlError", "ScenarioError"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'mockserver.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module("mockserver._control_errors"), name)
+    globals()[name] = value
+    return value
 
 
 class ServerThread:
-    """An ASGI app under uvicorn in a daemon thread on a free loopback port; stops itself on exit."""
+    """An ASGI app under uvicorn in a daemon thread on a free loopback port; stops itself on exit.
 
-    def __init__(self, app: ASGIApp, *, name: str = "aurous-mock", lifespan: Literal["on", "off"] = "on") -> None:
-        config = server_config(app, host="127.0.0.1", port=0, lifespan=lifespan, log_level="warning")
+    ``ws`` is uvicorn's WebSocket implementation: ``"none"`` for an HTTP-only app (the emulator, a webhook
+    receiver) spares the start the import of the ``websockets`` library (~15 ms).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        name: str = "aurous-mock",
+        lifespan: Literal["on", "off"] = "on",
+        ws: WSProtocolType = "auto",
+    ) -> None:
+        config = server_config(app, host="127.0.0.1", port=0, lifespan=lifespan, log_level="warning", ws=ws)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=name, daemon=True)
         self.base_url = ""
@@ -42,10 +77,10 @@ class ServerThread:
     def start(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not self.server.started:
+        while not self.server.started:  # ~20 ms; a step of 1 ms adds at most that to the wait
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"{self.thread.name} did not start")
-            time.sleep(0.01)
+            time.sleep(0.001)
         port = self.server.servers[0].sockets[0].getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}"
         return self
@@ -70,7 +105,7 @@ class EmulatorThread(ServerThread):
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings(clock="virtual", host="127.0.0.1", port=0)
         self.app = create_app(self.settings)
-        super().__init__(self.app)
+        super().__init__(self.app, ws="none")  # the API is HTTP only
 
     def stop(self, *, wait: bool = True) -> None:
         """Shut down; without ``wait`` (a process about to end), the emulator's media files are removed at once
@@ -89,36 +124,6 @@ def new_key(seed: int | None = None, name: str = "") -> str:
     if seed is None:
         return f"al_live_{secrets.token_hex(32)}"
     return f"al_live_{hashlib.sha256(f'{seed}:{name}'.encode()).hexdigest()}"
-
-
-class ControlError(httpx.HTTPStatusError):
-    """A control-plane call was refused: the envelope's ``code``, ``message`` and ``param`` (and the request id),
-    shown in ``str()``. An ``httpx.HTTPStatusError``, so code catching that still works."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        error = _envelope(response)
-        self.status = response.status_code
-        self.code: str | None = error.get("code")
-        self.message: str = str(error.get("message") or response.reason_phrase)
-        self.param: str | None = error.get("param")
-        self.request_id: str | None = error.get("request_id")
-        where = f" (param {self.param})" if self.param else ""
-        text = f"{self.status} {self.code or response.reason_phrase}{where}: {self.message}"
-        super().__init__(text, request=response.request, response=response)
-
-
-class ScenarioError(ControlError):
-    """``AurousMock.scenario(...)`` was refused: an unknown outcome, an outcome the operation cannot reach, a bad
-    ``when`` … ``param`` names the field, e.g. ``then[1].arg``."""
-
-
-def _envelope(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, dict) else {}
 
 
 @dataclass
@@ -220,12 +225,19 @@ class AurousMock:
         """
         with self._client_lock:
             if self._client is None:
-                headers = {"X-Api-Key": self.api_key}
-                if self.control_token:
-                    headers["Aurous-Mock-Control-Token"] = self.control_token
+                import httpx
+
                 verify = not self.base_url.startswith("http://")
-                self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=30.0, verify=verify)
+                self._client = httpx.Client(
+                    base_url=self.base_url, headers=self._headers(), timeout=CONTROL_TIMEOUT, verify=verify
+                )
             return self._client
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"X-Api-Key": self.api_key}
+        if self.control_token:
+            headers["Aurous-Mock-Control-Token"] = self.control_token
+        return headers
 
     @classmethod
     def fresh(
@@ -235,12 +247,33 @@ class AurousMock:
         from the same state (reset keeps the journal on purpose: forgetting history is a separate verb)."""
         mock = cls(base_url.rstrip("/"), new_key(seed, name), control_token)
         if seed is not None:
-            mock.reset()
-            mock.journal.clear()
+            mock._declare("POST", "/_mock/reset")
+            mock._declare("DELETE", "/_mock/journal")
         else:
             # A key used on the control plane is declared, so the handle works under ``serve --strict-keys`` too.
-            mock.clock.now()
+            mock._declare("GET", "/_mock/clock")
         return mock
+
+    def _declare(self, method: str, path: str) -> None:
+        """A control call of ``fresh`` without a body or a result, sent with the standard library so that the
+        fixture does not import httpx (the comment on ``_LAZY`` says why). A refusal raises the same
+        :class:`ControlError` as :meth:`control`; a failure to reach the emulator is sent again through
+        :meth:`control`, so it raises the httpx error (``httpx.ConnectError`` …) it always raised."""
+        url = self.base_url + path
+        request = urllib.request.Request(url, method=method, headers=self._headers())
+        try:
+            with urllib.request.urlopen(request, timeout=CONTROL_TIMEOUT) as reply:
+                reply.read()
+        except urllib.error.HTTPError as refused:
+            from mockserver._control_errors import reply_error
+
+            try:
+                body = refused.read()
+            finally:
+                refused.close()
+            raise reply_error(method, url, refused.code, list(refused.headers.items()), body) from None
+        except OSError:
+            self.control(method, path)
 
     def close(self) -> None:
         if self._client is not None:
@@ -255,6 +288,8 @@ class AurousMock:
         """Call a control route; raises :class:`ControlError` (the envelope's code, message, param) on failure."""
         response = self.client.request(method, path, json=body, params=params or None)
         if response.is_error:
+            from mockserver._control_errors import ControlError
+
             raise ControlError(response)
         return response.json() if response.content else None
 
@@ -296,6 +331,10 @@ class AurousMock:
             with aurous_mock.scenario("fail", "succeed", when={"operation": "createVideo"}):
                 ...  # the next video fails with "Content policy violation", the one after succeeds
         """
+        import httpx
+
+        from mockserver._control_errors import ControlError, ScenarioError
+
         try:
             rule = self.control("POST", "/_mock/scenarios", {"when": when or {}, "then": list(then), "repeat": repeat})
         except ControlError as exc:

@@ -9,11 +9,17 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
+import httpx
 import pytest
 
+from contracts.plugin import exempt_from_assert_rewrite
 from mockserver.settings import Settings
-from mockserver.testing import AurousMock, EmulatorThread
+from mockserver.testing import AurousMock, ControlError, EmulatorThread
+
+pytest_plugins = ["pytester"]
 
 # What the plugin modules must not load: the emulator, its server and clients, the kit's heavy half.
 HEAVY = (
@@ -24,6 +30,7 @@ HEAVY = (
     "uvicorn",
     "starlette",
     "httpx",
+    "websockets",
     "yaml",
     "contracts.lifecycle",
     "contracts.targets",
@@ -59,6 +66,117 @@ def test_pytest_run_with_the_plugins_imports_nothing_heavy_until_a_fixture_is_us
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_plain.py"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_emulator_starts_and_declares_keys_without_httpx_or_websockets() -> None:
+    assert "httpx" not in _loaded_after("import mockserver.testing")
+    code = (
+        "from mockserver.settings import Settings\n"
+        "from mockserver.testing import AurousMock, EmulatorThread\n"
+        "with EmulatorThread(Settings(clock='virtual', host='127.0.0.1', port=0)) as server:\n"
+        "    AurousMock.fresh(server.base_url)\n"
+        "    AurousMock.fresh(server.base_url, seed=7, name='a test')\n"
+    )
+    loaded = _loaded_after(code)
+    assert "uvicorn" in loaded
+    assert "httpx" not in loaded
+    assert "websockets" not in loaded  # the emulator is served without uvicorn's WebSocket protocol
+    # made on first use, still an httpx.HTTPStatusError (the subprocess fails otherwise)
+    _loaded_after("import httpx, mockserver.testing as t\nassert issubclass(t.ControlError, httpx.HTTPStatusError)")
+
+
+# What the fixture imports of ours after the plugins are loaded, and which of it pytest rewrote: nothing.
+REWRITE_PROBE = """
+import sys
+
+from _pytest.assertion.rewrite import AssertionRewritingHook
+
+LOADED = set(sys.modules)
+
+
+def test_uses_the_emulator(aurous_mock):
+    ours = [name for name in sys.modules if name not in LOADED and name.split(".")[0] in ("mockserver", "contracts")]
+    assert "mockserver.app" in ours and "mockserver.testing" in ours
+    rewritten = [name for name in ours if isinstance(sys.modules[name].__loader__, AssertionRewritingHook)]
+    assert rewritten == []
+
+
+def test_user_asserts_are_still_rewritten():
+    assert isinstance(sys.modules[__name__].__loader__, AssertionRewritingHook)
+"""
+
+
+def test_pytest_does_not_rewrite_the_emulator_the_fixture_imports(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=REWRITE_PROBE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("disabled", ["aurous_mock", "aurous_contracts"])
+def test_either_plugin_alone_exempts_the_emulator(pytester: pytest.Pytester, disabled: str) -> None:
+    pytester.makepyfile(
+        test_user="""
+import sys
+from _pytest.assertion.rewrite import AssertionRewritingHook
+
+def test_imported_by_the_test():
+    import mockserver.core.requests
+    assert not isinstance(mockserver.core.requests.__loader__, AssertionRewritingHook)
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", f"no:{disabled}", "-q")
+    result.assert_outcomes(passed=1)
+
+
+def test_the_exemption_without_pytests_rewrite_internals_only_loses_the_optimisation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registered: list[str] = []
+    monkeypatch.setattr(pytest, "register_assert_rewrite", registered.append)  # not this session's hook
+    plain: Any = SimpleNamespace(rewrite_hook=SimpleNamespace())  # --assert=plain, or a pytest that renamed them
+    assert exempt_from_assert_rewrite(plain) is False
+    assert registered == []
+    hook = SimpleNamespace(
+        _must_rewrite={"mockserver", "contracts", "mockserver.core", "mockservers", "xdist"},
+        _marked_for_rewrite_cache={"mockserver.app": True, "xdist.plugin": True},
+    )
+    manager: Any = SimpleNamespace(rewrite_hook=hook)
+    assert exempt_from_assert_rewrite(manager) is True
+    assert hook._must_rewrite == {"mockservers", "xdist"}
+    assert hook._marked_for_rewrite_cache == {}
+    assert registered == ["contracts.suite_tests"]
+
+
+def test_the_kits_suite_tests_keep_their_rewritten_asserts(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+import sys
+from _pytest.assertion.rewrite import AssertionRewritingHook
+
+def pytest_collection_finish(session):
+    assert isinstance(sys.modules["contracts.suite_tests"].__loader__, AssertionRewritingHook)
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "--pyargs", "contracts.suite_tests")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()  # every test skipped: no --aurous-target
+
+
+@pytest.mark.e2e
+def test_fresh_without_httpx_still_raises_httpx_errors() -> None:
+    settings = Settings(clock="virtual", host="127.0.0.1", port=0, control_token="s3cret")
+    with EmulatorThread(settings) as server:
+        with pytest.raises(ControlError) as caught:
+            AurousMock.fresh(server.base_url, "wrong")
+        refused = caught.value
+        assert (refused.status, refused.code) == (401, "invalid_api_key")
+        assert refused.request_id is not None
+        assert refused.response.status_code == 401
+        assert refused.request.url == f"{server.base_url}/_mock/clock"
+        mock = AurousMock.fresh(server.base_url, "s3cret", seed=7, name="a test")
+        assert mock.journal.count() == 0  # reset and cleared through the standard library
+        mock.close()
+    with pytest.raises(httpx.ConnectError):  # no emulator there: httpx's error, as before
+        AurousMock.fresh(server.base_url)
 
 
 def test_aurous_mock_makes_its_client_on_first_use_without_tls_for_http() -> None:
