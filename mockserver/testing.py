@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 STARTUP_TIMEOUT = 10.0
 CONTROL_TIMEOUT = 30.0
 
-# httpx (with its command-line extras, click, rich and pygments: ~85 ms) is imported when a test first uses the
-# handle's client or control helpers, never by the fixture itself: a test whose code under test brings its own
+# httpx (its command-line extras, rich and pygments, then httpcore: ~70 ms) is imported when a test first uses
+# the handle's client or control helpers, never by the fixture itself: a test whose code under test brings its own
 # HTTP client does not pay for ours (issue 18 §2). ControlError and ScenarioError subclass httpx's
 # HTTPStatusError, so they are made on first use too (``mockserver._control_errors``).
 _LAZY = {"ControlError", "ScenarioError"}
