@@ -22,7 +22,7 @@ MAX_CREDITS = 1e15
 
 
 class KeyBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
 
     key: str | None = Field(default=None, max_length=208)
     scope: Scope = "full"
@@ -30,14 +30,14 @@ class KeyBody(BaseModel):
 
 
 class KeyPatch(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
 
     scope: Scope | None = None
     revoked: bool | None = None
 
 
 class TeamPatch(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
 
     credits: float | None = Field(default=None, ge=0, le=MAX_CREDITS, allow_inf_nan=False)
     scope: Scope | None = None  # of the key sending the request

@@ -190,7 +190,7 @@ class ClassifyRequest(Body):
 class Attributes(BaseModel):
     """The vendor's example keys are typed; any other key is free-form and kept as sent."""
 
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, defer_build=True)
 
     gender: str | None = None
     age: int | None = None

@@ -22,7 +22,7 @@ MAX_PART_CHARS = 1_000_000
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class TextPart(Body):

@@ -43,7 +43,7 @@ VALUE_TOO_LONG = "metadata values may be at most 500 characters."
 class EndpointCreateRequest(BaseModel):
     """``POST /v1/webhook_endpoints``; strict types, unknown keys ignored, ``null`` refused by the pipeline."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, defer_build=True)
 
     url: Annotated[str, StringConstraints(max_length=ssrf.MAX_URL_LENGTH)]
     events: Annotated[list[str], Field(min_length=1)]
@@ -54,7 +54,7 @@ class EndpointCreateRequest(BaseModel):
 class FireRequest(BaseModel):
     """``POST /v1/webhook_endpoints/{id}/test``."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, defer_build=True)
 
     event_type: EventType
 

@@ -26,7 +26,7 @@ Ratio = Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9"]
 class Body(BaseModel):
     """Unknown keys are ignored (inferred); every declared type is strict."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, defer_build=True)
 
 
 class ImageRequest(Body):
