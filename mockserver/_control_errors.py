@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+from mockserver import _httpx
+
+_httpx.load()
+import httpx  # noqa: E402  # loaded above, without its command-line client
 
 __all__ = ["ControlError", "ScenarioError", "reply_error"]
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import uvicorn
 from starlette.types import ASGIApp
 
+from mockserver import _httpx
 from mockserver.app import create_app
 from mockserver.server import config as server_config
 from mockserver.settings import Settings
@@ -39,10 +40,10 @@ if TYPE_CHECKING:
 STARTUP_TIMEOUT = 10.0
 CONTROL_TIMEOUT = 30.0
 
-# httpx (its command-line extras, rich and pygments, then httpcore: ~70 ms) is imported when a test first uses
-# the handle's client or control helpers, never by the fixture itself: a test whose code under test brings its own
-# HTTP client does not pay for ours (issue 18 §2). ControlError and ScenarioError subclass httpx's
-# HTTPStatusError, so they are made on first use too (``mockserver._control_errors``).
+# httpx (~60 ms, and as much again for its command-line client, which ``mockserver._httpx`` holds back) is
+# imported when a test first uses the handle's client or control helpers, never by the fixture itself: a test whose
+# code under test brings its own HTTP client does not pay for ours (issue 18 §2). ControlError and ScenarioError
+# subclass httpx's HTTPStatusError, so they are made on first use too (``mockserver._control_errors``).
 _LAZY = {"ControlError", "ScenarioError"}
 
 
@@ -225,6 +226,7 @@ class AurousMock:
         """
         with self._client_lock:
             if self._client is None:
+                _httpx.load()
                 import httpx
 
                 verify = not self.base_url.startswith("http://")
@@ -331,6 +333,7 @@ class AurousMock:
             with aurous_mock.scenario("fail", "succeed", when={"operation": "createVideo"}):
                 ...  # the next video fails with "Content policy violation", the one after succeeds
         """
+        _httpx.load()
         import httpx
 
         from mockserver._control_errors import ControlError, ScenarioError

@@ -87,6 +87,9 @@ class HttpxSender:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _http(self) -> httpx.AsyncClient:
+        from mockserver import _httpx
+
+        _httpx.load()
         import httpx
 
         loop = asyncio.get_running_loop()

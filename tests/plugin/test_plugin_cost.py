@@ -85,6 +85,35 @@ def test_the_emulator_starts_and_declares_keys_without_httpx_or_websockets() -> 
     _loaded_after("import httpx, mockserver.testing as t\nassert issubclass(t.ControlError, httpx.HTTPStatusError)")
 
 
+HTTPX_PROBE = """
+import sys
+{before}
+from mockserver import _httpx
+_httpx.load()
+import httpx
+cli_loaded = "httpx._main" in sys.modules
+with httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(204))) as client:
+    assert client.get("http://x/").status_code == 204
+import httpx._main  # held back, not broken: an explicit import still works
+assert callable(httpx._main.main)
+print(json.dumps(cli_loaded))
+"""
+
+
+def _cli_loaded(before: str = "") -> bool:
+    probe = "import json" + HTTPX_PROBE.format(before=before)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return bool(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_the_fixtures_httpx_comes_without_its_command_line_client() -> None:
+    pytest.importorskip("rich")  # with its CLI extras absent, httpx never imports the submodule anyway
+    assert _cli_loaded() is False
+    # The plain import, for comparison: what load() spares (the probe's own check would be vacuous otherwise).
+    assert _cli_loaded(before="import httpx") is True
+
+
 # What the fixture imports of ours after the plugins are loaded, and which of it pytest rewrote: nothing.
 REWRITE_PROBE = """
 import sys
