@@ -11,6 +11,7 @@ import tempfile
 import threading
 import uuid
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -276,18 +277,29 @@ def _cache_key(kind: str, **inputs: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _remove_directory(directory: Path, owner_pid: int) -> None:
+    """Delete a cache's own directory, in the process that made it (a forked child leaves its parent's alone)."""
+    if os.getpid() == owner_pid:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 class MediaCache:
     """Renders each distinct output once and keeps it as a file, evicting least-recently-used files.
 
     ``renders`` counts files actually produced and ``hits`` the calls answered from disk. The
     returned paths are meant for ``FileResponse``; an eviction between lookup and serving is only
     possible when ``max_bytes`` is so small that the file was pushed out by newer renders.
+
+    A directory the cache made itself is deleted by :meth:`close`, or else when the cache is collected or the
+    interpreter exits: an app built and dropped without its lifespan (a test's ``create_app()``) leaves no
+    ``aurous-mock-media-*`` behind in the temporary directory.
     """
 
     def __init__(self, directory: Path | None = None, *, max_bytes: int = 2 * 1024**3) -> None:
-        self._owns_directory = directory is None
+        owned = directory is None
         self.directory = Path(tempfile.mkdtemp(prefix="aurous-mock-media-")) if directory is None else directory
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._remove = weakref.finalize(self, _remove_directory, self.directory, os.getpid()) if owned else None
         self.max_bytes = max_bytes
         self.renders = 0
         self.hits = 0
@@ -323,8 +335,8 @@ class MediaCache:
         with self._lock:
             self._entries.clear()
             self._total_bytes = 0
-        if self._owns_directory:
-            shutil.rmtree(self.directory, ignore_errors=True)
+        if self._remove is not None:
+            self._remove()  # once: a finalizer that has run does nothing
 
     def __enter__(self) -> MediaCache:
         return self

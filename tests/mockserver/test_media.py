@@ -7,6 +7,7 @@ import json
 import shutil
 import struct
 import subprocess
+import sys
 import threading
 import zlib
 from fractions import Fraction
@@ -396,6 +397,60 @@ def test_media_cache_close_removes_private_directory() -> None:
     assert path.is_file()
     cache.close()
     assert not cache.directory.exists()
+
+
+# An app built and never shut down (a test's create_app() without its lifespan), or a process that exits
+# without closing: the cache's own directory goes with the process, a given one stays.
+LEFT_OPEN = """
+import sys
+from pathlib import Path
+from mockserver.app import create_app
+from mockserver.media import MediaCache
+from mockserver.settings import Settings
+app = create_app(Settings())
+given = MediaCache(Path(sys.argv[1]))
+given.image(width=16, height=16, seed=1, prompt="kept")
+kept_open = MediaCache()
+kept_open.image(width=16, height=16, seed=2, prompt="open")
+dropped = MediaCache()
+dropped.image(width=16, height=16, seed=3, prompt="dropped")
+dropped_dir = dropped.directory
+del dropped
+assert not dropped_dir.exists(), "collected without close()"
+print(app.state.emulator.media.directory)
+print(kept_open.directory)
+"""
+
+
+def test_media_directories_left_open_go_with_the_process(tmp_path: Path) -> None:
+    given = tmp_path / "given"
+    done = subprocess.run(
+        [sys.executable, "-c", LEFT_OPEN, str(given)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    made = [Path(line) for line in done.stdout.split()]
+    assert len(made) == 2
+    assert all(path.name.startswith("aurous-mock-media-") for path in made)
+    assert [path for path in made if path.exists()] == []
+    assert len(list(given.glob("*.png"))) == 1  # a directory the caller gave is the caller's
+
+
+FORKED = """
+import os, sys
+from mockserver.media import MediaCache
+cache = MediaCache()
+cache.image(width=16, height=16, seed=0, prompt="")
+if os.fork() == 0:
+    sys.exit(0)  # the child ends as a process does, its exit handlers (and the cache's finalizer) run
+os.wait()
+print(len(list(cache.directory.glob("*.png"))))
+"""
+
+
+def test_a_forked_child_leaves_its_parents_media_directory_alone() -> None:
+    done = subprocess.run([sys.executable, "-c", FORKED], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1"]
 
 
 def test_media_cache_close_keeps_given_directory(tmp_path: Path) -> None:
