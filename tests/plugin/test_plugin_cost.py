@@ -114,6 +114,42 @@ def test_the_fixtures_httpx_comes_without_its_command_line_client() -> None:
     assert _cli_loaded(before="import httpx") is True
 
 
+# Registered when the test module is imported, before the fixture starts the emulator, so it runs after the
+# plugin's exit handler (atexit runs last-registered first): it sees what the shutdown's collections will see.
+FROZEN_AT_EXIT = """
+import atexit, gc, sys
+
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0, file=sys.stderr))
+
+
+def test_uses_the_emulator(aurous_mock):
+    assert "credits" in aurous_mock.balance
+    assert gc.get_freeze_count() == 0  # nothing frozen while the session runs
+"""
+
+
+@pytest.mark.parametrize(("ini", "frozen"), [("", True), ("aurous_mock_fast_exit = false\n", False)])
+def test_a_run_that_started_the_emulator_exits_without_collecting_its_heap(
+    tmp_path: Path, ini: str, frozen: bool
+) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n" + ini)
+    (tmp_path / "test_exit.py").write_text(FROZEN_AT_EXIT)
+    command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_exit.py"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"frozen at exit: {frozen}" in done.stderr
+
+
+def test_a_run_without_the_emulator_exits_as_usual(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    plain = FROZEN_AT_EXIT.split("def test_uses_the_emulator")[0] + "def test_plain():\n    assert True\n"
+    (tmp_path / "test_exit.py").write_text(plain)
+    command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_exit.py"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "frozen at exit: False" in done.stderr
+
+
 # What the fixture imports of ours after the plugins are loaded, and which of it pytest rewrote: nothing.
 REWRITE_PROBE = """
 import sys
