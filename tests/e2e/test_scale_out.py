@@ -49,6 +49,8 @@ def serving(
     directory: Path, store: str, *, workers: int = 1, stop: signal.Signals = signal.SIGTERM, **settings: Any
 ) -> Iterator[str]:
     """The console script on a free loopback port with ``store``; yields its base URL, sends it ``stop`` after."""
+    if stop == signal.SIGKILL:  # a killed process cannot remove its own media directory: keep it in the test's
+        settings.setdefault("media_cache_dir", str(directory / "media"))
     config = write_config(directory, **settings)
     args = ["serve", "--port", "0", "--clock", "virtual", "--store", store, "--workers", str(workers)]
     with cli_process(directory, *args, "--config", str(config), "--log-level", "warning", stop=stop) as cli:
