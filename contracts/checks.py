@@ -18,7 +18,7 @@ from typing import Any
 import schemathesis
 from schemathesis.core.failures import Failure
 
-from contracts.session import header, json_of
+from contracts.exchanges import header, json_of
 
 __all__ = [
     "DOC_URL",

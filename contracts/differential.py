@@ -8,7 +8,7 @@ Two answers agree unless:
 
 - their HTTP statuses differ (``DifferentStatus``; nothing else of that exchange is compared, it follows from it),
   unless one of them is ``429``: rate limits are per team and per moment, so that exchange is not compared;
-- their bodies differ in :func:`~contracts.session.shape` (``DifferentShape``, naming each JSON path). Ids, instants,
+- their bodies differ in :func:`~contracts.exchanges.shape` (``DifferentShape``, naming each JSON path). Ids, instants,
   prices, counts and messages are compared by JSON type only; enum-like values (``status``, ``code``, ``type``,
   ``object``, ``param`` …) by value. ``null`` matches any value (it is state, not shape). An empty list matches any
   list and compares nothing inside; the items of a non-empty list are merged into one shape per side, and an enum
@@ -31,7 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from contracts.session import Exchange, SuiteRun
+from contracts.exchanges import Exchange
+from contracts.session import SuiteRun
 
 __all__ = ["DIFFERENCES", "Difference", "Differential", "compare", "compare_traces", "shape_differences"]
 

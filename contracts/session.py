@@ -22,7 +22,6 @@ import shlex
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,64 +30,17 @@ import httpx
 import requests
 
 from contracts.budget import BILLABLE, Budget
+from contracts.exchanges import Trace, exchange, header, json_of, parsed
 from contracts.report import Finding, OperationResult, SuiteResult
+from contracts.stall import Stall, StallGuard, TargetHung
 from contracts.targets import Target, has_clock_control
 
 if TYPE_CHECKING:
     from contracts.differential import Differential
 
-__all__ = [
-    "PHASE_NAMES",
-    "Exchange",
-    "Progress",
-    "Session",
-    "Stall",
-    "SuiteRun",
-    "TargetHung",
-    "Trace",
-    "exchange",
-    "header",
-    "json_of",
-    "parsed",
-    "phases",
-    "shape",
-]
+__all__ = ["PHASE_NAMES", "REDACTED_KEY", "Progress", "Session", "SuiteRun", "phases"]
 
 Progress = Callable[[str], None]
-
-
-class TargetHung(httpx.TimeoutException):
-    """The target stopped answering: one request of this run waited out its read timeout. Raised at once for every
-    later request (an ``httpx.TimeoutException``, so code handling transport errors handles it)."""
-
-
-class Stall:
-    """Whether the target of a run stopped answering, and where: shared by every session of that target."""
-
-    def __init__(self) -> None:
-        self.why: str | None = None
-
-    def note(self, method: str, url: str, seconds: float) -> str:
-        self.why = self.why or f"{method} {url} got no answer within {seconds:g} s; nothing more was sent"
-        return self.why
-
-
-class _StallGuard(httpx.BaseTransport):
-    """The session's transport: after the first request that timed out, fail every request without sending it."""
-
-    def __init__(self, inner: httpx.BaseTransport, stall: Stall, seconds: float) -> None:
-        self.inner, self.stall, self.seconds = inner, stall, seconds
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self.stall.why is not None:
-            raise TargetHung(self.stall.why, request=request)
-        try:
-            return self.inner.handle_request(request)
-        except httpx.TimeoutException as exc:
-            raise TargetHung(self.stall.note(request.method, request.url.path, self.seconds), request=request) from exc
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 REDACTED_KEY = "$AUROUS_API_KEY"
@@ -97,92 +49,12 @@ REDACTED_KEY = "$AUROUS_API_KEY"
 # the probe).
 READ_TIMEOUT, CONNECT_TIMEOUT = 30.0, 10.0
 RATE_LIMIT_RETRIES, MAX_RETRY_AFTER = 3, 30.0
-# Response headers whose presence is part of the contract (compared by the differential mode).
-CONVENTIONAL_HEADERS = (
-    "aurous-request-id",
-    "aurous-version",
-    "x-ratelimit-limit",
-    "x-ratelimit-remaining",
-    "x-ratelimit-reset",
-    "retry-after",
-    "aurous-idempotent-replayed",
-    "location",
-)
 # Creates whose resources the kit deletes again at the end of the suite that made them: create path → item path.
 CLEANED_UP = {
     "/v1/webhook_endpoints": "/v1/webhook_endpoints",
     "/v1/files": "/v1/files",
     "/v1/characters": "/v1/characters",
 }
-# Body keys whose string value is part of the contract (enums and codes); every other string is just "string".
-VALUE_KEYS = frozenset(
-    {"object", "status", "code", "type", "media_type", "currency", "dispatch", "event", "pose", "param", "purpose"}
-)
-
-
-def shape(value: Any, key: str | None = None) -> Any:
-    """A body with its values replaced by their JSON types, keeping enum-like values (``status``, ``code`` …).
-
-    Two targets answering the same request must agree on the shape even when ids, instants and prices differ.
-
-    Example:
-        >>> shape({"id": "img_1", "status": "pending", "cost": {"amount": 2}, "outputs": []})
-        {'cost': {'amount': 'number'}, 'id': 'string', 'outputs': [], 'status': '=pending'}
-    """
-    if isinstance(value, dict):
-        return {name: shape(value[name], name) for name in sorted(value)}
-    if isinstance(value, list):
-        kinds: list[Any] = []
-        for item in value:
-            item_shape = shape(item)
-            if item_shape not in kinds:
-                kinds.append(item_shape)
-        return kinds
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if value is None:
-        return "null"
-    if isinstance(value, str) and key in VALUE_KEYS:
-        return f"={value}"
-    return "string"
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One request and what came back, reduced to what two conformant targets must agree on."""
-
-    step: str  # a label the suite chose ("create image", "poll until terminal" …), stable across targets
-    method: str
-    path: str
-    status: int
-    body_shape: Any
-    headers: tuple[str, ...]  # the conventional headers present
-    curl: str
-    content_type: str | None = None  # the media type, without parameters
-
-
-def exchange(step: str, method: str, path: str, response: Any, curl: str) -> Exchange:
-    """What a response (httpx, Starlette's TestClient, or Schemathesis') says, reduced for comparison."""
-    content_type = header(response, "content-type")
-    return Exchange(
-        step=step,
-        method=method,
-        path=path,
-        status=response.status_code,
-        body_shape=shape(json_of(response)),
-        headers=tuple(name for name in CONVENTIONAL_HEADERS if header(response, name) is not None),
-        curl=curl,
-        content_type=content_type.split(";")[0].strip().lower() if content_type else None,
-    )
-
-
-@dataclass
-class Trace:
-    exchanges: list[Exchange] = field(default_factory=list)
-
-
 PHASE_NAMES = ("examples", "coverage", "fuzzing")  # the conformance suite's Schemathesis phases, as its CLI names them
 
 
@@ -299,7 +171,7 @@ class Session:
                     self._client = client
             else:
                 seconds = self.read_timeout
-                transport = _StallGuard(httpx.HTTPTransport(), self.stall, seconds)
+                transport = StallGuard(httpx.HTTPTransport(), self.stall, seconds)
                 timeout = httpx.Timeout(seconds, connect=CONNECT_TIMEOUT)
                 self._client = httpx.Client(base_url=self.target.base_url, timeout=timeout, transport=transport)
         return self._client
@@ -477,32 +349,6 @@ class Session:
             return False
         answer = self.client.post("/_mock/clock/advance", headers=self.headers(), json={"seconds": seconds})
         return bool(answer.status_code == 200)
-
-
-def header(response: Any, name: str) -> str | None:
-    """A header of an httpx-style response (a string) or of a Schemathesis one (a list per lower-case name)."""
-    value = response.headers.get(name)
-    if isinstance(value, list):
-        return str(value[0]) if value else None
-    return None if value is None else str(value)
-
-
-def json_of(response: Any) -> Any:
-    """The JSON body of a response that says it is JSON, else ``None``."""
-    if "json" not in (header(response, "content-type") or ""):
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def parsed(response: Any) -> Any:
-    """The body parsed as JSON whatever the content type says, or ``None`` when it is not JSON."""
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 class SuiteRun:

@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from contracts.budget import charged
-from contracts.session import Session, SuiteRun, parsed
+from contracts.exchanges import parsed
+from contracts.session import Session, SuiteRun
 from contracts.suites._ledger import ledger_rows, ledger_sums
 
 __all__ = [

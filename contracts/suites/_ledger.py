@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts.session import Session, parsed
+from contracts.exchanges import parsed
+from contracts.session import Session
 
 __all__ = ["LEDGER_PAGES", "ledger_rows", "ledger_sums"]
 

@@ -23,8 +23,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 import contracts.checks  # noqa: F401 - registers the project checks with Schemathesis
 from contracts.budget import BILLABLE, cheapest
+from contracts.exchanges import parsed
 from contracts.schema import load_schema
-from contracts.session import parsed
 from contracts.suites._flow import Flow
 
 __all__ = ["STEPS", "links"]

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.budget import BudgetExceeded
-from contracts.session import Session, SuiteRun, header, parsed
+from contracts.exchanges import header, parsed
+from contracts.session import Session, SuiteRun
 
 __all__ = ["CHECKS", "SseStream", "parse_sse", "run"]
 

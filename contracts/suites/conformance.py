@@ -34,19 +34,12 @@ from schemathesis.transport.prepare import prepare_request
 
 import contracts.checks  # noqa: F401 - registers the project checks with Schemathesis
 from contracts.budget import BILLABLE, ESTIMATE_OPERATIONS, BudgetExceeded, cheapest
+from contracts.exchanges import Exchange, exchange, parsed
 from contracts.expectation import expectation
 from contracts.report import OperationResult
 from contracts.schema import load_schema
-from contracts.session import (
-    REDACTED_KEY,
-    Exchange,
-    Session,
-    SuiteRun,
-    TargetHung,
-    exchange,
-    parsed,
-    phases,
-)
+from contracts.session import REDACTED_KEY, Session, SuiteRun, phases
+from contracts.stall import TargetHung
 
 if TYPE_CHECKING:
     from contracts.differential import Differential

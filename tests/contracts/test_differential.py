@@ -9,8 +9,8 @@ import pytest
 from contracts import Target, check
 from contracts.differential import compare, compare_traces, shape_differences
 from contracts.drift import DriftProxy
+from contracts.exchanges import Exchange, shape
 from contracts.report import render_markdown
-from contracts.session import Exchange, shape
 from contracts.suites import SUITES
 from tests.contracts.emulators import emulator
 
