@@ -128,26 +128,23 @@ def test_uses_the_emulator(aurous_mock):
 """
 
 
-@pytest.mark.parametrize(("ini", "frozen"), [("", True), ("aurous_mock_fast_exit = false\n", False)])
+@pytest.mark.parametrize(("ini", "frozen"), [("", True), ("aurous_mock_fast_exit = false", False)])
 def test_a_run_that_started_the_emulator_exits_without_collecting_its_heap(
-    tmp_path: Path, ini: str, frozen: bool
+    pytester: pytest.Pytester, ini: str, frozen: bool
 ) -> None:
-    (tmp_path / "pytest.ini").write_text("[pytest]\n" + ini)
-    (tmp_path / "test_exit.py").write_text(FROZEN_AT_EXIT)
-    command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_exit.py"]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"frozen at exit: {frozen}" in done.stderr
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile(test_exit=FROZEN_AT_EXIT)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "-s")
+    result.assert_outcomes(passed=1)
+    assert f"frozen at exit: {frozen}" in result.stderr.str()
 
 
-def test_a_run_without_the_emulator_exits_as_usual(tmp_path: Path) -> None:
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+def test_a_run_without_the_emulator_exits_as_usual(pytester: pytest.Pytester) -> None:
     plain = FROZEN_AT_EXIT.split("def test_uses_the_emulator")[0] + "def test_plain():\n    assert True\n"
-    (tmp_path / "test_exit.py").write_text(plain)
-    command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_exit.py"]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "frozen at exit: False" in done.stderr
+    pytester.makepyfile(test_exit=plain)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "-s")
+    result.assert_outcomes(passed=1)
+    assert "frozen at exit: False" in result.stderr.str()
 
 
 # What the fixture imports of ours after the plugins are loaded, and which of it pytest rewrote: nothing.
