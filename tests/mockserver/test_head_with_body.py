@@ -128,25 +128,18 @@ def test_a_stream_head_goes_out_before_its_first_chunk_comes() -> None:
     asyncio.run(scenario())
 
 
-def test_a_head_answer_has_no_body_and_still_goes_out() -> None:
+@pytest.mark.parametrize("close", [False, True], ids=["kept-alive", "closing"])
+def test_a_head_answer_has_no_body_and_its_head_still_goes_out(close: bool) -> None:
+    """No body write follows a HEAD answer's head: it goes out at the end of the step, or before the close."""
+    connection = b"Connection: close\r\n" if close else b""
+
     async def scenario() -> None:
         protocol, transport = connect(whole(b"none"), asyncio.get_running_loop())
-        protocol.data_received(b"HEAD /v1/balance HTTP/1.1\r\nHost: x\r\n\r\n")
+        protocol.data_received(b"HEAD /v1/balance HTTP/1.1\r\nHost: x\r\n" + connection + b"\r\n")
         await steps()
+        assert transport.closing is close
         assert len(transport.writes) == 1
         assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
-        assert transport.writes[0].endswith(b"\r\n\r\n")
-
-    asyncio.run(scenario())
-
-
-def test_a_closing_answer_sends_its_head_before_closing() -> None:
-    async def scenario() -> None:
-        protocol, transport = connect(whole(b"bye"), asyncio.get_running_loop())
-        protocol.data_received(b"HEAD /v1/balance HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        await steps()
-        assert transport.closing
-        assert len(transport.writes) == 1
         assert transport.writes[0].endswith(b"\r\n\r\n")
 
     asyncio.run(scenario())
