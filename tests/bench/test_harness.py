@@ -328,7 +328,7 @@ def test_quick_in_process_run_reports_every_step_and_target(tmp_path: Path) -> N
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
 def test_quick_http_run_computes_ratios_from_its_own_runs(tmp_path: Path) -> None:
-    results, table = _run(tmp_path, "--no-prism", "--duration", "1")
+    results, table = _run(tmp_path, "--no-prism", "--no-redis", "--duration", "1")  # Redis: its own test below
     http = results["http"]
     assert {"poll", "mix", "balance", "image_first", "image_cached", "video_first", "video_cached"} <= set(http)
     for workload in ("poll", "mix", "balance"):
