@@ -1,5 +1,5 @@
-"""The code stays lint-clean and type-checks strictly (ruff and mypy run as part of the suite), and the domain
-imports only what ARCHITECTURE.md lets it."""
+"""The code stays lint-clean, formatted and type-checks strictly (ruff and mypy run as part of the suite), and the
+domain imports only what ARCHITECTURE.md lets it."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_reports_no_findings():
     result = _run("ruff", "check", "mockserver", "contracts", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_has_nothing_to_change():
+    result = _run("ruff", "format", "--check", ".")  # the Python blocks of the Markdown pages included
     assert result.returncode == 0, result.stdout + result.stderr
 
 
