@@ -48,9 +48,17 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
+class KeptJSONResponse(Response):
+    """JSON already encoded into bytes of their own size that outlive the request (:func:`payload.kept`, a cached
+    poll body): the journal keeps a reference instead of copying them again (``body_kept``)."""
+
+    media_type = "application/json"
+    body_kept = True
+
+
 def raw_json_response(body: bytes, status: int = 200) -> Response:
-    """A response for JSON already encoded."""
-    return Response(body, status_code=status, media_type="application/json")
+    """A response for JSON already encoded and kept (:func:`payload.kept`)."""
+    return KeptJSONResponse(body, status_code=status)
 
 
 def page_response(page: Page[Row], render: Callable[[Row], Any], **extra: Any) -> Response:
