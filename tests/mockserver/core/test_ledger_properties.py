@@ -130,22 +130,27 @@ class LedgerMachine(RuleBasedStateMachine):
 
     generations = Bundle("generations")
 
-    def __init__(self, http: InProcess) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.http = http
+        self.http: InProcess | None = None
         self.headers = {"X-Api-Key": new_api_key()}
         self.cost: dict[str, float] = {}  # id -> cost held at create
         self.status: dict[str, str] = {}  # id -> last status seen
         self.completed_at: dict[str, str] = {}  # id -> completed_at once terminal
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
+        assert self.http is not None  # made by the first step (fresh_team)
         return self.http.request(method, path, headers=self.headers, **kwargs)
 
     def money(self) -> dict[str, Any]:
         return dict(self.call("GET", "/v1/balance").json())
 
-    @initialize()
-    def fresh_team(self) -> None:
+    @initialize(seed=st.integers(0, 2**32 - 1))
+    def fresh_team(self, seed: int) -> None:
+        # An emulator of its own, its timings drawn from ``seed``: randomised, so the machine cannot depend on exact
+        # instants, yet the same for the same choices, as Hypothesis needs when it replays a run (a shared emulator
+        # with unseeded timings made a create 402 in one run and 201 in its replay: FlakyStrategyDefinition).
+        self.http = InProcess(seed=seed)
         money = self.money()
         assert (money["credits"], money["held_credits"], money["available_credits"]) == (INITIAL_CREDITS, 0, 20)
 
@@ -233,18 +238,22 @@ class LedgerMachine(RuleBasedStateMachine):
         assert money["held_credits"] >= 0
         assert money["available_credits"] >= 0
 
+    def teardown(self) -> None:
+        if self.http is not None:
+            self.http.close()
+
 
 @pytest.mark.slow
-def test_ledger_conservation_and_lifecycle_monotonicity(http: InProcess) -> None:
+def test_ledger_conservation_and_lifecycle_monotonicity() -> None:
     run_state_machine_as_test(
-        lambda: LedgerMachine(http),
+        LedgerMachine,
         settings=settings(database=None, deadline=None, max_examples=30, stateful_step_count=25),
     )
 
 
-def test_ledger_machine_quick_run(http: InProcess) -> None:
+def test_ledger_machine_quick_run() -> None:
     """A short run of the same machine that stays in the default (fast) selection."""
     run_state_machine_as_test(
-        lambda: LedgerMachine(http),
+        LedgerMachine,
         settings=settings(database=None, deadline=None, max_examples=6, stateful_step_count=12),
     )
