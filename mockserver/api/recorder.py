@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.core.emulator import Emulator
-from mockserver.core.journal import BODY_LIMIT, Entry, clip
+from mockserver.core.journal import Entry, clip
 from mockserver.core.models import Team
 
 if TYPE_CHECKING:
@@ -48,8 +48,6 @@ def record(
     request_body = ctx._body if ctx is not None else None  # only a body the handler read: never read it here
     body = getattr(response, "body", None)  # a streamed or file response keeps no body
     response_body = body if isinstance(body, bytes) else None
-    # bytes already kept for longer than the request (pipeline.KeptJSONResponse): shared, not copied again
-    shared = response_body is not None and getattr(response, "body_kept", False) and len(response_body) <= BODY_LIMIT
     entry = Entry(
         id="jnl_" + request_id.partition("_")[2],
         at=ctx.now if ctx is not None else emulator.accounts.now(team),
@@ -64,7 +62,7 @@ def record(
         request_body=clip(request_body),
         request_size=len(request_body or b""),
         response_headers=response.raw_headers,  # the pipeline's own list (headers.assign_raw); nothing changes it
-        response_body=response_body if shared else clip(response_body),
+        response_body=clip(response_body, kept=getattr(response, "body_kept", False)),  # pipeline.KeptJSONResponse
         response_size=len(response_body or b""),
         duration_ms=(time.perf_counter() - started) * 1000,
     )

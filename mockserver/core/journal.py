@@ -84,11 +84,17 @@ class Entry:
         }
 
 
-def clip(body: bytes | None) -> bytes | None:
-    """At most :data:`BODY_LIMIT` bytes of ``body``, in an allocation of its own size (:func:`payload.kept`)."""
+def clip(body: bytes | None, *, kept: bool = False) -> bytes | None:
+    """At most :data:`BODY_LIMIT` bytes of ``body``, in an allocation of its own size (:func:`payload.kept`).
+
+    ``kept``: ``body`` already is such an allocation and outlives the request (a cached poll body): shared, not
+    copied again.
+    """
     if body is None:
         return None
-    return payload.kept(body) if len(body) <= BODY_LIMIT else body[:BODY_LIMIT]
+    if len(body) > BODY_LIMIT:
+        return body[:BODY_LIMIT]
+    return body if kept else payload.kept(body)
 
 
 def _headers(raw: Headers) -> dict[str, str]:

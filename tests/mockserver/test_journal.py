@@ -100,6 +100,13 @@ def test_clip_keeps_short_bodies_whole_and_cuts_long_ones() -> None:
     assert clip(b"z" * (BODY_LIMIT + 5)) == b"z" * BODY_LIMIT
 
 
+def test_clip_shares_a_kept_body_and_still_cuts_a_long_one() -> None:
+    body = b'{"object":"inference"}' * 3
+    assert clip(body, kept=True) is body  # already its own allocation: shared
+    assert clip(body) is not body  # anything else is copied once
+    assert clip(b"z" * (BODY_LIMIT + 5), kept=True) == b"z" * BODY_LIMIT
+
+
 def test_entry_wire_decodes_json_and_redacts_the_key() -> None:
     wire = entry(1, request_body=b'{"prompt": "a fox"}').wire()
     assert wire["request_body"] == {"prompt": "a fox"}
