@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from mockserver.api.dispatch import DirectRoutes
 from mockserver.api.errors import error_response
@@ -36,6 +38,20 @@ from mockserver.store import Store, open_store
 from mockserver.webhooks import HttpxSender, Sender, WebhookDispatcher
 
 UNROUTED_BUCKET = "get"
+
+
+class _Application(Starlette):
+    """Starlette without its outermost layer, ``ServerErrorMiddleware``: :class:`ConventionsMiddleware` answers every
+    unhandled error itself (in the envelope, never Starlette's plain-text 500), so that layer only added a frame to
+    each request and a wrapper to each ``send``."""
+
+    emulator: Emulator  # also ``state.emulator``; an attribute of its own is read without State's __getattr__
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if not isinstance(stack, ServerErrorMiddleware):  # pragma: no cover - a Starlette that builds it otherwise
+            return stack
+        return stack.app
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -113,7 +129,7 @@ def create_app(
                 opened.close()
 
     table = routes()
-    app = Starlette(
+    app = _Application(
         lifespan=lifespan,
         routes=table,
         middleware=[
@@ -122,6 +138,6 @@ def create_app(
         ],
         exception_handlers={HTTPException: _http_error},
     )
-    app.state.emulator = emulator
+    app.state.emulator = app.emulator = emulator
     app.state.dispatcher = dispatcher
     return app

@@ -10,6 +10,9 @@ It finds a route among the few that can match the path: a route can only match p
 literal text before its first ``{``, so routes are filed under the first two segments of that text (when
 both are whole) and a path tries only its own two segments' routes, in table order. A route without
 parameters matches its own path only, so a string comparison stands in for its regex.
+
+Routes never change, so which route a method and path match (and its path parameters) is a function of those
+two: the last :data:`REMEMBERED` answers are kept, and a client polling the same resource matches it once.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 Endpoint = Callable[[Request], Awaitable[Response]]
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 Entry = tuple[Route, str | None]  # a route and, when it has no parameters, the one path it matches
+REMEMBERED = 4096  # full matches kept (a method, a path, its route and parameters): all forgotten when full
 
 
 class DirectRoutes:
@@ -49,18 +53,35 @@ class DirectRoutes:
             (anywhere if key is None else by_key.setdefault(key, [])).append(position)
         self._anywhere = [_entry(routes[i]) for i in anywhere]
         self._by_key = {key: [_entry(routes[i]) for i in sorted(found + anywhere)] for key, found in by_key.items()}
+        self._remembered: dict[tuple[str, str], tuple[Route, dict[str, object]]] = {}
 
     def match(self, scope: Scope) -> Route | None:
         """The route that fully matches ``scope`` (its path params and endpoint put into ``scope``), if any."""
         path = get_route_path(scope)
+        key = (scope["method"], path)
+        remembered = self._remembered.get(key)
+        if remembered is not None:
+            route, params = remembered
+        else:
+            found = self._scan(scope, path)
+            if found is None:
+                return None
+            route, params = found
+            if len(self._remembered) >= REMEMBERED:
+                self._remembered.clear()
+            self._remembered[key] = found
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = {**scope.get("path_params", {}), **params}  # a dict of its own, as Starlette's
+        scope["route"] = route
+        return route
+
+    def _scan(self, scope: Scope, path: str) -> tuple[Route, dict[str, object]] | None:
         for route, fixed in self._by_key.get(tuple(path.split("/", 3)[1:3]), self._anywhere):
             if fixed is not None and fixed != path:
                 continue
-            found, child = route.matches(scope)
+            found, child = route.matches({**scope, "path_params": {}})  # this route's own parameters only
             if found is Match.FULL:
-                scope.update(child)
-                scope["route"] = route
-                return route
+                return route, child["path_params"]
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

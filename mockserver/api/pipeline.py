@@ -212,7 +212,7 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     """Wrap ``op`` into a Starlette endpoint that applies every convention."""
 
     async def run(request: Request) -> Response:
-        emulator: Emulator = request.app.state.emulator
+        emulator: Emulator = request.scope["app"].emulator  # app._Application
         state = request.scope["state"]
         request_id: str = state["request_id"]
         headers = request_headers(request.scope)

@@ -49,7 +49,6 @@ def record(
     body = getattr(response, "body", None)  # a streamed or file response keeps no body
     response_body = body if isinstance(body, bytes) else None
     entry = Entry(
-        id="jnl_" + request_id.partition("_")[2],
         at=ctx.now if ctx is not None else emulator.accounts.now(team),
         operation=operation,
         control=control,

@@ -39,7 +39,6 @@ RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|
 class Entry:
     """One recorded exchange: raw pieces, rendered by :meth:`wire` only when read."""
 
-    id: str
     at: datetime  # the team's clock when the request arrived
     operation: str
     control: bool
@@ -55,10 +54,15 @@ class Entry:
     response_body: bytes | None
     response_size: int
     duration_ms: float
+    cost: int = 0  # what the entry counts against the byte budget: set by __post_init__
+
+    def __post_init__(self) -> None:
+        self.cost = ENTRY_OVERHEAD + len(self.request_body or b"") + len(self.response_body or b"")
 
     @property
-    def cost(self) -> int:
-        return ENTRY_OVERHEAD + len(self.request_body or b"") + len(self.response_body or b"")
+    def id(self) -> str:
+        """``jnl_`` and the ULID of the request's id: one entry per request."""
+        return "jnl_" + self.request_id.partition("_")[2]
 
     def wire(self) -> dict[str, Any]:
         response_headers = _headers(self.response_headers)

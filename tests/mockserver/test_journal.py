@@ -25,7 +25,6 @@ def entry(
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> Entry:
     return Entry(
-        id=f"jnl_{n:026d}",
         at=T0 + timedelta(seconds=n),
         operation=operation,
         control=control,

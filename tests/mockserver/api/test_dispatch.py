@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
+from mockserver.api import dispatch
 from mockserver.api.dispatch import DirectRoutes
 from mockserver.api.routes import routes
 
@@ -43,9 +44,10 @@ async def _unused(*_: object) -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_index_finds_the_route_the_scan_finds_first(method: str) -> None:
+@pytest.mark.parametrize("passes", [1, 2], ids=["scanned", "remembered"])
+def test_index_finds_the_route_the_scan_finds_first(method: str, passes: int) -> None:
     direct = DirectRoutes(_unused, TABLE, _unused)
-    for path in _sample_paths():
+    for path in _sample_paths() * passes:  # a second pass answers from what the first one remembered
         scope: dict[str, object] = {"type": "http", "method": method, "path": path, "root_path": ""}
         expected = _scan(scope)
         found = direct.match(scope)
@@ -55,6 +57,24 @@ def test_index_finds_the_route_the_scan_finds_first(method: str) -> None:
             assert scope["route"] is expected
             assert scope["path_params"] == child["path_params"]
             assert scope["endpoint"] is child["endpoint"]
+
+
+def test_remembered_matches_hand_each_request_parameters_of_its_own_and_stay_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dispatch, "REMEMBERED", 3)
+    direct = DirectRoutes(_unused, TABLE, _unused)
+    first: dict[str, object] = {"type": "http", "method": "GET", "path": "/v1/images/img_1", "root_path": ""}
+    assert direct.match(first) is not None
+    params = first["path_params"]
+    assert isinstance(params, dict)
+    params["id"] = "changed by a handler"
+    again: dict[str, object] = {"type": "http", "method": "GET", "path": "/v1/images/img_1", "root_path": ""}
+    assert direct.match(again) is first["route"]
+    assert again["path_params"] == {"id": "img_1"}
+    for n in range(10):
+        direct.match({"type": "http", "method": "GET", "path": f"/v1/images/img_{n}", "root_path": ""})
+        assert len(direct._remembered) <= 3
 
 
 def test_a_full_match_is_answered_without_the_app_behind_and_http_errors_go_to_the_handler() -> None:
