@@ -63,9 +63,9 @@ class VirtualClock:
 
 
 @functools.lru_cache(maxsize=64)
-def _shift(seconds: float) -> timedelta:
-    """``timedelta(seconds=seconds)``, remembered: building one costs more than the rest of a team's ``now``, and a
-    team's offset only changes when its clock is moved."""
+def shift(seconds: float) -> timedelta:
+    """``timedelta(seconds=seconds)``, remembered: building one costs more than the rest of a team's ``now``, and
+    the shifts read on every request (a team's offset, a token's lifetime) only change when they are set."""
     return timedelta(seconds=seconds)
 
 
@@ -81,7 +81,7 @@ class TeamTime:
             return self.frozen_at
         if not self.offset:
             return base.now()  # most teams never move their clock; each request reads it twice or more
-        return base.now() + _shift(self.offset)
+        return base.now() + shift(self.offset)
 
     def advance(self, base: Clock, seconds: float) -> datetime:
         if self.frozen_at is not None:

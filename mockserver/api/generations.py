@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -12,7 +12,7 @@ from starlette.datastructures import URL
 from starlette.responses import Response
 
 from mockserver.api.pipeline import Ctx, json_response, page_response, raw_json_response
-from mockserver.clock import rfc3339, rfc3339_or_none, unix_seconds
+from mockserver.clock import rfc3339, rfc3339_or_none, shift, unix_seconds
 from mockserver.core import outputs, payload
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
 from mockserver.core.models import Generation, JobStatus
@@ -28,9 +28,8 @@ def base_url(ctx: Ctx) -> str:
     if configured:
         return configured.rstrip("/")
     scope = ctx.request.scope
-    host = next((value for name, value in scope["headers"] if name == b"host"), None)
     server = scope.get("server")
-    return _origin(scope.get("scheme", "http"), host, None if server is None else tuple(server))
+    return _origin(scope.get("scheme", "http"), ctx.headers.get(b"host"), None if server is None else tuple(server))
 
 
 @functools.lru_cache(maxsize=256)
@@ -47,7 +46,7 @@ def _origin(scheme: str, host: bytes | None, server: tuple[str, int] | None) -> 
 
 def token_expiry(settings: Settings, now: datetime) -> int:
     """The expiry (Unix seconds) of the output tokens minted at ``now``."""
-    return unix_seconds(now + timedelta(seconds=settings.output_token_ttl_seconds))
+    return unix_seconds(now + shift(settings.output_token_ttl_seconds))
 
 
 def output_token(settings: Settings, gen: Generation, index: str, now: datetime) -> str:

@@ -48,21 +48,21 @@ def record(
     request_body = ctx._body if ctx is not None else None  # only a body the handler read: never read it here
     body = getattr(response, "body", None)  # a streamed or file response keeps no body
     response_body = body if isinstance(body, bytes) else None
-    entry = Entry(
-        at=ctx.now if ctx is not None else emulator.accounts.now(team),
-        operation=operation,
-        control=control,
-        method=scope["method"],
-        path=path,
-        query=scope.get("query_string", b""),
-        status=response.status_code,
-        request_id=request_id,
-        request_headers=scope["headers"],
-        request_body=clip(request_body),
-        request_size=len(request_body or b""),
-        response_headers=response.raw_headers,  # the pipeline's own list (headers.assign_raw); nothing changes it
-        response_body=clip(response_body, kept=getattr(response, "body_kept", False)),  # pipeline.KeptJSONResponse
-        response_size=len(response_body or b""),
-        duration_ms=(time.perf_counter() - started) * 1000,
+    entry = Entry(  # positional: a class called with keywords builds a dict of them first (8k instructions)
+        ctx.now if ctx is not None else emulator.accounts.now(team),
+        operation,
+        control,
+        scope["method"],
+        path,
+        scope.get("query_string", b""),
+        response.status_code,
+        request_id,
+        scope["headers"],
+        clip(request_body),
+        len(request_body or b""),
+        response.raw_headers,  # the pipeline's own list (headers.assign_raw); nothing changes it
+        clip(response_body, kept=getattr(response, "body_kept", False)),  # pipeline.KeptJSONResponse
+        len(response_body or b""),
+        (time.perf_counter() - started) * 1000,
     )
     emulator.journal.record(team.id, entry)

@@ -54,10 +54,6 @@ class Entry:
     response_body: bytes | None
     response_size: int
     duration_ms: float
-    cost: int = 0  # what the entry counts against the byte budget: set by __post_init__
-
-    def __post_init__(self) -> None:
-        self.cost = ENTRY_OVERHEAD + len(self.request_body or b"") + len(self.response_body or b"")
 
     @property
     def id(self) -> str:
@@ -225,10 +221,11 @@ def parse_limit(value: str | None) -> int:
 
 
 class _Ring:
-    __slots__ = ("bytes", "entries")
+    __slots__ = ("bytes", "costs", "entries")
 
     def __init__(self) -> None:
         self.entries: deque[Entry] = deque()
+        self.costs: deque[int] = deque()  # each entry's charge against the byte budget, in the same order
         self.bytes = 0
 
 
@@ -248,10 +245,13 @@ class Journal:
             ring = self._rings.get(team_id)
             if ring is None:
                 ring = self._rings[team_id] = _Ring()
+            cost = ENTRY_OVERHEAD + len(entry.request_body or b"") + len(entry.response_body or b"")
             ring.entries.append(entry)
-            ring.bytes += entry.cost
+            ring.costs.append(cost)
+            ring.bytes += cost
             while len(ring.entries) > self.size or (ring.bytes > self.max_bytes and len(ring.entries) > 1):
-                ring.bytes -= ring.entries.popleft().cost
+                ring.entries.popleft()
+                ring.bytes -= ring.costs.popleft()
 
     def entries(self, team_id: str, query: Query | None = None, limit: int | None = None) -> list[Entry]:
         """The team's matching entries, newest first, at most ``limit``."""
