@@ -44,6 +44,26 @@ def _crockford(value: int) -> str:
     return "".join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
+_time_digits: tuple[int, str] = (-1, "")  # the last time part encoded: requests in the same millisecond share it
+
+
+def _ulid(millis: int, tail: int) -> str:
+    """``_crockford(millis << 80 | tail)`` for a 48-bit time and an 80-bit random part, in a third of the time.
+
+    The time's 10 digits are those of the last call when the millisecond is the same (under a virtual clock, every
+    call), and the random part's 16 digits are read from two 40-bit halves, small numbers, without a loop.
+    """
+    global _time_digits
+    cached = _time_digits
+    if cached[0] != millis:
+        cached = _time_digits = (millis, "".join([_PAIRS[(millis >> shift) & 1023] for shift in (40, 30, 20, 10, 0)]))
+    high, low, p = tail >> 40, tail & 0xFF_FFFF_FFFF, _PAIRS
+    return (
+        f"{cached[1]}{p[high >> 30]}{p[high >> 20 & 1023]}{p[high >> 10 & 1023]}{p[high & 1023]}"
+        f"{p[low >> 30]}{p[low >> 20 & 1023]}{p[low >> 10 & 1023]}{p[low & 1023]}"
+    )
+
+
 class Positions(Protocol):
     """How many values each scope has drawn, kept where every process sharing the state sees it."""
 
@@ -94,7 +114,7 @@ class IdSource:
         else:
             with self._lock:
                 tail = self._stream(scope).getrandbits(80)
-        return f"{prefix}_{_crockford(millis << 80 | tail)}"
+        return f"{prefix}_{_ulid(millis, tail)}"
 
     def token_hex(self, nbytes: int, *, scope: str = "") -> str:
         if self.positions is not None:

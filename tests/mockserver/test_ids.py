@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from ulid import ULID
 
+from mockserver import ids
 from mockserver.ids import IdSource, stable_ulid, ulid_text
 
 START = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -132,3 +133,11 @@ def test_ulid_text_is_python_ulids_encoding(raw: bytes) -> None:
 @pytest.mark.parametrize("raw", [bytes(16), b"\xff" * 16, bytes(15) + b"\x01", b"\x80" + bytes(15)])
 def test_ulid_text_edges_match_python_ulid(raw: bytes) -> None:
     assert ulid_text(raw) == str(ULID.from_bytes(raw))
+
+
+@given(st.integers(min_value=0, max_value=2**48 - 1), st.integers(min_value=0, max_value=2**80 - 1))
+def test_an_ids_digits_are_the_crockford_digits_of_its_128_bits(millis: int, tail: int) -> None:
+    expected = str(ULID.from_bytes((millis << 80 | tail).to_bytes(16, "big")))
+    assert ids._ulid(millis, tail) == expected
+    assert ids._ulid(millis, tail) == expected  # the second time from the remembered time part
+    assert ids._ulid(millis ^ 1, tail)[:10] != expected[:10]  # another millisecond is encoded afresh
