@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import Any
 
@@ -55,7 +56,8 @@ class ConventionsMiddleware:
         version = echo_version(text(headers, VERSION_KEY))
         started = False
 
-        async def stamped(message: Message) -> None:
+        def stamped(message: Message) -> Awaitable[None]:
+            # A plain function handing back the server's own awaitable: no coroutine of its own per message.
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
@@ -65,14 +67,14 @@ class ConventionsMiddleware:
                     if not has(raw, VERSION_KEY):
                         stamps[VERSION_HEADER] = version
                     message["headers"] = assign(raw, stamps)
-            await send(message)
+            return send(message)
 
         refused = self._refusal(scope, headers)
         if refused is not None:
             await self._answer(refused, request_id, stamped)
             return
         try:
-            await self.app(scope, _capped(receive, self.emulator.settings.max_upload_bytes), stamped)
+            await self.app(scope, self._bounded(receive, headers), stamped)
         except PayloadTooLargeError as error:  # a streamed body outgrew the cap where no handler catches it
             if started:
                 raise
@@ -102,6 +104,10 @@ class ConventionsMiddleware:
             return PayloadTooLargeError(limit=settings.max_upload_bytes)
         return None
 
+    def _bounded(self, receive: Receive, headers: dict[bytes, bytes]) -> Receive:
+        """``receive``, capped at the upload limit unless the request's framing already bounds its body."""
+        return receive if _framed(headers) else _capped(receive, self.emulator.settings.max_upload_bytes)
+
     @staticmethod
     async def _answer(error: Any, request_id: str, send: Send) -> None:
         body = orjson.dumps(error_body(error, request_id))
@@ -113,6 +119,12 @@ class ConventionsMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _framed(headers: dict[bytes, bytes]) -> bool:
+    """Whether the request's body is bounded by its framing: a declared ``Content-Length`` (checked against the cap
+    before routing), or neither it nor ``Transfer-Encoding``, which in HTTP/1.1 means no body at all."""
+    return b"transfer-encoding" not in headers
 
 
 def _capped(receive: Receive, limit: int) -> Receive:
