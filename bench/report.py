@@ -388,6 +388,21 @@ def redis_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def instructions_table(results: dict[str, Any]) -> str:
+    """Instructions per request under callgrind (``--instructions``; bench/instructions.py), before and after."""
+    counted: dict[str, dict[str, float]] = results["instructions"]
+    now, before = counted.get("emulator", {}), counted.get("before", {})
+    ref = results.get("meta", {}).get("compare_ref")
+    header = "| Workload | Instructions per request (callgrind, one connection) |"
+    rows = [header + (f" {ref} | change |" if before else ""), "|---|---:|" + ("---:|---:|" if before else "")]
+    for workload, count in now.items():
+        row = f"| {workload} | {count:,.0f} |"
+        if before.get(workload):
+            row += f" {before[workload]:,.0f} | {count / before[workload] - 1:+.1%} |"
+        rows.append(row)
+    return "\n".join(rows)
+
+
 def markdown(results: dict[str, Any]) -> str:
     meta = results.get("meta", {})
     parts = [
@@ -402,6 +417,7 @@ def markdown(results: dict[str, Any]) -> str:
         targets_table(results.get("targets", [])),
         "",
         extra_table(results),
+        *(["", instructions_table(results)] if results.get("instructions") else []),
     ]
     skipped: list[str] = meta.get("skipped", [])
     if skipped:

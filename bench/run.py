@@ -31,6 +31,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: the sibling modules
 
+import instructions
 import loadgen
 import redis_step
 import report
@@ -61,6 +62,7 @@ class Plan:
     redis: bool
     only_redis: bool
     compare_ref: str | None
+    instructions: bool = False
 
     def wrk(self, server: Server, load: Load, duration: float | None = None) -> dict[str, Any]:
         """One wrk run with this plan's connections and threads."""
@@ -88,6 +90,7 @@ class Plan:
             redis=not args.no_redis and not args.no_http,
             only_redis=args.only_redis,
             compare_ref=args.compare_ref,
+            instructions=args.instructions,
         )
 
 
@@ -102,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-http", action="store_true", help="only the in-process steps (no servers, no wrk)")
     parser.add_argument("--no-prism", action="store_true", help="skip the Prism baseline")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis step (emulator on --store redis)")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions per request under callgrind (valgrind)"
+    )
     parser.add_argument("--only-redis", action="store_true", help="only the Redis step (and its targets)")
     parser.add_argument(
         "--compare-ref", metavar="GIT_REF", help="also run the emulator as of GIT_REF (git archive): before/after"
@@ -134,6 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="aurous-bench-ref-") as tree:
             source = loadgen.export_ref(plan.compare_ref, Path(tree))
             results["inprocess_before"] = _inprocess_steps(plan, only=("per_request",), source=source)
+            if plan.instructions and instructions.available():
+                _log(f"instructions per request under callgrind ({plan.compare_ref})")
+                results.setdefault("instructions", {})["before"] = instructions.measure_all(1000, source)
+    if plan.instructions and not instructions.available():
+        skipped.append(f"instructions per request: valgrind is not installed ({instructions.INSTALL})")
+    elif plan.instructions and not plan.only_redis:
+        _log("instructions per request under callgrind")
+        results.setdefault("instructions", {})["emulator"] = instructions.measure_all(1000)
     results["ratios"] = report.ratios(results["http"])
     results["targets"] = report.targets(results)
     print(report.markdown(results))  # noqa: T201

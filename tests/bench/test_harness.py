@@ -311,6 +311,27 @@ def test_an_unbounded_journal_fails_the_memory_target(report: ModuleType) -> Non
     assert "bound" in rows["memory"]["note"]
 
 
+def test_the_instructions_table_gives_each_count_and_its_change_against_the_ref(report: ModuleType) -> None:
+    counted = {"emulator": {"poll": 300_000.0, "create": 700_000.0}, "before": {"poll": 400_000.0, "create": 0.0}}
+    table = report.instructions_table({"instructions": counted, "meta": {"compare_ref": "abc123"}})
+    assert "| poll | 300,000 | 400,000 | -25.0% |" in table
+    assert "| create | 700,000 |\n" in table + "\n"  # nothing counted before: no change shown
+    alone = report.instructions_table({"instructions": {"emulator": {"balance": 1234.4}}, "meta": {}})
+    assert alone.splitlines()[-1] == "| balance | 1,234 |"
+    assert "abc123" not in alone
+    assert "instructions per request" not in report.markdown({"meta": {}, "http": {}}).lower()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("callgrind_control") is None, reason="valgrind is not installed")
+def test_an_instruction_count_is_the_same_on_every_run() -> None:
+    """What makes the count worth having on a noisy machine: the same tree counts the same, run after run."""
+    instructions = _load("instructions")
+    first, second = (instructions.measure("poll", 100, warm_up=50) for _ in range(2))
+    assert first > 50_000  # a whole request: parsing, the app, the answer
+    assert abs(first - second) / first < 0.02
+
+
 @pytest.mark.slow
 def test_quick_in_process_run_reports_every_step_and_target(tmp_path: Path) -> None:
     results, table = _run(tmp_path, "--no-http")
