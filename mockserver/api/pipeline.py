@@ -34,7 +34,6 @@ from mockserver.core.errors import (
 )
 from mockserver.core.models import ApiKey, Team
 from mockserver.core.pagination import Page, Row
-from mockserver.core.ratelimit import Decision
 from mockserver.core.scenarios import Step
 from mockserver.core.versions import echo_version, resolve_version
 
@@ -45,14 +44,31 @@ REPLAYED_HEADER = "Aurous-Idempotent-Replayed"
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    if headers is None:
+        return EncodedJSONResponse(orjson.dumps(body), status)
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
-class KeptJSONResponse(Response):
+class EncodedJSONResponse(Response):
+    """JSON already encoded: Starlette's ``Response`` with no extra headers, built without its general header code
+    (the same two headers, in the same order: ``content-length`` unless the status has no body, ``content-type``)."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        if status_code < 200 or status_code in (204, 304):
+            self.raw_headers = [(b"content-type", b"application/json")]
+        else:
+            self.raw_headers = [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
+
+
+class KeptJSONResponse(EncodedJSONResponse):
     """JSON already encoded into bytes of their own size that outlive the request (:func:`payload.kept`, a cached
     poll body): the journal keeps a reference instead of copying them again (``body_kept``)."""
 
-    media_type = "application/json"
     body_kept = True
 
 
@@ -251,7 +267,9 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
             emulator.characters.settle_due(team, now)  # and settled character syntheses
             if op.bucket is not None:
                 decision = emulator.limiter.take(team.id, op.bucket, now)
-                extra.update(_rate_headers(decision))
+                extra[b"x-ratelimit-limit"] = b"%d" % decision.limit
+                extra[b"x-ratelimit-remaining"] = b"%d" % decision.remaining
+                extra[b"x-ratelimit-reset"] = b"%d" % decision.reset
                 if not decision.allowed:
                     error = TooManyRequestsError(bucket=op.bucket, retry_after=decision.retry_after)
                     error.headers["Retry-After"] = str(decision.retry_after)
@@ -275,15 +293,6 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
 
     run.__name__ = op.name
     return run
-
-
-def _rate_headers(decision: Decision) -> dict[bytes, bytes]:
-    """``Decision.headers`` as a response's raw header pairs."""
-    return {
-        b"x-ratelimit-limit": b"%d" % decision.limit,
-        b"x-ratelimit-remaining": b"%d" % decision.remaining,
-        b"x-ratelimit-reset": b"%d" % decision.reset,
-    }
 
 
 async def _handle(op: Operation, ctx: Ctx) -> Response:

@@ -38,6 +38,8 @@ class InMemoryStore:
     def put(self, kind: str, key: str, value: Any, *, owner: str) -> None:
         with self._lock:
             previous = self._records.setdefault(kind, {}).get(key)
+            if previous is not None and previous[1] is value and previous[0] == owner:
+                return  # the live object is already there, under its owner (a rate bucket or a team, updated in place)
             if previous is not None and previous[0] != owner:
                 self._by_owner.get((kind, previous[0]), {}).pop(key, None)
             self._records[kind][key] = (owner, value)

@@ -10,9 +10,11 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.datastructures import URL, Headers, MutableHeaders
+from starlette.responses import Response
 
 from mockserver.api.generations import _origin, render, reply_body
 from mockserver.api.headers import assign, first_values, has
+from mockserver.api.pipeline import EncodedJSONResponse, KeptJSONResponse
 from mockserver.clock import rfc3339
 from mockserver.core import outputs
 from mockserver.core.models import Cost, Generation, JobStatus
@@ -145,3 +147,12 @@ def test_a_reused_body_is_always_the_fresh_rendering(
         fresh = orjson.dumps(render(gen, now, base, settings))
         assert reply_body(gen, now, base, settings) == fresh
         assert reply_body(gen, now, base, settings) == fresh  # the second time from the kept body
+
+
+@given(st.binary(max_size=64), st.sampled_from([100, 200, 201, 202, 204, 304, 400, 404, 429, 500]))
+def test_an_encoded_json_response_is_starlettes_json_response(body: bytes, status: int) -> None:
+    plain = Response(body, status_code=status, media_type="application/json")
+    for fast in (EncodedJSONResponse(body, status), KeptJSONResponse(body, status)):
+        assert (fast.status_code, fast.body, fast.raw_headers) == (plain.status_code, plain.body, plain.raw_headers)
+        assert fast.background is None
+        assert fast.headers == plain.headers
