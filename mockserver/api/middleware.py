@@ -124,7 +124,7 @@ class ConventionsMiddleware:
 def _framed(headers: dict[bytes, bytes]) -> bool:
     """Whether the request's body is bounded by its framing: a declared ``Content-Length`` (checked against the cap
     before routing), or neither it nor ``Transfer-Encoding``, which in HTTP/1.1 means no body at all."""
-    return b"transfer-encoding" not in headers
+    return b"transfer-encoding" not in headers and headers.get(b"content-length", b"0").isdigit()
 
 
 def _capped(receive: Receive, limit: int) -> Receive:

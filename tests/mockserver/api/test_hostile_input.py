@@ -4,9 +4,11 @@ uvicorn are in ``tests/e2e/test_limits_e2e.py``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
@@ -207,6 +209,44 @@ def test_chunked_multipart_upload_over_the_limit_is_413(client, headers):
         content=chunks(),
     )
     assert_envelope(response, 413, "value_out_of_range", message="The request body exceeds 65536 bytes.")
+
+
+@pytest.mark.parametrize("declared", [b"12abc", b"-1", b""], ids=["letters", "negative", "empty"])
+def test_a_body_whose_declared_length_is_unreadable_is_counted_as_it_arrives(
+    client: TestClient, headers: dict[str, str], declared: bytes
+) -> None:
+    """Only a readable ``Content-Length`` (or no body at all) lets the body go uncounted: an in-process client can
+    declare anything and send more (under uvicorn the parser refuses such a head)."""
+    boundary = "hostile"
+    part = (
+        b'--hostile\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
+    )
+    bodies = [part, *[b"\x00" * (64 * 1024)] * 4, b"\r\n--hostile--\r\n"]
+    raw_headers = [
+        (b"host", b"testserver"),
+        (b"x-api-key", headers["X-Api-Key"].encode()),
+        (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+        (b"content-length", declared),
+    ]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/v1/files", "raw_path": b"/v1/files", "query_string": b"", "root_path": "", "headers": raw_headers,
+        "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if bodies:
+            body = bodies.pop(0)
+            return {"type": "http.request", "body": body, "more_body": bool(bodies)}
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(client.app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert orjson.loads(sent[1]["body"])["error"]["code"] == "value_out_of_range"
 
 
 def test_character_upload_over_10_mb_is_400_and_streamed_past_the_cap_is_413(client_for: ClientFactory):
