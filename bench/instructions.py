@@ -67,6 +67,14 @@ def _control(pid: int, *options: str) -> None:
 
 def measure(workload: str, requests: int, source: Path | None = None, *, warm_up: int = WARM_UP) -> float:
     """Instructions the server executes per ``workload`` request, over ``requests`` counted ones."""
+    return rounds(workload, requests, 1, source, warm_up=warm_up)[0]
+
+
+def rounds(
+    workload: str, requests: int, count: int, source: Path | None = None, *, warm_up: int = WARM_UP
+) -> list[float]:
+    """Instructions per ``workload`` request in each of ``count`` rounds of ``requests``, one server for all: each
+    round is a dump of its own (a dump starts the next count from zero)."""
     with tempfile.TemporaryDirectory(prefix="aurous-callgrind-") as scratch:
         out = Path(scratch) / "callgrind.out"
         with _counted_server(source, out) as (pid, base_url):
@@ -86,12 +94,13 @@ def measure(workload: str, requests: int, source: Path | None = None, *, warm_up
                         reply.raise_for_status()
 
                 run(warm_up)
-                _control(pid, "--instr=on")
-                run(requests)
-                _control(pid, "--instr=off")
-                _control(pid, "--dump")
-        total = sum(_summary(path) for path in Path(scratch).glob("callgrind.out*"))
-    return total / requests
+                for _ in range(count):
+                    _control(pid, "--instr=on")
+                    run(requests)
+                    _control(pid, "--instr=off")
+                    _control(pid, "--dump")
+        dumps = [Path(scratch) / f"callgrind.out.{n}" for n in range(1, count + 1)]  # the last file: counting off
+        return [_summary(dump) / requests for dump in dumps]
 
 
 def _summary(path: Path) -> int:
