@@ -70,14 +70,14 @@ def test_suite_tests_run_against_a_target_with_junit(pytester: pytest.Pytester) 
             f"--aurous-target={server.base_url}",
             "--aurous-max-examples=2",
             "-k",
-            "getBalance or estimateImage or lifecycle",
+            "getBalance or listLoras or lifecycle",
             "--junitxml=contracts.xml",
         )
     result.assert_outcomes(passed=3)
     cases = ElementTree.parse(pytester.path / "contracts.xml").getroot().iter("testcase")
     assert {case.get("name") for case in cases} == {
         "test_conformance[getBalance]",
-        "test_conformance[estimateImage]",
+        "test_conformance[listLoras]",
         "test_suite[lifecycle]",
     }
 

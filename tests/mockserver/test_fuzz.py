@@ -2,13 +2,17 @@
 
 The guarantee: whatever the request, the emulator answers with no 5xx and every error body is the vendor's
 envelope (``{"error": {type, code, message, param, doc_url, request_id}}``, ``type`` matching the status,
-``request_id`` equal to the ``Aurous-Request-Id`` header). The conformance checks of ``test_conformance.py``
-run too, so a larger run also shakes out schema drift.
+``request_id`` equal to the ``Aurous-Request-Id`` header) — besides Schemathesis' conformance checks (documented
+statuses, content types, required headers, response schemas, schema-violating input rejected), so a larger run also
+shakes out schema drift. ``positive_data_acceptance`` is off on purpose: a schema-valid request may still be refused
+by business rules (unpublished Aurous-Version dates, unknown LoRAs, insufficient credits), as upstream does.
 
-``AUROUS_FUZZ_EXAMPLES`` sets the examples per operation and surface (default 25: the CI slice, about 6,700
-requests in half a minute); ``AUROUS_FUZZ_EXAMPLES=2000`` sends well over 100,000. ``AUROUS_FUZZ_REPORT=path.json``
-writes what the run actually sent (requests by status class, those to the control plane, duration) when the module
-ends. The examples are derandomized: the same ones every run, so a failure in CI reproduces locally.
+This is also the emulator's conformance run (it was a module of its own, which sent the same kind of cases
+again). ``AUROUS_FUZZ_EXAMPLES`` sets the examples per operation and mode for both surfaces (the CI slice: 40 for
+the public API, 25 for the control plane); ``AUROUS_FUZZ_EXAMPLES=2000`` sends well over 100,000.
+``AUROUS_FUZZ_REPORT=path.json`` writes what the run actually sent (requests by status class, those to the control
+plane, duration) when the module ends. The examples are derandomized: the same ones every run, so a failure in CI
+reproduces locally.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ from schemathesis.core.failures import Failure
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from starlette.types import Receive, Scope, Send
 
+from contracts.suites.conformance import SIZE_REJECTIONS
 from mockserver import Settings, create_app
 from mockserver.clock import VirtualClock
 from mockserver.webhooks import RecordingSender
 from tests.helpers import ENVELOPE_FIELDS, REQUEST_ID, error_type_for
 
-EXAMPLES = int(os.environ.get("AUROUS_FUZZ_EXAMPLES", "25"))
+CHOSEN = os.environ.get("AUROUS_FUZZ_EXAMPLES")
+EXAMPLES = {"public": int(CHOSEN or 40), "control": int(CHOSEN or 25)}
 REPORT = os.environ.get("AUROUS_FUZZ_REPORT")
 KEY = "al_live_fuzz"
 
@@ -67,10 +73,16 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", target)
 control = schemathesis.openapi.from_asgi("/_mock/openapi.yaml", target)  # control-openapi.yaml
 target.statuses.clear()  # loading the specs is not a fuzzed request
 target.control = 0
-for loaded in (schema, control):
+for surface, loaded in (("public", schema), ("control", control)):
     loaded.config.generation.update(
-        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES, with_security_parameters=False
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        max_examples=EXAMPLES[surface],
+        with_security_parameters=False,
     )
+    # A negative case can be big enough to meet a size limit first (a 12 MB chat body): a 413/414/431 rejects it too,
+    # as the kit judges it (contracts.suites.conformance).
+    rejection = loaded.config.checks.negative_data_rejection
+    rejection.expected_statuses = [*dict.fromkeys([*rejection.expected_statuses, *SIZE_REJECTIONS])]
 
 
 class NotAnEnvelope(Failure):
