@@ -1,7 +1,8 @@
 """Puts one exchange into the team's journal; on the hot path, so it only collects references and appends.
 
-Bodies are kept as the bytes already in memory (cut at 64 KiB), headers as the raw lists; rendering (JSON
-decoding, redaction) happens only when ``GET /_mock/journal`` reads them.
+Bodies are kept as the bytes already in memory (cut at 64 KiB), headers as the raw lists packed into bytes (no
+container for the garbage collector to walk); rendering (JSON decoding, redaction) happens only when
+``GET /_mock/journal`` reads them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.core.emulator import Emulator
-from mockserver.core.journal import Entry, clip
+from mockserver.core.journal import Entry, clip, pack_headers
 from mockserver.core.models import Team
 
 if TYPE_CHECKING:
@@ -57,10 +58,10 @@ def record(
         scope.get("query_string", b""),
         response.status_code,
         request_id,
-        scope["headers"],
+        pack_headers(scope["headers"]),
         clip(request_body),
         len(request_body or b""),
-        response.raw_headers,  # the pipeline's own list (headers.assign_raw); nothing changes it
+        pack_headers(response.raw_headers),
         clip(response_body, kept=getattr(response, "body_kept", False)),  # pipeline.KeptJSONResponse
         len(response_body or b""),
         (time.perf_counter() - started) * 1000,

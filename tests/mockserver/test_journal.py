@@ -5,9 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
-from mockserver.core.journal import BODY_LIMIT, ENTRY_OVERHEAD, Entry, Journal, Query, clip, parse_limit
+from mockserver.core.journal import (
+    BODY_LIMIT,
+    ENTRY_OVERHEAD,
+    Entry,
+    Journal,
+    Query,
+    clip,
+    pack_headers,
+    parse_limit,
+)
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 KEY = "al_live_0123456789abcdef"
@@ -33,10 +44,10 @@ def entry(
         query=b"a=1&a=2&b=",
         status=status,
         request_id=f"req_{n:026d}",
-        request_headers=headers or [(b"x-api-key", KEY.encode())],
+        request_headers=pack_headers(headers or [(b"x-api-key", KEY.encode())]),
         request_body=clip(request_body),
         request_size=len(request_body or b""),
-        response_headers=[(b"content-type", b"application/json")],
+        response_headers=pack_headers([(b"content-type", b"application/json")]),
         response_body=clip(response_body),
         response_size=len(response_body or b""),
         duration_ms=1.23456,
@@ -116,6 +127,27 @@ def test_entry_wire_decodes_json_and_redacts_the_key() -> None:
     assert wire["at"] == "2026-06-01T12:00:01Z"
     assert wire["kind"] == "public"
     assert wire["duration_ms"] == 1.235
+
+
+HEADER_NAMES = st.sampled_from([b"content-type", b"x-trace", b"accept", b"x-api-key", b"set-cookie"])
+HEADER_LISTS = st.lists(st.tuples(HEADER_NAMES, st.binary(max_size=40)), max_size=12)
+
+
+@given(request=HEADER_LISTS, response=HEADER_LISTS)
+def test_packed_headers_render_as_the_lists_they_were(request: list, response: list) -> None:
+    """Packing is invisible: an entry shows the same headers (repeated names joined, in order) as from the lists."""
+    packed = entry(headers=request or None)
+    packed.response_headers = pack_headers(response)
+    kept = entry(headers=request or None)
+    kept.request_headers = request or [(b"x-api-key", KEY.encode())]
+    kept.response_headers = response
+    assert packed.wire() == kept.wire()
+
+
+def test_headers_marshal_cannot_pack_are_kept_as_they_are() -> None:
+    odd = [(b"x-trace", object())]
+    assert pack_headers(odd) is odd
+    assert isinstance(pack_headers([(b"x-trace", b"1")]), bytes)
 
 
 def test_entry_wire_redacts_bearer_and_control_token() -> None:
