@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.core.emulator import Emulator
-from mockserver.core.journal import Entry, clip, pack_headers
+from mockserver.core.journal import clip, pack_headers
 from mockserver.core.models import Team
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def record(
     request_body = ctx._body if ctx is not None else None  # only a body the handler read: never read it here
     body = getattr(response, "body", None)  # a streamed or file response keeps no body
     response_body = body if isinstance(body, bytes) else None
-    entry = Entry(  # positional: a class called with keywords builds a dict of them first (8k instructions)
+    row = (  # an Entry's fields in order (journal.Row): a tuple the collector stops tracking, never an object
         ctx.now if ctx is not None else emulator.accounts.now(team),
         operation,
         control,
@@ -66,4 +66,4 @@ def record(
         len(response_body or b""),
         (time.perf_counter() - started) * 1000,
     )
-    emulator.journal.record(team.id, entry)
+    emulator.journal.record_row(team.id, row)

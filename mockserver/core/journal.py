@@ -14,7 +14,7 @@ import re
 import threading
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -85,6 +85,18 @@ class Entry:
             "response_body_truncated": self.response_size > BODY_LIMIT,
             "duration_ms": round(self.duration_ms, 3),
         }
+
+
+ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
+# An entry as the ring keeps it: its fields in order, in a plain tuple. Every field is an atomic value (no
+# container), so the collector stops tracking the tuple the first time it sees it; an Entry object would be walked
+# by every collection for as long as the ring keeps it (a thousand requests per team).
+Row = tuple[Any, ...]
+_REQUEST_BODY, _RESPONSE_BODY = ENTRY_FIELDS.index("request_body"), ENTRY_FIELDS.index("response_body")
+
+
+def row_of(entry: Entry) -> Row:
+    return tuple(getattr(entry, name) for name in ENTRY_FIELDS)
 
 
 def clip(body: bytes | None, *, kept: bool = False) -> bytes | None:
@@ -242,7 +254,7 @@ class _Ring:
     __slots__ = ("bytes", "costs", "entries")
 
     def __init__(self) -> None:
-        self.entries: deque[Entry] = deque()
+        self.entries: deque[Row] = deque()
         self.costs: deque[int] = deque()  # each entry's charge against the byte budget, in the same order
         self.bytes = 0
 
@@ -257,14 +269,18 @@ class Journal:
         self._lock = threading.Lock()
 
     def record(self, team_id: str, entry: Entry) -> None:
+        self.record_row(team_id, row_of(entry))
+
+    def record_row(self, team_id: str, row: Row) -> None:
+        """Record an entry given as its :data:`Row` (the hot path builds the tuple, never the object)."""
         if self.size <= 0:
             return
         with self._lock:
             ring = self._rings.get(team_id)
             if ring is None:
                 ring = self._rings[team_id] = _Ring()
-            cost = ENTRY_OVERHEAD + len(entry.request_body or b"") + len(entry.response_body or b"")
-            ring.entries.append(entry)
+            cost = ENTRY_OVERHEAD + len(row[_REQUEST_BODY] or b"") + len(row[_RESPONSE_BODY] or b"")
+            ring.entries.append(row)
             ring.costs.append(cost)
             ring.bytes += cost
             while len(ring.entries) > self.size or (ring.bytes > self.max_bytes and len(ring.entries) > 1):
@@ -278,7 +294,8 @@ class Journal:
         with self._lock:
             ring = self._rings.get(team_id)
             rows = list(ring.entries) if ring is not None else []
-        for entry in reversed(rows):
+        for row in reversed(rows):
+            entry = Entry(*row)
             if query.matches(entry):
                 found.append(entry)
                 if limit is not None and len(found) >= limit:
@@ -292,7 +309,7 @@ class Journal:
         """The id of the team's newest entry (None when it has none): changes whenever one is recorded."""
         with self._lock:
             ring = self._rings.get(team_id)
-            return ring.entries[-1].id if ring is not None and ring.entries else None
+            return Entry(*ring.entries[-1]).id if ring is not None and ring.entries else None
 
     def clear(self, team_id: str | None = None) -> int:
         """Forget one team's history (every team's when ``team_id`` is None); the number of entries forgotten."""
