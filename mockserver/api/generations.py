@@ -134,7 +134,8 @@ def reply_body(gen: Generation, now: datetime, base: str, settings: Settings) ->
     """
     status = wire_status(gen, now, settings)
     expires = token_expiry(settings, now) if status is JobStatus.SUCCEEDED else None
-    key = (status, gen.cancelled_at, base, expires, settings.signing_key)
+    # The status as its string: a key of atomic values only is a tuple the collector stops walking at its first look.
+    key = (status.value, gen.cancelled_at, base, expires, settings.signing_key)
     cached = _rendered.get(gen.id)
     if cached is not None and cached[0] is gen and cached[1] == key:
         return cached[2]

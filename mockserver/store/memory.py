@@ -21,42 +21,50 @@ class InMemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._records: dict[str, dict[str, tuple[str, Any]]] = {}
+        # kind → key → the record, and beside it kind → key → its owner. Not (owner, record) pairs: a tuple holding a
+        # record is one more object for the garbage collector to walk per record, for as long as the record lives
+        # (a create keeps two), and full collections of a growing store paused every request in flight; a dict of
+        # strings is no work for it.
+        self._records: dict[str, dict[str, Any]] = {}
+        self._owners: dict[str, dict[str, str]] = {}
         self._by_owner: dict[tuple[str, str], dict[str, Any]] = {}
 
     def transaction(self, *, lazy: bool = False) -> AbstractContextManager[object]:
         return self._lock  # the lock itself: every request takes it once or twice, and a generator costs 1 µs more
 
     def get(self, kind: str, key: str) -> Any | None:
-        entry = self._records.get(kind, {}).get(key)
-        return None if entry is None else entry[1]
+        return self._records.get(kind, {}).get(key)
 
     def owner(self, kind: str, key: str) -> str | None:
-        entry = self._records.get(kind, {}).get(key)
-        return None if entry is None else entry[0]
+        return self._owners.get(kind, {}).get(key)
 
     def put(self, kind: str, key: str, value: Any, *, owner: str) -> None:
         with self._lock:
-            previous = self._records.setdefault(kind, {}).get(key)
-            if previous is not None and previous[1] is value and previous[0] == owner:
-                return  # the live object is already there, under its owner (a rate bucket or a team, updated in place)
-            if previous is not None and previous[0] != owner:
-                self._by_owner.get((kind, previous[0]), {}).pop(key, None)
-            self._records[kind][key] = (owner, value)
+            rows = self._records.setdefault(kind, {})
+            owners = self._owners.setdefault(kind, {})
+            previous = owners.get(key)
+            if previous is not None:
+                if previous == owner and rows[key] is value:
+                    return  # the live object is already there, under its owner (a rate bucket or a team, in place)
+                if previous != owner:
+                    self._by_owner.get((kind, previous), {}).pop(key, None)
+            rows[key] = value
+            owners[key] = owner
             self._by_owner.setdefault((kind, owner), {})[key] = value
 
     def delete(self, kind: str, key: str) -> bool:
         with self._lock:
-            entry = self._records.get(kind, {}).pop(key, None)
-            if entry is None:
+            previous = self._owners.get(kind, {}).pop(key, None)
+            if previous is None:
                 return False
-            self._by_owner.get((kind, entry[0]), {}).pop(key, None)
+            del self._records[kind][key]
+            self._by_owner.get((kind, previous), {}).pop(key, None)
             return True
 
     def values(self, kind: str, *, owner: str | None) -> list[Any]:
         with self._lock:
             if owner is None:
-                return [value for _, value in self._records.get(kind, {}).values()]
+                return list(self._records.get(kind, {}).values())
             return list(self._by_owner.get((kind, owner), {}).values())
 
     def count(self, kind: str, *, owner: str | None = None) -> int:
@@ -73,6 +81,7 @@ class InMemoryStore:
                 if who == owner:
                     for key in rows:
                         self._records.get(kind, {}).pop(key, None)
+                        self._owners.get(kind, {}).pop(key, None)
                     del self._by_owner[(kind, who)]
 
     def snapshot(self, *, owner: str | None = None) -> Records:
@@ -82,8 +91,12 @@ class InMemoryStore:
                 return copy.deepcopy(
                     {
                         kind: kept
-                        for kind, rows in self._records.items()
-                        if (kept := {key: entry for key, entry in rows.items() if entry[0] != SYSTEM})
+                        for kind, owners in self._owners.items()
+                        if (
+                            kept := {
+                                key: (who, self._records[kind][key]) for key, who in owners.items() if who != SYSTEM
+                            }
+                        )
                     }
                 )
             return copy.deepcopy(
@@ -110,8 +123,9 @@ class InMemoryStore:
 
     def _keep_only(self, owner: str) -> None:
         """Forget every record not owned by ``owner``."""
-        kept = {kind: {k: e for k, e in rows.items() if e[0] == owner} for kind, rows in self._records.items()}
-        self._records = {kind: rows for kind, rows in kept.items() if rows}
+        owners = {kind: {k: who for k, who in rows.items() if who == owner} for kind, rows in self._owners.items()}
+        self._owners = {kind: rows for kind, rows in owners.items() if rows}
+        self._records = {kind: {k: self._records[kind][k] for k in rows} for kind, rows in self._owners.items()}
         self._by_owner = {(kind, who): rows for (kind, who), rows in self._by_owner.items() if who == owner}
 
     def close(self) -> None:

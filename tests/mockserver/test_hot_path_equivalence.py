@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta, timezone
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from starlette.datastructures import URL, Headers, MutableHeaders
 from starlette.responses import Response
 
-from mockserver.api.generations import _origin, render, reply_body
+from mockserver.api.generations import _origin, _rendered, render, reply_body
 from mockserver.api.headers import assign, first_values, has
 from mockserver.api.pipeline import EncodedJSONResponse, KeptJSONResponse
 from mockserver.clock import rfc3339
@@ -147,6 +148,17 @@ def test_a_reused_body_is_always_the_fresh_rendering(
         fresh = orjson.dumps(render(gen, now, base, settings))
         assert reply_body(gen, now, base, settings) == fresh
         assert reply_body(gen, now, base, settings) == fresh  # the second time from the kept body
+
+
+def test_a_kept_body_leaves_the_collector_one_object_to_walk() -> None:
+    """What a kept body is checked against is a tuple of plain values (the status as its string): after its first
+    look the collector walks only the (record, key, body) entry, one object per generation polled or created."""
+    gen = _generation("gc", JobStatus.SUCCEEDED, 1)
+    reply_body(gen, T0 + timedelta(seconds=60), "http://a:1", Settings())
+    gc.collect()
+    record, key, _ = _rendered[gen.id]
+    assert record is gen
+    assert not gc.is_tracked(key)
 
 
 @given(st.binary(max_size=64), st.sampled_from([100, 200, 201, 202, 204, 304, 400, 404, 429, 500]))

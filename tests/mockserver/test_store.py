@@ -3,6 +3,7 @@ per-owner clear, snapshot/restore, the SYSTEM owner, transactions (atomic across
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -292,6 +293,26 @@ def test_store_shared_state_survives_reopening(filled: Store) -> None:
         assert again.count("file") == 2
     finally:
         again.close()
+
+
+def test_in_memory_records_are_held_by_no_object_of_the_store_but_its_dicts() -> None:
+    """A record is referenced from the store's dictionaries only: an (owner, record) pair per record was one more
+    object for the garbage collector to walk for the record's whole life, and full collections of a growing store
+    paused every request in flight (bench/README.md). The owners are a dictionary of strings it never walks."""
+
+    class Record:
+        pass
+
+    store = InMemoryStore()
+    records = [Record() for _ in range(3)]
+    for n, record in enumerate(records):
+        store.put("generation", f"img_{n}", record, owner="team_a")
+    store.put("generation", "img_1", records[1], owner="team_b")  # moved to another owner
+    for record in records:
+        assert {type(holder) for holder in gc.get_referrers(record)} - {list} == {dict}  # the test's own list aside
+    assert not gc.is_tracked(store._owners["generation"])
+    assert [store.owner("generation", f"img_{n}") for n in range(3)] == ["team_a", "team_b", "team_a"]
+    assert store.values("generation", owner="team_b") == [records[1]]
 
 
 # --- --store URLs --------------------------------------------------------------------------------------------------
