@@ -74,6 +74,16 @@ class Positions(Protocol):
         """Start the scope again at 0 (every scope but ``keep`` when ``scope`` is None)."""
 
 
+def _below(stream: random.Random, n: int) -> int:
+    """``stream.randint(0, n - 1)``: the same draws in the same order (CPython's ``_randbelow_with_getrandbits``),
+    without ``randint`` → ``randrange`` → ``_randbelow``'s three calls and argument checks (three per create)."""
+    bits = n.bit_length()
+    drawn = stream.getrandbits(bits)
+    while drawn >= n:
+        drawn = stream.getrandbits(bits)
+    return drawn
+
+
 class IdSource:
     """Mints ids and random values; deterministic per scope when ``seed`` is given.
 
@@ -126,9 +136,9 @@ class IdSource:
         if self.positions is not None:
             return low + self._derived(scope, 16) % (high - low + 1)
         if self.seed is None:
-            return _UNSEEDED.randint(low, high)
+            return low + _below(_UNSEEDED, high - low + 1)
         with self._lock:
-            return self._stream(scope).randint(low, high)
+            return low + _below(self._stream(scope), high - low + 1)
 
     def reset(self, scope: str | None = None, *, keep: Collection[str] = ()) -> None:
         """Forget a scope's stream (every stream but ``keep`` when ``scope`` is None): a reset replays the same ids."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -111,6 +112,23 @@ def test_token_hex_has_requested_length_and_is_seeded() -> None:
 def test_randint_stays_in_inclusive_range(low: int, width: int) -> None:
     value = IdSource(seed=11).randint(low, low + width)
     assert low <= value <= low + width
+
+
+@given(
+    st.integers(min_value=0, max_value=2**32),
+    st.lists(
+        st.tuples(st.integers(min_value=-(2**33), max_value=2**33), st.integers(min_value=0, max_value=2**33 - 1)),
+        min_size=1,
+        max_size=20,
+    ),
+)
+def test_randint_draws_what_random_randint_draws(seed: int, ranges: list[tuple[int, int]]) -> None:
+    """A seeded run replays the same timelines and seeds as before the inlined draw: the same numbers, in order."""
+    ids = IdSource(seed=seed)
+    reference = random.Random()
+    reference.setstate(ids._stream("team").getstate())
+    for low, width in ranges:
+        assert ids.randint(low, low + width, scope="team") == reference.randint(low, low + width)
 
 
 def test_stable_ulid_is_stable_and_crockford() -> None:
