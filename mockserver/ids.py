@@ -76,7 +76,10 @@ class Positions(Protocol):
 
 def _below(stream: random.Random, n: int) -> int:
     """``stream.randint(0, n - 1)``: the same draws in the same order (CPython's ``_randbelow_with_getrandbits``),
-    without ``randint`` → ``randrange`` → ``_randbelow``'s three calls and argument checks (three per create)."""
+    without ``randint`` → ``randrange`` → ``_randbelow``'s three calls (three per create). An empty range is a
+    ``ValueError``, as ``randint``'s (``n`` below 1 would never leave the loop)."""
+    if n < 1:
+        raise ValueError(f"empty range for randint: {n} values")
     bits = n.bit_length()
     drawn = stream.getrandbits(bits)
     while drawn >= n:

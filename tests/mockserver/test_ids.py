@@ -131,6 +131,12 @@ def test_randint_draws_what_random_randint_draws(seed: int, ranges: list[tuple[i
         assert ids.randint(low, low + width, scope="team") == reference.randint(low, low + width)
 
 
+@pytest.mark.parametrize("seed", [None, 3])
+def test_randint_of_an_empty_range_is_a_value_error(seed: int | None) -> None:
+    with pytest.raises(ValueError, match="empty range"):  # as random.randint's; an inlined draw once looped forever
+        IdSource(seed=seed).randint(5, 4)
+
+
 def test_stable_ulid_is_stable_and_crockford() -> None:
     assert stable_ulid("team:al_live_x") == stable_ulid("team:al_live_x")
     assert CROCKFORD.match(stable_ulid("team:al_live_x"))
