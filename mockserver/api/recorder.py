@@ -66,4 +66,4 @@ def record(
         len(response_body or b""),
         (time.perf_counter() - started) * 1000,
     )
-    emulator.journal.record_row(team.id, row)
+    emulator.journal.record(team.id, row)

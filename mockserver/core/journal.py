@@ -95,10 +95,6 @@ Row = tuple[Any, ...]
 _REQUEST_BODY, _RESPONSE_BODY = ENTRY_FIELDS.index("request_body"), ENTRY_FIELDS.index("response_body")
 
 
-def row_of(entry: Entry) -> Row:
-    return tuple(getattr(entry, name) for name in ENTRY_FIELDS)
-
-
 def clip(body: bytes | None, *, kept: bool = False) -> bytes | None:
     """At most :data:`BODY_LIMIT` bytes of ``body``, in an allocation of its own size (:func:`payload.kept`).
 
@@ -268,10 +264,7 @@ class Journal:
         self._rings: dict[str, _Ring] = {}
         self._lock = threading.Lock()
 
-    def record(self, team_id: str, entry: Entry) -> None:
-        self.record_row(team_id, row_of(entry))
-
-    def record_row(self, team_id: str, row: Row) -> None:
+    def record(self, team_id: str, row: Row) -> None:
         """Record an entry given as its :data:`Row` (the hot path builds the tuple, never the object)."""
         if self.size <= 0:
             return

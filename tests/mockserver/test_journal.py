@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from mockserver.core.errors import InvalidFormatError, ValueOutOfRangeError
 from mockserver.core.journal import (
     BODY_LIMIT,
+    ENTRY_FIELDS,
     ENTRY_OVERHEAD,
     Entry,
     Journal,
@@ -54,24 +55,29 @@ def entry(
     )
 
 
+def record(journal: Journal, team_id: str, kept: Entry) -> None:
+    """Record ``kept`` as the recorder does: as its row (the entry's fields in order)."""
+    journal.record(team_id, tuple(getattr(kept, name) for name in ENTRY_FIELDS))
+
+
 def test_journal_lists_newest_first_with_limit() -> None:
     journal = Journal(size=10, max_bytes=10**6)
     for n in range(4):
-        journal.record("team_a", entry(n))
+        record(journal, "team_a", entry(n))
     assert [e.id for e in journal.entries("team_a", limit=2)] == [entry(3).id, entry(2).id]
     assert journal.count("team_a") == 4
 
 
 def test_journal_keeps_teams_apart() -> None:
     journal = Journal(size=10, max_bytes=10**6)
-    journal.record("team_a", entry(1))
+    record(journal, "team_a", entry(1))
     assert journal.entries("team_b") == []
 
 
 def test_journal_ring_evicts_oldest_beyond_size() -> None:
     journal = Journal(size=3, max_bytes=10**6)
     for n in range(5):
-        journal.record("team_a", entry(n))
+        record(journal, "team_a", entry(n))
     assert [e.id for e in journal.entries("team_a")] == [entry(n).id for n in (4, 3, 2)]
 
 
@@ -79,24 +85,24 @@ def test_journal_byte_budget_evicts_oldest_but_keeps_the_newest() -> None:
     body = b"x" * 1000
     journal = Journal(size=100, max_bytes=3 * (ENTRY_OVERHEAD + 1000 + 12))
     for n in range(5):
-        journal.record("team_a", entry(n, request_body=body))
+        record(journal, "team_a", entry(n, request_body=body))
     assert journal.count("team_a") == 3
     huge = Journal(size=100, max_bytes=1024)
-    huge.record("team_a", entry(0, request_body=b"y" * BODY_LIMIT))
+    record(huge, "team_a", entry(0, request_body=b"y" * BODY_LIMIT))
     assert huge.count("team_a") == 1
 
 
 def test_journal_size_zero_records_nothing() -> None:
     journal = Journal(size=0, max_bytes=10**6)
-    journal.record("team_a", entry())
+    record(journal, "team_a", entry())
     assert journal.count("team_a") == 0
 
 
 def test_journal_clear_one_team_or_all() -> None:
     journal = Journal(size=10, max_bytes=10**6)
     for team in ("team_a", "team_b"):
-        journal.record(team, entry(1))
-        journal.record(team, entry(2))
+        record(journal, team, entry(1))
+        record(journal, team, entry(2))
     assert journal.clear("team_a") == 2
     assert journal.count("team_b") == 2
     assert journal.clear() == 2
@@ -182,10 +188,10 @@ def test_entry_wire_shows_text_and_truncated_bodies_as_text() -> None:
 )
 def test_query_filters(params: dict[str, str], matching: int) -> None:
     journal = Journal(size=10, max_bytes=10**6)
-    journal.record("t", entry(0, operation="createImage", status=201, method="POST"))
-    journal.record("t", entry(1, operation="mock_advance_clock", method="POST", control=True))
-    journal.record("t", entry(2, operation="getGeneration", status=404))
-    journal.record("t", entry(3))
+    record(journal, "t", entry(0, operation="createImage", status=201, method="POST"))
+    record(journal, "t", entry(1, operation="mock_advance_clock", method="POST", control=True))
+    record(journal, "t", entry(2, operation="getGeneration", status=404))
+    record(journal, "t", entry(3))
     assert journal.count("t", Query.parse(params)) == matching
 
 
