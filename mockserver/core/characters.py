@@ -11,7 +11,6 @@ drains a per-team heap of finish instants at the start of every authenticated re
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +34,7 @@ from mockserver.core._character_records import (
     regenerated,
     render_seed,
 )
+from mockserver.core.due import DueQueue
 from mockserver.core.errors import (
     CharacterNotReadyError,
     InsufficientCreditsError,
@@ -94,6 +94,7 @@ class Characters:
         self.settings = settings
         self.ledger = ledger
         self.inspect_image = inspect_image
+        self.due = DueQueue(store, DUE)
         self.on_synthesis: list[SynthesisListener] = []
         self.on_terminal: list[TerminalListener] = []
 
@@ -247,26 +248,19 @@ class Characters:
             listener(team, character, run)
         character.runs, character.synthesis, character.updated_at = number, run, now
         self.store.put(KIND, character.id, character, owner=team.id)
-        due: list[tuple[datetime, str, int]] = self.store.get(DUE, team.id) or []
-        heapq.heappush(due, (run.finish_at, character.id, run.run))
-        self.store.put(DUE, team.id, due, owner=team.id)
+        self.due.push(team.id, (run.finish_at, character.id, run.run))
 
     def settle_due(self, team: Team, now: datetime) -> None:
         """Book every run of the team that finished by ``now``, in finish order."""
-        due: list[tuple[datetime, str, int]] | None = self.store.get(DUE, team.id)
-        if not due or due[0][0] > now:
+        next_at = self.due.next_at(team.id)
+        if next_at is None or next_at > now:
             return
-        with self.store.transaction():
-            due = self.store.get(DUE, team.id)  # again, inside: another request or worker may have settled them
-            if not due or due[0][0] > now:
-                return
-            while due and due[0][0] <= now:
-                _, character_id, number = heapq.heappop(due)
+        with self.store.transaction():  # popped again inside: another request or worker may have settled them
+            for _, character_id, number in self.due.pop_due(team.id, now):
                 character: Character | None = self.store.get(KIND, character_id)
                 run = character.running if character is not None else None
                 if character is not None and run is not None and run.run == number:
                     self._settle(team, character, run)
-            self.store.put(DUE, team.id, due, owner=team.id)
 
     def _settle(self, team: Team, character: Character, run: Synthesis) -> None:
         view = character.view(run.finish_at)

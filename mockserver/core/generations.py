@@ -8,7 +8,6 @@ lazily: the first request of a team after a generation's finish instant commits 
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from mockserver.core import pricing, scenarios, ssrf
 from mockserver.core.catalogue import Catalogue
 from mockserver.core.characters import Characters
+from mockserver.core.due import DueQueue
 from mockserver.core.errors import (
     GenerationNotCancellableError,
     MissingFieldError,
@@ -40,6 +40,12 @@ DUE = "due"
 MAX_SEED = 4_294_967_295
 # Processing seconds per second of video, by resolution (inferred; Seedance renders take ~1 minute).
 VIDEO_SECONDS_PER_SECOND = {"480p": 4.0, "720p": 7.0, "1080p": 12.0}
+
+
+def _in_seconds(entry: tuple[Any, str]) -> tuple[float, str]:
+    """A due entry as stored before its instant was kept in seconds (a datetime then)."""
+    at, gen_id = entry
+    return (at.timestamp() if isinstance(at, datetime) else at, gen_id)
 
 
 def _origin(meta: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +74,7 @@ class Generations:
         self.ledger = ledger
         self.files = files
         self.characters = characters
+        self.due = DueQueue(store, DUE, normalize=_in_seconds)
         self.on_create: list[Callable[[Team, Generation], None]] = []
         self.on_terminal: list[Callable[[Team, Generation, datetime], None]] = []
 
@@ -247,38 +254,22 @@ class Generations:
 
     # --- settlement on the clock ----------------------------------------------------------------------
 
-    def _due(self, team_id: str) -> list[tuple[float, str]]:
-        """The team's heap of (finish instant in seconds since the epoch, generation id).
-
-        Seconds, not datetimes: a shared store pickles the whole heap again on every create, and a float pickles
-        far faster than a datetime (docs/redis-store.md). A heap stored as datetimes is read in seconds.
-        """
-        due: list[tuple[Any, str]] | None = self.store.get(DUE, team_id)
-        if due and isinstance(due[0][0], datetime):
-            due = [(at.timestamp(), gen_id) for at, gen_id in due]
-            heapq.heapify(due)
-        return due or []
-
     def _schedule(self, team: Team, gen: Generation) -> None:
-        due = self._due(team.id)
-        heapq.heappush(due, (gen.finish_at.timestamp(), gen.id))
-        self.store.put(DUE, team.id, due, owner=team.id)
+        # Seconds, not datetimes: a shared store pickles the chunk again on every create, and a float pickles far
+        # faster than a datetime (docs/redis-store.md).
+        self.due.push(team.id, (gen.finish_at.timestamp(), gen.id))
 
     def settle_due(self, team: Team, now: datetime) -> None:
         """Commit or release the holds of every generation of the team that finished by ``now``."""
-        due, at = self._due(team.id), now.timestamp()
-        if not due or due[0][0] > at:
+        at = now.timestamp()
+        next_at = self.due.next_at(team.id)
+        if next_at is None or next_at > at:
             return
-        with self.store.transaction():
-            due = self._due(team.id)  # again, inside: another request or worker may have settled them
-            if not due or due[0][0] > at:
-                return
-            while due and due[0][0] <= at:
-                _, gen_id = heapq.heappop(due)
+        with self.store.transaction():  # popped again inside: another request or worker may have settled them
+            for _, gen_id in self.due.pop_due(team.id, at):
                 gen = self.store.get(KIND, gen_id)
                 if gen is not None and not gen.settled:
                     self._settle(team, gen, gen.finish_at)
-            self.store.put(DUE, team.id, due, owner=team.id)
 
     def _settle(self, team: Team, gen: Generation, at: datetime) -> None:
         """Commit or release the hold once; a generation is never settled twice (its listeners fire once)."""

@@ -417,17 +417,24 @@ def test_estimate_equals_generation_cost_equals_charge(body: tuple[str, dict[str
     assert team.held == 0
 
 
-def test_due_heap_is_kept_in_seconds_and_one_stored_as_datetimes_still_settles() -> None:
+def test_due_entries_are_kept_in_seconds_and_a_heap_stored_as_datetimes_still_settles() -> None:
     world = World()
     team = world.team()
     first, second = world.image(team), world.image(team, T0 + timedelta(seconds=5))
-    due = world.store.get("due", team.id)
-    assert [gen_id for _, gen_id in sorted(due)] == [first.id, second.id]
-    assert all(isinstance(at, float) for at, _ in due)  # cheap to pickle on a shared store
-    # A heap written before the change held datetimes: it is read in seconds and settles the same.
-    world.store.put("due", team.id, [(first.finish_at, first.id), (second.finish_at, second.id)], owner=team.id)
+    chunk = world.store.get("due_chunk", f"{team.id}:0")
+    assert [gen_id for _, gen_id in sorted(chunk)] == [first.id, second.id]
+    assert all(isinstance(at, float) for at, _ in chunk)  # cheap to pickle on a shared store
+    # State written before the chunks held one heap of datetimes under the team: read as chunk 0, settled the same.
+    world.store.delete("due_chunk", f"{team.id}:0")
+    world.store.put("due", team.id, [(second.finish_at, second.id), (first.finish_at, first.id)], owner=team.id)
     world.gens.settle_due(team, first.finish_at)
     assert world.terminal == [(first.id, JobStatus.SUCCEEDED)]
-    world.gens.settle_due(team, second.finish_at)
-    assert world.terminal == [(first.id, JobStatus.SUCCEEDED), (second.id, JobStatus.SUCCEEDED)]
-    assert world.store.get("due", team.id) == []
+    third = world.image(team, T0 + timedelta(seconds=9))  # a create after the old heap: both kept
+    world.gens.settle_due(team, third.finish_at)
+    assert world.terminal == [
+        (first.id, JobStatus.SUCCEEDED),
+        (second.id, JobStatus.SUCCEEDED),
+        (third.id, JobStatus.SUCCEEDED),
+    ]
+    assert world.store.get("due", team.id).next_at is None
+    assert world.store.count("due_chunk") == 0
