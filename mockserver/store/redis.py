@@ -35,7 +35,6 @@ writer of its keys (never share the prefix with anything else).
 
 from __future__ import annotations
 
-import pickle
 import secrets
 import threading
 import time
@@ -45,8 +44,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import hiredis
 import redis
 
+from mockserver.store._pickle import dump, load
 from mockserver.store._redis_lua import SCRIPTS
 from mockserver.store.protocol import SYSTEM, Records
 
@@ -66,12 +67,14 @@ class StoreLockError(RuntimeError):
     """The transaction lock could not be taken in time, or expired before the commit."""
 
 
-def dump(value: Any) -> bytes:
-    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+# Values no later change can reach: a deferred write of one is pickled at its commit, not when it is deferred (an
+# id position is rewritten by every id drawn, and only the last one reaches Redis).
+_ATOMIC = frozenset({str, int, float, bytes, bool, type(None)})
 
 
-def load(blob: bytes) -> Any:
-    return pickle.loads(blob)  # our own keys: see the module docstring
+def _immutable(value: Any) -> bool:
+    kind = type(value)
+    return kind in _ATOMIC or (kind is tuple and all(type(item) in _ATOMIC for item in value))
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -166,7 +169,9 @@ class RedisStore:
         """Send ``commands`` together and read their answers: one round trip on this thread's connection."""
         conn = self._connection()
         try:
-            conn.send_packed_command(conn.pack_commands(commands), check_health=False)  # type: ignore[no-untyped-call]
+            # hiredis packs the same bytes as redis-py's encoder, seven times faster (a commit's blobs are most of it)
+            packed = b"".join(map(hiredis.pack_command, commands))
+            conn.send_packed_command([packed], check_health=False)  # type: ignore[no-untyped-call]
             return [conn.read_response() for _ in commands]
         except (redis.ConnectionError, redis.TimeoutError):
             conn.disconnect()  # type: ignore[no-untyped-call]  # the next call connects again
@@ -300,7 +305,8 @@ class RedisStore:
 
     def _defer(self, writes: dict[tuple[str, str], _Write]) -> None:
         for at, write in writes.items():
-            write.blob = write.pickled()  # as it is now, whatever happens to the object later
+            if not _immutable(write.value):
+                write.blob = write.pickled()  # as it is now, whatever happens to the object later
             _merge_write(self._deferred, at, write)
             self._cache[at] = ABSENT if write.owner is None else (write.owner, write.value)
 

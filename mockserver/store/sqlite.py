@@ -14,7 +14,6 @@ by this emulator alone and is as trusted as its code (never point ``--store`` at
 from __future__ import annotations
 
 import contextlib
-import pickle
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mockserver.store._pickle import dump, load
 from mockserver.store.protocol import SYSTEM, Records
 
 try:
@@ -46,14 +46,6 @@ UPSERT = (
     "INSERT INTO records (kind, key, owner, value) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (kind, key) DO UPDATE SET owner = excluded.owner, value = excluded.value"
 )
-
-
-def dump(value: Any) -> bytes:
-    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def load(blob: bytes) -> Any:
-    return pickle.loads(blob)  # our own file: see the module docstring
 
 
 class _Local(threading.local):

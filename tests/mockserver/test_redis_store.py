@@ -9,7 +9,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import hiredis
 import pytest
+import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mockserver.store import redis as redis_store
 from mockserver.store._redis_lua import LOG_MAX
@@ -197,3 +201,53 @@ def test_redis_lazy_writes_reach_redis_within_a_renewal_and_lists_see_them(url: 
     finally:
         store.close()
         raw.close()
+
+
+ARGUMENT = st.one_of(st.text(st.characters(exclude_categories=["Cs"])), st.binary(), st.integers(-(2**63), 2**64))
+
+# A command as the store sends them: a one-word name, then strings, blobs and integers.
+COMMAND = st.builds(
+    lambda name, args: (name, *args), st.sampled_from(["EVALSHA", "HGET"]), st.lists(ARGUMENT, max_size=8)
+)
+
+
+@settings(database=None, deadline=None, max_examples=200)
+@given(commands=st.lists(COMMAND, min_size=1, max_size=4))
+def test_redis_commands_are_packed_as_redis_py_packs_them(commands: list[tuple[Any, ...]]) -> None:
+    """The store packs its commands with hiredis directly: the same bytes as redis-py's own encoder sends."""
+    conn = redis.Redis().connection_pool.make_connection()  # never connects: packing only
+    ours = b"".join(map(hiredis.pack_command, commands))
+    assert ours == b"".join(conn.pack_commands(commands))
+
+
+def test_redis_lazy_writes_pickle_an_immutable_value_once_and_a_mutable_one_as_it_was(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, other = RedisStore(url), RedisStore(url)
+    pickled: list[Any] = []  # what each pickling wrote, read back
+    dump = redis_store.dump
+
+    def noted(value: Any) -> bytes:
+        blob = dump(value)
+        pickled.append(redis_store.load(blob))
+        return blob
+
+    monkeypatch.setattr(redis_store, "dump", noted)
+    try:
+        bucket = {"tokens": 5}
+        for position in range(7):  # as the ids of one create move their scope's position
+            with store.transaction(lazy=True):
+                store.put("id_position", "team_a", ("team_a", position + 1), owner="_system")
+        with store.transaction(lazy=True):
+            store.put("rate_bucket", "team_a:get", bucket, owner="team_a")
+        bucket["tokens"] = 4  # changed after its lazy transaction ended, never put again
+        assert pickled == [{"tokens": 5}]  # the mutable one at once, as it was; the tuples not yet
+        with store.transaction():
+            store.put("team", "t1", {"credits": 1}, owner="team_a")
+        assert pickled.count(("team_a", 7)) == 1  # only the last position, once, with the commit
+        assert not any(isinstance(value, tuple) and value[1] < 7 for value in pickled)
+        assert other.get("id_position", "team_a") == ("team_a", 7)
+        assert other.get("rate_bucket", "team_a:get") == {"tokens": 5}
+    finally:
+        store.close()
+        other.close()

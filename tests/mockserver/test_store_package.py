@@ -15,9 +15,10 @@ PACKAGE = Path(mockserver.store.__file__).parent
 ALLOWED = {
     "protocol": set(),
     "_redis_lua": set(),
+    "_pickle": set(),
     "memory": {"mockserver.store.protocol"},
-    "sqlite": {"mockserver.store.protocol"},
-    "redis": {"mockserver.store.protocol", "mockserver.store._redis_lua"},
+    "sqlite": {"mockserver.store.protocol", "mockserver.store._pickle"},
+    "redis": {"mockserver.store.protocol", "mockserver.store._redis_lua", "mockserver.store._pickle"},
     "__init__": {
         "mockserver.store.protocol",
         "mockserver.store.memory",
