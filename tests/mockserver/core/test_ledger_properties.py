@@ -133,7 +133,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.http: InProcess | None = None
-        self.headers = {"X-Api-Key": new_api_key()}
+        self.headers: dict[str, str] = {}  # the key, hence the team, comes from the drawn seed (fresh_team)
         self.cost: dict[str, float] = {}  # id -> cost held at create
         self.status: dict[str, str] = {}  # id -> last status seen
         self.completed_at: dict[str, str] = {}  # id -> completed_at once terminal
@@ -151,6 +151,9 @@ class LedgerMachine(RuleBasedStateMachine):
         # instants, yet the same for the same choices, as Hypothesis needs when it replays a run (a shared emulator
         # with unseeded timings made a create 402 in one run and 201 in its replay: FlakyStrategyDefinition).
         self.http = InProcess(seed=seed)
+        # The team's id is derived from its key, and its timings from its id: a random key (as this machine had)
+        # gave a replay other timings, so a create that answered 201 could answer 402 (FlakyStrategyDefinition).
+        self.headers = {"X-Api-Key": f"al_live_{seed:064x}"}
         money = self.money()
         assert (money["credits"], money["held_credits"], money["available_credits"]) == (INITIAL_CREDITS, 0, 20)
 
