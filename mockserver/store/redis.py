@@ -10,8 +10,10 @@ can share one Redis):
     {p}:kinds:{owner}     set     the kinds the owner has had records of
     {p}:owners            set     every owner that has had records
     {p}:seq               string  the last seq handed out
-    {p}:lock              string  the lease: ``holder:n`` of the process that may write, with a TTL
-    {p}:want:{holder}     list    other processes asking that holder to give the lease up
+    {p}:lock              string  the lease: ``holder:n`` of the process that may write (``holder:granted``: handed
+                                  to it, not yet taken), with a TTL
+    {p}:want:{holder}     list    the processes waiting for that holder's lease, by name, first come first
+    {p}:grant:{holder}    list    wakes that process: the lease was handed to it
     {p}:ver               string  how many commits the prefix has seen
     {p}:log               list    the keys each of the last commits wrote (for the next holder's cache)
 
@@ -20,12 +22,16 @@ so it keeps the records it has read or written in a local cache, and serves read
 or not, with no round trip. A transaction buffers its writes (reading them back) and commits them with one
 ``EVALSHA`` (:data:`~mockserver.store._redis_lua.COMMIT`): applied all at once or not at all, only if the lease is
 still this process's and nobody else committed meanwhile; the same call renews the lease, or hands it over when
-another process has asked for it. Taking the lease (:data:`~mockserver.store._redis_lua.ACQUIRE`, one round
-trip) also returns the keys other processes changed since this one last held it, which it drops from its cache.
-So a single worker pays one round trip per transaction that writes, and none for reads; several workers pay one
-more each time the lease changes hands. A thread renews the lease while it is held and gives it up as soon as
-another process asks, so an idle holder never makes others wait; a holder that died stops renewing, and its lease
-lapses after ``LEASE_MS``. A process without the lease reads straight from Redis, as a read outside a
+another process waits for it. Taking the lease (:data:`~mockserver.store._redis_lua.ACQUIRE`, one round trip)
+also returns the keys other processes changed since this one last held it, which it drops from its cache. So a
+single worker pays one round trip per transaction that writes, and none for reads; several workers pay a few more
+each time the lease changes hands. A process that finds the lease taken queues by name in the holder's ``want``
+list and blocks on its own ``grant`` list; the holder, once it has had the lease for ``TURN_SECONDS``, hands it to
+the first in its queue (its commit does, or its keeper thread, or its next transaction), moving the rest of the
+queue along: every waiting process gets its turn, first come first served, and none waits for long however busy
+the others are. A thread renews the lease while it is held and hands it over when another process asks, so an idle
+holder never makes others wait beyond its turn; a holder that died stops renewing, and its lease lapses after
+``LEASE_MS``. A process without the lease reads straight from Redis, as a read outside a
 transaction always did. A lazy transaction (``transaction(lazy=True)``) keeps its writes in ``_deferred`` until
 the next commit, the hand-over or the next renewal (docs/redis-store.md says what a killed process loses then).
 
@@ -56,6 +62,10 @@ LOCK_TTL_MS = 30_000  # a transaction that takes longer loses the lease and fail
 LEASE_MS = 2_000  # the lease's TTL: renewed every RENEW_SECONDS while held, so a dead holder blocks others this long
 RENEW_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 60.0  # how long a transaction waits for another process's lease before failing
+TURN_SECONDS = 0.005  # a holder others wait for lets go after this long: their wait is bounded, and a hand-over
+# (two round trips and a wake-up) is paid once per turn rather than once per request
+GRANT_MS = 250  # a lease granted to a waiting process is its alone this long (a grantee that left: others wait so long)
+GRANT_WAIT_SECONDS = 0.05  # a waiting process asks again this often (the grant itself wakes it at once)
 DEFERRED_MAX = 256  # deferred writes that make the next lazy transaction commit at once
 CACHE_MAX = 20_000  # records a lease holder keeps decoded-ready (pickled) in memory; the oldest go first
 LOST_LOCK = "The store lock expired before the transaction committed (held longer than {ttl} ms); nothing was written."
@@ -148,6 +158,8 @@ class RedisStore:
         self._deferred: dict[tuple[str, str], _Write] = {}  # lazy transactions' writes, not yet in Redis
         self._committing = False  # a COMMIT is in flight (it may hand the lease over)
         self._keeper: threading.Thread | None = None
+        self._turn_ends = 0.0  # monotonic: from then on this holder lets the lease go when another process asks
+        self._asker: str | None = None  # a process the keeper saw asking for the lease, not yet handed it
         self._closed = threading.Event()
 
     def _k(self, *parts: str) -> str:
@@ -191,9 +203,9 @@ class RedisStore:
         return self._token is not None and time.monotonic() < self._held_until
 
     def _acquire(self) -> None:
-        """Take the lease (waiting for another process to give it up) and bring the cache up to date."""
+        """Take the lease (queued behind other processes, woken by the grant) and bring the cache up to date."""
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        pause = 0.0001
+        grant = self._k("grant", self._holder)
         while True:
             self._acquisitions += 1
             token = f"{self._holder}:{self._acquisitions}".encode()
@@ -201,15 +213,14 @@ class RedisStore:
             answer = self._run("ACQUIRE", token, LEASE_MS, self._version, self._holder)
             if answer[0] == 1:
                 break
-            if time.monotonic() > deadline:
+            if sent > deadline:
                 raise StoreLockError(LOCK_TIMEOUT.format(seconds=LOCK_WAIT_SECONDS))
-            time.sleep(pause)
-            pause = min(pause * 2, 0.002)
+            self.client.blpop([grant], timeout=GRANT_WAIT_SECONDS)  # queued: the holder's hand-over wakes this
         self._forget(cast(list[bytes], answer[2]))
         if int(answer[1]) != self._version:  # another process wrote: what this one deferred may clash, so it is lost
             self._deferred = {}
         self._version = int(answer[1])
-        self._token, self._held_until = token, sent + LEASE_MS / 1000 * 0.8
+        self._token, self._held_until, self._turn_ends = token, sent + LEASE_MS / 1000 * 0.8, sent + TURN_SECONDS
         if self._keeper is None:
             self._keeper = threading.Thread(target=self._keep, name="aurous-mock-redis-lease", daemon=True)
             self._keeper.start()
@@ -227,13 +238,14 @@ class RedisStore:
     def _drop_lease(self) -> None:
         self._token, self._held_until, self._deferred = None, 0.0, {}
 
-    def _release(self) -> None:
-        """Write what was deferred and give the lease up (under the local lock)."""
+    def _release(self, grantee: str = "") -> None:
+        """Write what was deferred and give the lease up, to ``grantee`` or the first process waiting (under the
+        local lock)."""
         if self._token is not None:
             self._flush()
             token, self._token, self._held_until = self._token, None, 0.0
             if token is not None:
-                self._run("RELEASE", token, self._holder)
+                self._run("RELEASE", token, self._holder, grantee, GRANT_MS)
 
     def _flush(self) -> None:
         """Write what lazy transactions deferred (under the local lock, or inside this thread's transaction)."""
@@ -241,7 +253,7 @@ class RedisStore:
             self._commit({})
 
     def _keep(self) -> None:
-        """While the lease is held: renew it, and give it up as soon as another process asks."""
+        """While the lease is held: renew it, and give it up when another process asks (after this one's turn)."""
         want = self._k("want", self._holder)
         while not self._closed.is_set():
             try:
@@ -249,8 +261,9 @@ class RedisStore:
                 if self._closed.is_set():
                     return
                 if asked is not None:
-                    with self._local_lock:  # not in the middle of one of our transactions
-                        self._release()
+                    asker = cast(list[bytes], asked)[1].decode()
+                    if asker != self._holder:  # close() wakes this thread with its own name
+                        self._yield_to(asker)
                 elif self._token is not None:
                     self._renew()
                     if self._deferred:
@@ -258,6 +271,26 @@ class RedisStore:
                             self._flush()
             except (redis.RedisError, StoreLockError):  # Redis went away, or the lease lapsed: the next commit says so
                 self._closed.wait(RENEW_SECONDS)
+
+    def _yield_to(self, asker: str) -> None:
+        """Hand the lease to ``asker`` once this holder's turn is over: here if this process is idle, else at the
+        start of its next transaction (the thread running transactions would keep the local lock from this one)."""
+        rest = self._turn_ends - time.monotonic()
+        if rest > 0:
+            self._closed.wait(rest)
+        self._asker = asker
+        while self._asker is not None and not self._closed.is_set():
+            if self._local_lock.acquire(timeout=0.001):
+                try:
+                    self._hand_over()
+                finally:
+                    self._local_lock.release()
+
+    def _hand_over(self) -> None:
+        """Give the lease to the process that asked for it, if one did (under the local lock)."""
+        asker, self._asker = self._asker, None
+        if asker is not None:
+            self._release(asker)
 
     def _renew(self) -> None:
         tx_started = self._tx_started
@@ -285,6 +318,8 @@ class RedisStore:
                 tx.depth -= 1
             return
         with self._local_lock:
+            if self._asker is not None:
+                self._hand_over()
             if not self._holding():
                 self._acquire()
             tx.depth, tx.writes, tx.read, tx.lazy = 1, {}, set(), lazy
@@ -319,7 +354,8 @@ class RedisStore:
             writes = merged
         if not writes:
             return
-        args: list[Any] = [self._token, self._version, LEASE_MS, self._holder, len(writes)]
+        may_yield = b"1" if time.monotonic() >= self._turn_ends else b"0"
+        args: list[Any] = [self._token, self._version, LEASE_MS, self._holder, len(writes), may_yield, GRANT_MS]
         for at, write in writes.items():
             args += (*at, write.owner or "", write.pickled(), self._how(at, write, unsent))
         # The commit may hand the lease over: until its answer is in, other threads read from Redis, not the cache
@@ -530,7 +566,7 @@ class RedisStore:
         try:
             with self._local_lock:
                 self._release()
-            self.client.rpush(self._k("want", self._holder), b"1")  # wakes the keeper now
+            self.client.rpush(self._k("want", self._holder), self._holder)  # wakes the keeper now (itself: no grant)
             self.client.delete(self._k("want", self._holder))
         except (redis.RedisError, StoreLockError):
             pass  # Redis is gone, or the lease already lapsed: it lapses by itself

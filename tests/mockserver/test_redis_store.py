@@ -4,6 +4,8 @@ wrote is seen, hand-over on request, a dead holder's lease lapsing), and server-
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -251,3 +253,39 @@ def test_redis_lazy_writes_pickle_an_immutable_value_once_and_a_mutable_one_as_i
     finally:
         store.close()
         other.close()
+
+
+BUSY = """
+import sys, time
+from mockserver.store.redis import RedisStore
+store = RedisStore(sys.argv[1])
+print("ready", flush=True)
+until = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < until:
+    with store.transaction(lazy=True):
+        store.put("id_position", "busy", ("busy", 1), owner="_system")
+store.close()
+"""
+
+
+def test_redis_a_process_waiting_for_the_lease_gets_it_in_turn(url: str) -> None:
+    """Another process keeps transacting back to back; this one still gets the lease in turn, each time soon."""
+    busy = subprocess.Popen([sys.executable, "-c", BUSY, url, "4"], stdout=subprocess.PIPE, text=True)
+    waiting = RedisStore(url)
+    waits = []
+    assert busy.stdout is not None
+    try:
+        assert busy.stdout.readline().strip() == "ready"
+        time.sleep(0.2)  # it holds the lease by now
+        for n in range(40):
+            started = time.monotonic()
+            with waiting.transaction(lazy=True):
+                waiting.put("id_position", "waiting", ("waiting", n), owner="_system")
+            waits.append(time.monotonic() - started)
+            time.sleep(0.01)  # as requests come: the other process takes the lease back meanwhile
+    finally:
+        waiting.close()
+        busy.wait(timeout=30)
+        busy.stdout.close()
+    assert busy.returncode == 0
+    assert max(waits) < 0.25, sorted(waits)[-5:]
