@@ -289,3 +289,23 @@ def test_redis_a_process_waiting_for_the_lease_gets_it_in_turn(url: str) -> None
         busy.stdout.close()
     assert busy.returncode == 0
     assert max(waits) < 0.25, sorted(waits)[-5:]
+
+
+def test_redis_a_lease_granted_to_a_process_that_left_lapses_within_the_grant(url: str) -> None:
+    """A process queued for the lease and then died: the grant it never takes holds others up for GRANT_MS only."""
+    store = RedisStore(url)
+    try:
+        store.put("team", "t1", {"credits": 1}, owner="team_a")  # holds the lease
+        # A process named "gone" asks for it (as ACQUIRE does for a waiting process) and is never heard of again.
+        store._run("ACQUIRE", b"gone:1", redis_store.LEASE_MS, -1, "gone")
+        lock, deadline = f"{store.prefix}:lock", time.monotonic() + 5
+        while store.client.get(lock) != b"gone:granted" and time.monotonic() < deadline:
+            time.sleep(0.001)  # its turn over, the idle holder's keeper grants the lease to "gone"
+        assert store.client.get(lock) == b"gone:granted"
+        started = time.monotonic()
+        store.put("team", "t1", {"credits": 3}, owner="team_a")  # queued behind "gone": waits for its grant to lapse
+        waited = time.monotonic() - started
+        assert redis_store.GRANT_MS / 1000 * 0.5 <= waited < redis_store.GRANT_MS / 1000 + 0.5
+        assert store.get("team", "t1") == {"credits": 3}
+    finally:
+        store.close()
