@@ -35,14 +35,23 @@ def _reduce_timezone(zone: timezone) -> Any:
 
 
 def _dataclass_reduction(cls: type) -> Reduction | None:
-    """``obj → (cls, field values)`` for a slotted dataclass whose ``__init__`` takes every field positionally and
-    does nothing else; None for any other class (it pickles the usual way)."""
-    if not dataclasses.is_dataclass(cls) or "__slots__" not in cls.__dict__ or hasattr(cls, "__post_init__"):
+    """``obj → (cls, field values)`` for a slotted dataclass whose generated ``__init__`` takes every field
+    positionally and does nothing else, and whose instances hold nothing but those fields; None for any other class
+    (it pickles the usual way)."""
+    if "__dataclass_fields__" not in cls.__dict__ or not cls.__dataclass_params__.init:  # type: ignore[attr-defined]
         return None
-    if cls.__reduce_ex__ is not object.__reduce_ex__ or cls.__reduce__ is not object.__reduce__:
+    if hasattr(cls, "__post_init__"):
         return None
     fields = dataclasses.fields(cls)
     if not fields or any(not field.init or field.kw_only for field in fields):
+        return None
+    slots: set[str] = set()
+    for klass in cls.__mro__[:-1]:  # every class but object: all slotted (no __dict__), holding the fields only
+        if "__slots__" not in klass.__dict__ or "__reduce__" in klass.__dict__ or "__reduce_ex__" in klass.__dict__:
+            return None
+        declared = klass.__dict__["__slots__"]
+        slots.update((declared,) if isinstance(declared, str) else declared)
+    if slots != {field.name for field in fields}:
         return None
     if len(fields) == 1:
         name = fields[0].name

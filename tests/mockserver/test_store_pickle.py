@@ -96,3 +96,28 @@ def test_a_dataclass_whose_init_does_more_pickles_the_usual_way() -> None:
     back = load(dump(checked))
     assert (back.value, back.doubled) == (3, 7)
     assert load(dump(Keyword(value=4))) == Keyword(value=4)
+
+
+@dataclass(slots=True)
+class Plain:
+    value: int
+
+
+class Extended(Plain):
+    __slots__ = ("note",)  # a slot that is no field of the dataclass
+
+
+@dataclass(slots=True, init=False)
+class OwnInit:
+    value: int
+
+    def __init__(self, doubled: int) -> None:
+        self.value = doubled // 2
+
+
+def test_a_class_holding_more_than_its_fields_or_with_its_own_init_pickles_the_usual_way() -> None:
+    extended = Extended(1)
+    extended.note = "kept"
+    back = load(dump(extended))
+    assert (back.value, back.note) == (1, "kept")
+    assert load(dump(OwnInit(8))).value == 4
