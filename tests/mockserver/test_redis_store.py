@@ -309,3 +309,53 @@ def test_redis_a_lease_granted_to_a_process_that_left_lapses_within_the_grant(ur
         assert store.get("team", "t1") == {"credits": 3}
     finally:
         store.close()
+
+
+COUNTER = """
+import sys, time
+from mockserver.store.redis import RedisStore
+store = RedisStore(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()  # all start together
+longest = 0.0
+for _ in range(int(sys.argv[2])):
+    started = time.monotonic()
+    with store.transaction():
+        store.put("counter", "c", (store.get("counter", "c") or 0) + 1, owner="team_a")
+    longest = max(longest, time.monotonic() - started)
+store.close()
+print(longest, flush=True)
+"""
+
+
+def test_redis_three_processes_take_turns_and_never_interleave(url: str) -> None:
+    """Three processes increment one counter back to back: none loses an increment (the lease excludes), and each
+    gets the lease in turn (the queue of waiting processes moves from holder to holder)."""
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", COUNTER, url, "150"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    try:
+        for run in runs:
+            assert run.stdout is not None
+            assert run.stdout.readline().strip() == "ready"
+        for run in runs:
+            assert run.stdin is not None
+            run.stdin.write("go\n")
+            run.stdin.flush()
+        outputs = [run.communicate(timeout=60)[0] for run in runs]
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
+    assert [run.returncode for run in runs] == [0, 0, 0]
+    longest = [float(output.strip()) for output in outputs]
+    store = RedisStore(url)
+    try:
+        assert store.get("counter", "c") == 450
+    finally:
+        store.close()
+    assert max(longest) < 0.5, longest
