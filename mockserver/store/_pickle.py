@@ -26,7 +26,10 @@ Reduction = Callable[[Any], Any]
 
 
 def _utc() -> timezone:
-    """``datetime.UTC`` (a blob refers to this function instead of rebuilding the zone from its offset)."""
+    """``datetime.UTC`` (a blob refers to this function instead of rebuilding the zone from its offset).
+
+    Stored blobs (sqlite files, Redis) name it as ``mockserver.store._pickle._utc``: keep it under that name.
+    """
     return UTC
 
 
